@@ -1,0 +1,348 @@
+"""CSRs, issuance by profile, the root and Intermediate CA certificates, CRLs and chain checks.
+
+Every certificate carries AKI and SKI (Python 3.13's strict verification demands both), a
+timezone-aware validity starting a little in the past (clock skew between containers), and a
+unique positive random serial of at most 20 octets (RFC 5280 section 4.1.2.2).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import ipaddress
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.x509.oid import NameOID
+
+from labctl.errors import PKIError
+from labctl.pki.keys import PrivateKey, check_key_strength, signature_hash
+from labctl.pki.profiles import KEY_USAGE_BITS, Profile
+
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+@dataclass(frozen=True, slots=True)
+class Issuer:
+    """A CA's certificate and signing key."""
+
+    certificate: x509.Certificate
+    private_key: PrivateKey
+
+
+# --- names and serials -------------------------------------------------------------------------
+
+
+def common_name_subject(common_name: str, *, organization: str | None = None) -> x509.Name:
+    attributes = [x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
+    if organization:
+        attributes.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization))
+    return x509.Name(attributes)
+
+
+def common_name_of(name: x509.Name) -> str | None:
+    values = name.get_attributes_for_oid(NameOID.COMMON_NAME)
+    if not values:
+        return None
+    value = values[0].value
+    return value if isinstance(value, str) else value.decode("utf-8", "replace")
+
+
+def random_serial() -> int:
+    """A positive serial of at most 159 bits: DER-encodes in at most 20 octets."""
+    return x509.random_serial_number()
+
+
+def format_serial(serial: int) -> str:
+    """Dogtag writes serials and request IDs as lower-case hex with a 0x prefix."""
+    return f"0x{serial:x}"
+
+
+def parse_serial(text: str) -> int:
+    """Parse a 0x-prefixed hex serial; PKIError explaining the prefix rule otherwise."""
+    value = text.strip()
+    if not value.lower().startswith("0x"):
+        raise PKIError(f"serial {value!r} needs the 0x prefix (hex, as Dogtag prints it: 0x{value})")
+    try:
+        serial = int(value[2:], 16)
+    except ValueError:
+        raise PKIError(f"serial {value!r} is not a hex number") from None
+    if serial <= 0 or serial.bit_length() > 160:
+        raise PKIError(f"serial {value!r} is out of range (positive, at most 20 octets)")
+    return serial
+
+
+def general_names_for(names: Iterable[str]) -> list[x509.GeneralName]:
+    """DNS names and IP addresses as SAN entries; an IP literal becomes an iPAddress entry."""
+    entries: list[x509.GeneralName] = []
+    for name in names:
+        try:
+            entries.append(x509.IPAddress(ipaddress.ip_address(name)))
+        except ValueError:
+            entries.append(x509.DNSName(name))
+    return entries
+
+
+# --- CSRs --------------------------------------------------------------------------------------
+
+
+def build_csr(key: PrivateKey, subject: x509.Name, sans: Sequence[str] = ()) -> x509.CertificateSigningRequest:
+    builder = x509.CertificateSigningRequestBuilder().subject_name(subject)
+    if sans:
+        builder = builder.add_extension(x509.SubjectAlternativeName(general_names_for(sans)), critical=False)
+    return builder.sign(key, signature_hash(key))
+
+
+def csr_pem(csr: x509.CertificateSigningRequest) -> bytes:
+    return csr.public_bytes(serialization.Encoding.PEM)
+
+
+def load_csr(data: bytes) -> x509.CertificateSigningRequest:
+    """Read a PKCS#10 request given as DER, PEM or bare base64 (wrapped or not); signature checked.
+
+    Raises:
+        PKIError: malformed encoding, or a signature that does not verify.
+    """
+    der = _pem_or_base64_to_der(data, "CERTIFICATE REQUEST")
+    try:
+        csr = x509.load_der_x509_csr(der)
+    except ValueError as exc:
+        raise PKIError(f"not a PKCS#10 certificate request: {exc}") from exc
+    try:
+        valid = csr.is_signature_valid
+    except (UnsupportedAlgorithm, ValueError) as exc:
+        raise PKIError(f"CSR signature algorithm not supported: {exc}") from exc
+    if not valid:
+        raise PKIError("CSR signature does not verify (proof of possession failed)")
+    return csr
+
+
+def _pem_or_base64_to_der(data: bytes, label: str) -> bytes:
+    text = data.strip()
+    if text.startswith(b"-----BEGIN"):
+        lines = [line for line in text.splitlines() if line and not line.startswith(b"-----")]
+        text = b"".join(lines)
+    elif text[:1] == b"\x30":
+        return bytes(text)  # DER: a SEQUENCE
+    return decode_base64(text, what=label)
+
+
+def decode_base64(data: bytes, *, what: str) -> bytes:
+    """Strict base64 after dropping whitespace (CR, LF, spaces: RFC 8951 lets senders wrap)."""
+    compact = b"".join(data.split())
+    if not compact:
+        raise PKIError(f"empty {what}")
+    try:
+        return base64.b64decode(compact, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise PKIError(f"invalid base64 in {what}: {exc}") from exc
+
+
+def requested_sans(csr: x509.CertificateSigningRequest) -> list[x509.GeneralName]:
+    try:
+        ext = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    except x509.ExtensionNotFound:
+        return []
+    except ValueError as exc:
+        raise PKIError(f"CSR extension request is malformed: {exc}") from exc
+    return list(ext.value)
+
+
+def certificate_sans(cert: x509.Certificate) -> list[x509.GeneralName]:
+    try:
+        return list(cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value)
+    except x509.ExtensionNotFound:
+        return []
+
+
+# --- issuance ----------------------------------------------------------------------------------
+
+
+def create_root_ca(key: PrivateKey, common_name: str, *, days: int, organization: str | None = None) -> Issuer:
+    """A self-signed root that may sign one level of CA below it (path length 1)."""
+    subject = common_name_subject(common_name, organization=organization)
+    public_key = key.public_key()
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(public_key)
+        .serial_number(random_serial())
+        .not_valid_before(now - CLOCK_SKEW)
+        .not_valid_after(now + timedelta(days=days))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=1), critical=True)
+        .add_extension(_key_usage({"key_cert_sign", "crl_sign", "digital_signature"}), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(public_key), critical=False)
+        .sign(key, signature_hash(key))
+    )
+    return Issuer(certificate, key)
+
+
+def sign_intermediate(root: Issuer, csr: x509.CertificateSigningRequest, *, days: int) -> x509.Certificate:
+    """The root signs an Intermediate CA's CSR: CA with path length 0, may sign certificates and CRLs."""
+    public_key = csr.public_key()
+    check_key_strength(public_key)
+    now = datetime.now(UTC)
+    not_after = min(now + timedelta(days=days), root.certificate.not_valid_after_utc)
+    return (
+        x509.CertificateBuilder()
+        .subject_name(csr.subject)
+        .issuer_name(root.certificate.subject)
+        .public_key(public_key)
+        .serial_number(random_serial())
+        .not_valid_before(now - CLOCK_SKEW)
+        .not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(_key_usage({"key_cert_sign", "crl_sign", "digital_signature"}), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
+        .add_extension(_aki(root.certificate), critical=False)
+        .sign(root.private_key, signature_hash(root.private_key))
+    )
+
+
+def issue_certificate(
+    issuer: Issuer,
+    csr: x509.CertificateSigningRequest,
+    profile: Profile,
+    *,
+    serial: int,
+    now: datetime | None = None,
+) -> x509.Certificate:
+    """Issue an end-entity certificate for a verified CSR under a profile.
+
+    The subject comes from the CSR; the SAN is the CSR's requested SAN, plus the CN when the profile
+    copies it; the validity never outlives the issuer.
+
+    Raises:
+        PKIError: the profile does not certify this key, the key is weak, or the CSR has no subject.
+    """
+    public_key = csr.public_key()
+    check_key_strength(public_key)
+    key_usage = profile.key_usage_for(public_key)
+    if len(csr.subject) == 0:
+        raise PKIError("CSR has an empty subject")
+    issued_at = now or datetime.now(UTC)
+    not_after = min(issued_at + timedelta(days=profile.validity_days), issuer.certificate.not_valid_after_utc)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(csr.subject)
+        .issuer_name(issuer.certificate.subject)
+        .public_key(public_key)
+        .serial_number(serial)
+        .not_valid_before(issued_at - CLOCK_SKEW)
+        .not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(_key_usage(key_usage), critical=True)
+        .add_extension(x509.ExtendedKeyUsage(list(profile.extended_key_usage)), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
+        .add_extension(_aki(issuer.certificate), critical=False)
+    )
+    sans = _sans_for(csr, copy_cn=profile.copy_cn_to_san)
+    if sans:
+        builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+    return builder.sign(issuer.private_key, signature_hash(issuer.private_key))
+
+
+def _sans_for(csr: x509.CertificateSigningRequest, *, copy_cn: bool) -> list[x509.GeneralName]:
+    sans = requested_sans(csr)
+    cn = common_name_of(csr.subject)
+    if copy_cn and cn:
+        for entry in general_names_for([cn]):
+            if entry not in sans:
+                sans.insert(0, entry)
+    return sans
+
+
+def _key_usage(bits: Iterable[str]) -> x509.KeyUsage:
+    chosen = set(bits)
+    flags = {name: name in chosen for name in KEY_USAGE_BITS}
+    return x509.KeyUsage(**flags, encipher_only=False, decipher_only=False)
+
+
+def _aki(issuer_certificate: x509.Certificate) -> x509.AuthorityKeyIdentifier:
+    try:
+        ski = issuer_certificate.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    except x509.ExtensionNotFound:
+        return x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_certificate.public_key())  # type: ignore[arg-type]
+    return x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski)
+
+
+# --- CRLs --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RevokedEntry:
+    serial: int
+    revoked_at: datetime
+    reason: x509.ReasonFlags
+
+
+def build_crl(
+    issuer: Issuer,
+    revoked: Iterable[RevokedEntry],
+    *,
+    number: int,
+    next_update: timedelta = timedelta(days=1),
+) -> x509.CertificateRevocationList:
+    now = datetime.now(UTC)
+    builder = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(issuer.certificate.subject)
+        .last_update(now)
+        .next_update(now + next_update)
+        .add_extension(x509.CRLNumber(number), critical=False)
+        .add_extension(_aki(issuer.certificate), critical=False)
+    )
+    for entry in revoked:
+        item = x509.RevokedCertificateBuilder().serial_number(entry.serial).revocation_date(entry.revoked_at)
+        if entry.reason != x509.ReasonFlags.unspecified:
+            item = item.add_extension(x509.CRLReason(entry.reason), critical=False)
+        builder = builder.add_revoked_certificate(item.build())
+    return builder.sign(issuer.private_key, signature_hash(issuer.private_key))
+
+
+# --- chains ------------------------------------------------------------------------------------
+
+
+def verify_chain(leaf: x509.Certificate, chain: Sequence[x509.Certificate], *, at: datetime | None = None) -> None:
+    """Check that leaf chains through `chain` (issuers, any order) to a self-signed root in it.
+
+    Raises:
+        PKIError: naming the certificate that does not verify and why.
+    """
+    moment = at or datetime.now(UTC)
+    by_subject = {cert.subject: cert for cert in chain}
+    current = leaf
+    for _ in range(len(chain) + 1):
+        if not current.not_valid_before_utc <= moment <= current.not_valid_after_utc:
+            raise PKIError(f"{current.subject.rfc4514_string()} is outside its validity period")
+        issuer = by_subject.get(current.issuer)
+        if issuer is None:
+            raise PKIError(f"no issuer for {current.subject.rfc4514_string()} in the chain")
+        try:
+            current.verify_directly_issued_by(issuer)
+        except (InvalidSignature, ValueError, TypeError) as exc:
+            raise PKIError(
+                f"{current.subject.rfc4514_string()} was not signed by {issuer.subject.rfc4514_string()}"
+            ) from exc
+        if issuer.subject == issuer.issuer:
+            return
+        current = issuer
+    raise PKIError("certificate chain is too long or loops")
+
+
+def load_pem_certificates(data: bytes) -> list[x509.Certificate]:
+    try:
+        return x509.load_pem_x509_certificates(data)
+    except ValueError as exc:
+        raise PKIError(f"not PEM certificates: {exc}") from exc
+
+
+def certificates_pem(certs: Iterable[x509.Certificate]) -> bytes:
+    return b"".join(cert.public_bytes(serialization.Encoding.PEM) for cert in certs)

@@ -1,0 +1,1 @@
+"""The Intermediate CA: Dogtag-compatible REST API over HTTPS, SQLite persistence."""

@@ -1,0 +1,74 @@
+"""Run the Intermediate CA: `python -m labctl.services.ca --data-dir DIR --algorithm ec-p384 ...`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import ssl
+from pathlib import Path
+
+from labctl.pki.keys import KeyAlgorithm
+from labctl.services.ca.app import create_app
+from labctl.services.ca.authority import CAConfig, CAState, IntermediateCA
+from labctl.services.http import configure_logging, serve, server_ssl_context
+
+# How often a CA awaiting its certificate looks for it in the data dir.
+INSTALL_POLL_S = 0.2
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="labctl-ca", description=__doc__)
+    parser.add_argument("--data-dir", type=Path, required=True)
+    parser.add_argument("--algorithm", type=KeyAlgorithm, choices=list(KeyAlgorithm), required=True)
+    parser.add_argument("--common-name", required=True, help="subject CN of the CA certificate")
+    parser.add_argument("--host", default="0.0.0.0")
+    parser.add_argument("--port", type=int, default=8443)
+    parser.add_argument("--tls-name", action="append", default=[], help="DNS name or IP for the CA's TLS certificate")
+    parser.add_argument("--tls-compat-rsa", action="store_true", help="also serve an RSA-keyed TLS certificate")
+    parser.add_argument("--log-level", default="INFO")
+    return parser.parse_args(argv)
+
+
+async def run(args: argparse.Namespace) -> None:
+    names = tuple(args.tls_name) or ("localhost", "127.0.0.1")
+    authority = IntermediateCA(
+        CAConfig(
+            data_dir=args.data_dir,
+            algorithm=args.algorithm,
+            common_name=args.common_name,
+            tls_names=names,
+            tls_compat_rsa=args.tls_compat_rsa,
+        )
+    )
+    authority.try_install()
+    reload = asyncio.Event()
+
+    async def watch_install() -> None:
+        while not authority.try_install():
+            await asyncio.sleep(INSTALL_POLL_S)
+        reload.set()
+
+    def ssl_context() -> ssl.SSLContext:
+        material = authority.tls_material()
+        return server_ssl_context(material.chains, client_ca=material.client_ca)
+
+    watcher = None if authority.state is CAState.RUNNING else asyncio.create_task(watch_install())
+    try:
+        await serve(create_app(authority), host=args.host, port=args.port, ssl_context=ssl_context, reload=reload)
+    finally:
+        if watcher is not None:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+        authority.store.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    configure_logging(args.log_level)
+    asyncio.run(run(args))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,473 @@
+"""The Intermediate CA itself: key and CSR, two-step install, issuance by profile, revocation, CRL.
+
+Dogtag's external-CA install, in two steps: at first start the CA generates its signing key and
+CSR inside its data dir and reports `awaiting-certificate`; the orchestrator has the offline root
+sign the CSR and drops `root.crt` (and optionally `admin.csr`), then `ca.crt` last, into the data
+dir. The CA checks the certificate matches its key and chains to the root, issues its own TLS
+certificate(s) and the lab admin credential, and reports `running`. Its key never leaves the dir.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from labctl.errors import PKIError, ServiceError
+from labctl.pki.issue import (
+    Issuer,
+    RevokedEntry,
+    build_crl,
+    build_csr,
+    certificates_pem,
+    common_name_of,
+    common_name_subject,
+    issue_certificate,
+    load_csr,
+    load_pem_certificates,
+    random_serial,
+    verify_chain,
+)
+from labctl.pki.keys import (
+    KeyAlgorithm,
+    PrivateKey,
+    generate_private_key,
+    read_private_key,
+    write_private_key,
+)
+from labctl.pki.profiles import SERVER_PROFILE_BY_KIND, Profile, get_profile
+from labctl.services.ca.store import CertRecord, CertStatus, RequestRecord, RequestStatus, SerialInUse, Store
+
+log = logging.getLogger(__name__)
+
+ADMIN_PROFILE = "caAdminCert"
+COMPAT_TLS_PROFILE = "caServerCert"
+
+
+class CAState(enum.StrEnum):
+    AWAITING_CERTIFICATE = "awaiting-certificate"
+    RUNNING = "running"
+    INSTALL_FAILED = "install-failed"
+
+
+class RevocationReason(enum.Enum):
+    """Dogtag's revocation reason names (JSS RevocationReason) and their RFC 5280 codes."""
+
+    Unspecified = (0, x509.ReasonFlags.unspecified)
+    Key_Compromise = (1, x509.ReasonFlags.key_compromise)
+    CA_Compromise = (2, x509.ReasonFlags.ca_compromise)
+    Affiliation_Changed = (3, x509.ReasonFlags.affiliation_changed)
+    Superseded = (4, x509.ReasonFlags.superseded)
+    Cessation_of_Operation = (5, x509.ReasonFlags.cessation_of_operation)
+    Certificate_Hold = (6, x509.ReasonFlags.certificate_hold)
+    Privilege_Withdrawn = (9, x509.ReasonFlags.privilege_withdrawn)
+    AA_Compromise = (10, x509.ReasonFlags.aa_compromise)
+
+    @property
+    def code(self) -> int:
+        return self.value[0]
+
+    @property
+    def flag(self) -> x509.ReasonFlags:
+        return self.value[1]
+
+    @classmethod
+    def parse(cls, text: str) -> RevocationReason:
+        """Case-insensitive, like JSS; accepts key_compromise, Key_Compromise, or the numeric code."""
+        wanted = text.strip().replace("-", "_").lower()
+        for reason in cls:
+            if reason.name.lower() == wanted or str(reason.code) == wanted:
+                return reason
+        known = ", ".join(reason.name for reason in cls)
+        raise ServiceError(400, f"unknown revocation reason {text!r} (known: {known})")
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who is calling: an agent authenticated by TLS client certificate, or anonymous."""
+
+    name: str
+    is_agent: bool = False
+    serial: int | None = None
+
+
+ANONYMOUS = Caller("anonymous")
+
+
+@dataclass(frozen=True, slots=True)
+class CAConfig:
+    data_dir: Path
+    algorithm: KeyAlgorithm
+    common_name: str
+    # DNS names and IPs for the CA's own TLS certificate (container name, localhost, 127.0.0.1, ...).
+    tls_names: tuple[str, ...] = ("localhost", "127.0.0.1")
+    # Also serve an RSA-keyed TLS certificate (issued by this CA) to clients that cannot do the CA's algorithm.
+    tls_compat_rsa: bool = False
+
+
+@dataclass(slots=True)
+class TLSMaterial:
+    """(certificate chain PEM path, key path) pairs the HTTPS server loads, most preferred first."""
+
+    chains: list[tuple[Path, Path]] = field(default_factory=list)
+    client_ca: Path | None = None
+
+
+class IntermediateCA:
+    """One Intermediate CA, backed by its data dir. Not thread-safe: the service runs one event loop."""
+
+    def __init__(self, config: CAConfig) -> None:
+        self.config = config
+        self.dir = config.data_dir
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.dir.chmod(0o700)
+        self._key = self._load_or_create_key()
+        self._ensure_csr()
+        self.store = Store(self.dir / "ca.db")
+        self.state = CAState.AWAITING_CERTIFICATE
+        self.install_error: str | None = None
+        self._installed_mtime: float | None = None
+        self._issuer: Issuer | None = None
+        self._chain: list[x509.Certificate] = []
+        self._crl_der: bytes | None = None
+
+    # --- files ---------------------------------------------------------------------------------
+
+    @property
+    def key_path(self) -> Path:
+        return self.dir / "ca.key"
+
+    @property
+    def csr_path(self) -> Path:
+        return self.dir / "ca.csr"
+
+    @property
+    def cert_path(self) -> Path:
+        return self.dir / "ca.crt"
+
+    @property
+    def root_path(self) -> Path:
+        return self.dir / "root.crt"
+
+    @property
+    def chain_path(self) -> Path:
+        return self.dir / "chain.pem"
+
+    def _load_or_create_key(self) -> PrivateKey:
+        if self.key_path.exists():
+            return read_private_key(self.key_path)
+        key = generate_private_key(self.config.algorithm)
+        write_private_key(self.key_path, key)
+        log.info("generated %s signing key in %s", self.config.algorithm.label, self.key_path)
+        return key
+
+    def _ensure_csr(self) -> None:
+        if not self.csr_path.exists():
+            csr = build_csr(self._key, common_name_subject(self.config.common_name))
+            _write_atomic(self.csr_path, csr.public_bytes(serialization.Encoding.PEM))
+
+    # --- install -------------------------------------------------------------------------------
+
+    def try_install(self) -> bool:
+        """Activate once `ca.crt` is present and valid; True when the CA is running.
+
+        Called at start-up and polled while awaiting the certificate. A bad certificate leaves the CA
+        in `install-failed` with the reason, until a new file replaces it.
+        """
+        if self.state is CAState.RUNNING:
+            return True
+        if not self.cert_path.exists():
+            return False
+        mtime = self.cert_path.stat().st_mtime
+        if self.state is CAState.INSTALL_FAILED and mtime == self._installed_mtime:
+            return False
+        self._installed_mtime = mtime
+        try:
+            self._activate()
+        except PKIError as exc:
+            self.state = CAState.INSTALL_FAILED
+            self.install_error = str(exc)
+            log.error("CA certificate install failed: %s", exc)
+            return False
+        self.state = CAState.RUNNING
+        self.install_error = None
+        log.info("CA %s running", self._issuer.certificate.subject.rfc4514_string() if self._issuer else "?")
+        return True
+
+    def _activate(self) -> None:
+        certificate = load_pem_certificates(self.cert_path.read_bytes())[0]
+        roots = load_pem_certificates(self.root_path.read_bytes()) if self.root_path.exists() else []
+        if not roots:
+            raise PKIError(f"{self.root_path} is missing: install needs the root certificate")
+        if _spki(certificate.public_key()) != _spki(self._key.public_key()):
+            raise PKIError("installed certificate does not match the CA's signing key")
+        try:
+            constraints = certificate.extensions.get_extension_for_class(x509.BasicConstraints).value
+        except x509.ExtensionNotFound:
+            constraints = None
+        if constraints is None or not constraints.ca:
+            raise PKIError("installed certificate is not a CA certificate (basicConstraints CA:TRUE missing)")
+        verify_chain(certificate, [certificate, *roots])
+        self._issuer = Issuer(certificate, self._key)
+        self._chain = [certificate, *roots]
+        _write_atomic(self.chain_path, certificates_pem(self._chain))
+        self._crl_der = None
+        self._issue_admin_credential()
+
+    def _issue_admin_credential(self) -> None:
+        admin_csr, admin_crt = self.dir / "admin.csr", self.dir / "admin.crt"
+        if not admin_csr.exists() or admin_crt.exists():
+            return
+        record = self._enroll_now(load_csr(admin_csr.read_bytes()), get_profile(ADMIN_PROFILE), requester="installer")
+        _write_atomic(admin_crt, self.certificate_of(record).public_bytes(serialization.Encoding.PEM))
+        log.info("issued lab admin credential 0x%x", record.serial)
+
+    def tls_material(self) -> TLSMaterial:
+        """The CA's own TLS certificates: issued by itself once running, self-signed before."""
+        names = self.config.tls_names
+        main = self._tls_chain("tls", self.config.algorithm, SERVER_PROFILE_BY_KIND[self.config.algorithm.kind], names)
+        chains = [main]
+        if self.config.tls_compat_rsa and self.config.algorithm is not KeyAlgorithm.RSA_4096:
+            chains.append(self._tls_chain("tls-compat", KeyAlgorithm.RSA_4096, COMPAT_TLS_PROFILE, names))
+        return TLSMaterial(chains, self.chain_path if self.state is CAState.RUNNING else None)
+
+    def _tls_chain(
+        self, stem: str, algorithm: KeyAlgorithm, profile_id: str, names: Sequence[str]
+    ) -> tuple[Path, Path]:
+        key_path, cert_path = self.dir / f"{stem}.key", self.dir / f"{stem}.crt"
+        key = read_private_key(key_path) if key_path.exists() else None
+        if key is None:
+            key = generate_private_key(algorithm)
+            write_private_key(key_path, key)
+        if self._issuer is None:
+            chain = [_self_signed(key, names)]
+        elif cert_path.exists() and _issued_by(load_pem_certificates(cert_path.read_bytes())[0], self._issuer):
+            return cert_path, key_path
+        else:
+            csr = build_csr(key, common_name_subject(names[0]), names)
+            record = self._enroll_now(csr, get_profile(profile_id), requester="installer")
+            chain = [self.certificate_of(record), self._issuer.certificate]
+        _write_atomic(cert_path, certificates_pem(chain))
+        return cert_path, key_path
+
+    # --- state ---------------------------------------------------------------------------------
+
+    @property
+    def issuer(self) -> Issuer:
+        if self._issuer is None:
+            raise ServiceError(503, f"CA is {self.state.value}, not running", retry_after=5)
+        return self._issuer
+
+    @property
+    def chain(self) -> list[x509.Certificate]:
+        """The CA certificate first, then the root."""
+        self.issuer  # noqa: B018 - raises 503 before install
+        return list(self._chain)
+
+    def csr_pem(self) -> bytes:
+        return self.csr_path.read_bytes()
+
+    # --- authentication ------------------------------------------------------------------------
+
+    def authenticate(self, peer_der: bytes | None) -> Caller:
+        """Map a TLS client certificate to a caller: an agent when this CA issued it with an agent profile.
+
+        The TLS layer already checked the signature chain and proof of possession; here we check it is
+        ours, current, not revoked, and an agent credential (Dogtag: member of Certificate Manager Agents).
+        """
+        if peer_der is None or self._issuer is None:
+            return ANONYMOUS
+        try:
+            certificate = x509.load_der_x509_certificate(peer_der)
+            certificate.verify_directly_issued_by(self._issuer.certificate)
+        except (ValueError, TypeError, Exception) as exc:
+            log.info("client certificate not issued by this CA: %s", exc)
+            return ANONYMOUS
+        record = self.store.get_certificate(certificate.serial_number)
+        name = common_name_of(certificate.subject) or certificate.subject.rfc4514_string()
+        now = datetime.now(UTC)
+        if (
+            record is None
+            or record.der != peer_der
+            or record.status is not CertStatus.VALID
+            or not record.not_before <= now <= record.not_after
+        ):
+            return Caller(name)
+        return Caller(name, is_agent=record.is_agent, serial=record.serial)
+
+    # --- enrollment ----------------------------------------------------------------------------
+
+    def submit(self, csr_data: bytes, profile_id: str, caller: Caller) -> RequestRecord:
+        """An enrollment request: issued at once for an agent, pending otherwise (never issued unapproved).
+
+        Raises:
+            ServiceError: 400 for a malformed CSR or unknown profile; 503 before install.
+        """
+        self.issuer  # noqa: B018 - 503 before install
+        try:
+            profile = get_profile(profile_id)
+            csr = load_csr(csr_data)
+        except PKIError as exc:
+            raise ServiceError(400, str(exc)) from exc
+        subject = csr.subject.rfc4514_string()
+        if not caller.is_agent:
+            request_id = self.store.add_request(
+                request_type="enrollment",
+                profile_id=profile_id,
+                csr_der=_der(csr),
+                subject=subject,
+                status=RequestStatus.PENDING,
+                requester=caller.name,
+            )
+            log.info("request 0x%x (%s, %s) pending agent approval", request_id, profile_id, subject)
+            return self._request(request_id)
+        return self._enroll_now(csr, profile, requester=caller.name)
+
+    def approve(self, request_id: int, caller: Caller) -> RequestRecord:
+        self._require_agent(caller)
+        record = self.get_request(request_id)
+        if record.status is not RequestStatus.PENDING or record.csr_der is None:
+            raise ServiceError(409, f"request 0x{request_id:x} is {record.status.value}, not pending")
+        csr = x509.load_der_x509_csr(record.csr_der)
+        return self._issue(request_id, csr, get_profile(record.profile_id))
+
+    def reject(self, request_id: int, caller: Caller) -> RequestRecord:
+        self._require_agent(caller)
+        record = self.get_request(request_id)
+        if record.status is not RequestStatus.PENDING:
+            raise ServiceError(409, f"request 0x{request_id:x} is {record.status.value}, not pending")
+        self.store.set_request_status(request_id, RequestStatus.REJECTED, error=f"rejected by {caller.name}")
+        return self._request(request_id)
+
+    def _enroll_now(self, csr: x509.CertificateSigningRequest, profile: Profile, *, requester: str) -> RequestRecord:
+        request_id = self.store.add_request(
+            request_type="enrollment",
+            profile_id=profile.profile_id,
+            csr_der=_der(csr),
+            subject=csr.subject.rfc4514_string(),
+            status=RequestStatus.PENDING,
+            requester=requester,
+        )
+        return self._issue(request_id, csr, profile)
+
+    def _issue(self, request_id: int, csr: x509.CertificateSigningRequest, profile: Profile) -> RequestRecord:
+        issuer = self.issuer
+        try:
+            for _attempt in range(5):
+                serial = random_serial()
+                certificate = issue_certificate(issuer, csr, profile, serial=serial)
+                try:
+                    self.store.add_certificate(
+                        serial=serial,
+                        request_id=request_id,
+                        profile_id=profile.profile_id,
+                        subject=certificate.subject.rfc4514_string(),
+                        issuer=certificate.issuer.rfc4514_string(),
+                        der=certificate.public_bytes(serialization.Encoding.DER),
+                        not_before=certificate.not_valid_before_utc,
+                        not_after=certificate.not_valid_after_utc,
+                        is_agent=profile.grants_agent,
+                    )
+                except SerialInUse:
+                    continue
+                log.info("issued 0x%x %s (%s)", serial, certificate.subject.rfc4514_string(), profile.profile_id)
+                return self._request(request_id)
+            raise ServiceError(500, "could not draw an unused serial number")
+        except PKIError as exc:
+            # Dogtag: a profile constraint refusing the request marks it rejected, with the reason.
+            self.store.set_request_status(request_id, RequestStatus.REJECTED, error=str(exc))
+            log.info("request 0x%x rejected: %s", request_id, exc)
+            return self._request(request_id)
+
+    # --- look-ups ------------------------------------------------------------------------------
+
+    def get_request(self, request_id: int) -> RequestRecord:
+        record = self.store.get_request(request_id)
+        if record is None:
+            raise ServiceError(404, f"request 0x{request_id:x} not found")
+        return record
+
+    def _request(self, request_id: int) -> RequestRecord:
+        return self.get_request(request_id)
+
+    def get_certificate(self, serial: int) -> CertRecord:
+        record = self.store.get_certificate(serial)
+        if record is None:
+            raise ServiceError(404, f"certificate 0x{serial:x} not found on this CA ({self.config.common_name})")
+        return record
+
+    def certificate_of(self, request: RequestRecord) -> x509.Certificate:
+        if request.serial is None:
+            raise ServiceError(409, f"request 0x{request.request_id:x} has no certificate ({request.status.value})")
+        return x509.load_der_x509_certificate(self.get_certificate(request.serial).der)
+
+    # --- revocation ----------------------------------------------------------------------------
+
+    def revoke(self, serial: int, reason: RevocationReason, caller: Caller) -> CertRecord:
+        """Revoke a certificate this CA issued and regenerate the CRL. Revoking twice is a 409."""
+        self._require_agent(caller)
+        record = self.get_certificate(serial)
+        if record.status is CertStatus.REVOKED:
+            raise ServiceError(409, f"certificate 0x{serial:x} is already revoked")
+        self.store.revoke(serial, reason=reason.name, revoked_by=caller.name)
+        self._crl_der = None
+        self.crl_der()
+        log.info("revoked 0x%x (%s) by %s", serial, reason.name, caller.name)
+        return self.get_certificate(serial)
+
+    def crl_der(self) -> bytes:
+        """The current full CRL, regenerated after every revocation and kept on disk."""
+        if self._crl_der is None:
+            entries = [
+                RevokedEntry(
+                    rec.serial,
+                    rec.revoked_at or datetime.now(UTC),
+                    RevocationReason[rec.revocation_reason or "Unspecified"].flag,
+                )
+                for rec in self.store.revoked()
+            ]
+            crl = build_crl(self.issuer, entries, number=self.store.next_crl_number())
+            self._crl_der = crl.public_bytes(serialization.Encoding.DER)
+            _write_atomic(self.dir / "crl.der", self._crl_der)
+        return self._crl_der
+
+    def _require_agent(self, caller: Caller) -> None:
+        if not caller.is_agent:
+            raise ServiceError(403, f"{caller.name} is not an agent of this CA")
+
+
+def _spki(public_key: object) -> bytes:
+    return public_key.public_bytes(  # type: ignore[attr-defined, no-any-return]
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+def _der(csr: x509.CertificateSigningRequest) -> bytes:
+    return csr.public_bytes(serialization.Encoding.DER)
+
+
+def _issued_by(certificate: x509.Certificate, issuer: Issuer) -> bool:
+    try:
+        certificate.verify_directly_issued_by(issuer.certificate)
+    except Exception:
+        return False
+    return certificate.not_valid_after_utc > datetime.now(UTC)
+
+
+def _self_signed(key: PrivateKey, names: Sequence[str]) -> x509.Certificate:
+    """A stand-in TLS certificate while the CA awaits its own (nothing secret is served then)."""
+    from labctl.pki.issue import create_root_ca
+
+    return create_root_ca(key, f"{names[0]} (awaiting CA certificate)", days=2).certificate
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)

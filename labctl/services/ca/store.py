@@ -1,0 +1,320 @@
+"""SQLite persistence of the Intermediate CA: requests, issued certificates, revocations, CRL number.
+
+WAL journal with synchronous=FULL: a commit that returned survives a crash or power loss, so a
+restarted CA forgets no certificate and no revocation. Serials are stored as hex text (they are
+up to 159 bits, wider than SQLite integers) under a UNIQUE constraint, so one is never reused.
+"""
+
+from __future__ import annotations
+
+import enum
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS requests (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    request_type TEXT NOT NULL,
+    profile_id  TEXT NOT NULL,
+    csr_der     BLOB,
+    subject     TEXT NOT NULL,
+    status      TEXT NOT NULL,
+    requester   TEXT NOT NULL,
+    serial      TEXT,
+    error       TEXT,
+    created_at  TEXT NOT NULL,
+    updated_at  TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS certs (
+    serial      TEXT PRIMARY KEY,
+    request_id  INTEGER,
+    profile_id  TEXT NOT NULL,
+    subject     TEXT NOT NULL,
+    issuer      TEXT NOT NULL,
+    der         BLOB NOT NULL,
+    not_before  TEXT NOT NULL,
+    not_after   TEXT NOT NULL,
+    is_agent    INTEGER NOT NULL DEFAULT 0,
+    status      TEXT NOT NULL DEFAULT 'VALID',
+    revoked_at  TEXT,
+    revoked_by  TEXT,
+    revocation_reason TEXT,
+    issued_at   TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS certs_status ON certs(status);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+class RequestStatus(enum.StrEnum):
+    """Dogtag's request states (com.netscape.certsrv.request.RequestStatus)."""
+
+    PENDING = "pending"
+    COMPLETE = "complete"
+    REJECTED = "rejected"
+    CANCELED = "canceled"
+
+
+class CertStatus(enum.StrEnum):
+    VALID = "VALID"
+    REVOKED = "REVOKED"
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRecord:
+    request_id: int
+    request_type: str
+    profile_id: str
+    csr_der: bytes | None
+    subject: str
+    status: RequestStatus
+    requester: str
+    serial: int | None
+    error: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CertRecord:
+    serial: int
+    request_id: int | None
+    profile_id: str
+    subject: str
+    issuer: str
+    der: bytes
+    not_before: datetime
+    not_after: datetime
+    is_agent: bool
+    status: CertStatus
+    revoked_at: datetime | None
+    revoked_by: str | None
+    revocation_reason: str | None
+    issued_at: datetime
+
+
+class SerialInUse(Exception):
+    """The serial is already taken: draw another (a 159-bit random collision, in practice never)."""
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def _time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+class Store:
+    """The CA's database. One connection, used from the service's event loop thread only."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    # requests
+
+    def add_request(
+        self,
+        *,
+        request_type: str,
+        profile_id: str,
+        csr_der: bytes | None,
+        subject: str,
+        status: RequestStatus,
+        requester: str,
+        error: str | None = None,
+    ) -> int:
+        now = _now()
+        cursor = self._db.execute(
+            "INSERT INTO requests (request_type, profile_id, csr_der, subject, status, requester, error,"
+            " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (request_type, profile_id, csr_der, subject, status.value, requester, error, now, now),
+        )
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+    def set_request_status(
+        self, request_id: int, status: RequestStatus, *, serial: int | None = None, error: str | None = None
+    ) -> None:
+        self._db.execute(
+            "UPDATE requests SET status = ?, serial = COALESCE(?, serial), error = ?, updated_at = ? WHERE id = ?",
+            (status.value, None if serial is None else f"{serial:x}", error, _now(), request_id),
+        )
+
+    def get_request(self, request_id: int) -> RequestRecord | None:
+        row = self._db.execute("SELECT * FROM requests WHERE id = ?", (request_id,)).fetchone()
+        return None if row is None else _request(row)
+
+    def list_requests(self, *, status: RequestStatus | None = None, limit: int = 100) -> list[RequestRecord]:
+        if status is None:
+            rows = self._db.execute("SELECT * FROM requests ORDER BY id LIMIT ?", (limit,))
+        else:
+            rows = self._db.execute(
+                "SELECT * FROM requests WHERE status = ? ORDER BY id LIMIT ?", (status.value, limit)
+            )
+        return [_request(row) for row in rows]
+
+    # certificates
+
+    def add_certificate(
+        self,
+        *,
+        serial: int,
+        request_id: int | None,
+        profile_id: str,
+        subject: str,
+        issuer: str,
+        der: bytes,
+        not_before: datetime,
+        not_after: datetime,
+        is_agent: bool,
+    ) -> None:
+        """Record an issued certificate and complete its request in one transaction.
+
+        Raises:
+            SerialInUse: the serial is taken; nothing was written.
+        """
+        now = _now()
+        try:
+            with self._transaction():
+                self._db.execute(
+                    "INSERT INTO certs (serial, request_id, profile_id, subject, issuer, der, not_before, not_after,"
+                    " is_agent, issued_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        f"{serial:x}",
+                        request_id,
+                        profile_id,
+                        subject,
+                        issuer,
+                        der,
+                        not_before.isoformat(),
+                        not_after.isoformat(),
+                        int(is_agent),
+                        now,
+                    ),
+                )
+                if request_id is not None:
+                    self._db.execute(
+                        "UPDATE requests SET status = ?, serial = ?, error = NULL, updated_at = ? WHERE id = ?",
+                        (RequestStatus.COMPLETE.value, f"{serial:x}", now, request_id),
+                    )
+        except sqlite3.IntegrityError as exc:
+            raise SerialInUse(f"serial 0x{serial:x} is already in use") from exc
+
+    def get_certificate(self, serial: int) -> CertRecord | None:
+        row = self._db.execute("SELECT * FROM certs WHERE serial = ?", (f"{serial:x}",)).fetchone()
+        return None if row is None else _cert(row)
+
+    def list_certificates(
+        self, *, status: CertStatus | None = None, subject_contains: str | None = None, limit: int = 100, start: int = 0
+    ) -> tuple[int, list[CertRecord]]:
+        """Certificates matching the filters, oldest first, with the total count before paging."""
+        clauses, args = [], []
+        if status is not None:
+            clauses.append("status = ?")
+            args.append(status.value)
+        if subject_contains:
+            clauses.append("instr(lower(subject), lower(?)) > 0")
+            args.append(subject_contains)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        total = self._db.execute(f"SELECT COUNT(*) FROM certs {where}", args).fetchone()[0]
+        rows = self._db.execute(
+            f"SELECT * FROM certs {where} ORDER BY issued_at, serial LIMIT ? OFFSET ?", [*args, limit, start]
+        )
+        return total, [_cert(row) for row in rows]
+
+    def revoke(self, serial: int, *, reason: str, revoked_by: str) -> bool:
+        """Mark a certificate revoked; False when it already was."""
+        cursor = self._db.execute(
+            "UPDATE certs SET status = ?, revoked_at = ?, revoked_by = ?, revocation_reason = ?"
+            " WHERE serial = ? AND status = ?",
+            (CertStatus.REVOKED.value, _now(), revoked_by, reason, f"{serial:x}", CertStatus.VALID.value),
+        )
+        return cursor.rowcount == 1
+
+    def revoked(self) -> Iterator[CertRecord]:
+        for row in self._db.execute(
+            "SELECT * FROM certs WHERE status = ? ORDER BY revoked_at", (CertStatus.REVOKED.value,)
+        ):
+            yield _cert(row)
+
+    def counts(self) -> dict[str, int]:
+        rows = self._db.execute("SELECT status, COUNT(*) FROM certs GROUP BY status").fetchall()
+        counts = {status.value: 0 for status in CertStatus}
+        counts.update({row[0]: row[1] for row in rows})
+        pending = self._db.execute(
+            "SELECT COUNT(*) FROM requests WHERE status = ?", (RequestStatus.PENDING.value,)
+        ).fetchone()[0]
+        counts["PENDING_REQUESTS"] = pending
+        return counts
+
+    def next_crl_number(self) -> int:
+        with self._transaction():
+            row = self._db.execute("SELECT value FROM meta WHERE key = 'crl_number'").fetchone()
+            number = int(row[0]) + 1 if row else 1
+            self._db.execute(
+                "INSERT INTO meta (key, value) VALUES ('crl_number', ?)"
+                " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (str(number),),
+            )
+        return number
+
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self._db)
+
+
+class _Transaction:
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def __enter__(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        self._db.execute("ROLLBACK" if exc_type else "COMMIT")
+
+
+def _request(row: sqlite3.Row) -> RequestRecord:
+    return RequestRecord(
+        request_id=row["id"],
+        request_type=row["request_type"],
+        profile_id=row["profile_id"],
+        csr_der=row["csr_der"],
+        subject=row["subject"],
+        status=RequestStatus(row["status"]),
+        requester=row["requester"],
+        serial=int(row["serial"], 16) if row["serial"] else None,
+        error=row["error"],
+        created_at=datetime.fromisoformat(row["created_at"]),
+        updated_at=datetime.fromisoformat(row["updated_at"]),
+    )
+
+
+def _cert(row: sqlite3.Row) -> CertRecord:
+    return CertRecord(
+        serial=int(row["serial"], 16),
+        request_id=row["request_id"],
+        profile_id=row["profile_id"],
+        subject=row["subject"],
+        issuer=row["issuer"],
+        der=row["der"],
+        not_before=datetime.fromisoformat(row["not_before"]),
+        not_after=datetime.fromisoformat(row["not_after"]),
+        is_agent=bool(row["is_agent"]),
+        status=CertStatus(row["status"]),
+        revoked_at=_time(row["revoked_at"]),
+        revoked_by=row["revoked_by"],
+        revocation_reason=row["revocation_reason"],
+        issued_at=datetime.fromisoformat(row["issued_at"]),
+    )

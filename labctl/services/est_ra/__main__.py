@@ -1,0 +1,68 @@
+"""Run the EST RA: `python -m labctl.services.est_ra --conf-dir DIR` (backend/authorizer/realm/server.conf)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ssl
+from pathlib import Path
+
+from cryptography import x509
+
+from labctl.errors import LabctlError
+from labctl.pki.issue import load_pem_certificates
+from labctl.services.est_ra.app import create_app
+from labctl.services.est_ra.authz import Authorizer
+from labctl.services.est_ra.backend import DogtagRABackend
+from labctl.services.est_ra.config import ConfigError, RAConfig, load_config
+from labctl.services.http import configure_logging, serve, server_ssl_context
+
+
+def intermediate_of(chain_file: Path) -> x509.Certificate:
+    """The issuing CA in the trust file: the certificate that is a CA but not self-signed."""
+    chain = load_pem_certificates(chain_file.read_bytes())
+    for certificate in chain:
+        if certificate.subject != certificate.issuer:
+            return certificate
+    raise ConfigError(f"{chain_file} holds no Intermediate CA certificate")
+
+
+def backend_ssl_context(config: RAConfig) -> ssl.SSLContext:
+    """Trust the hierarchy's chain only; present the RA's agent credential (backend.conf's nickname)."""
+    context = ssl.create_default_context(cafile=str(config.backend.trust_file))
+    context.load_cert_chain(config.backend.cert_file, config.backend.key_file)
+    return context
+
+
+async def run(config: RAConfig) -> None:
+    backend = DogtagRABackend(
+        config.backend.url,
+        profile=config.backend.profile,
+        ssl_context=backend_ssl_context(config) if config.backend.url.startswith("https") else None,
+        timeout_s=config.backend.timeout_s,
+    )
+    issuer = intermediate_of(config.server.client_ca_file)
+    authorizer = Authorizer(config.authorizer, config.realm, issuer)
+    app = create_app(backend, authorizer, label=config.server.label, max_body=config.server.max_body_bytes)
+
+    def ssl_context() -> ssl.SSLContext:
+        return server_ssl_context(config.server.chains, client_ca=config.server.client_ca_file)
+
+    await serve(app, host=config.server.host, port=config.server.port, ssl_context=ssl_context)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="labctl-est-ra", description=__doc__)
+    parser.add_argument("--conf-dir", type=Path, required=True)
+    parser.add_argument("--log-level", default="INFO")
+    args = parser.parse_args(argv)
+    configure_logging(args.log_level)
+    try:
+        config = load_config(args.conf_dir)
+    except LabctlError as exc:
+        parser.exit(2, f"labctl-est-ra: {exc}\n")
+    asyncio.run(run(config))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,144 @@
+"""Who may enroll, and what: HTTP Basic against the realm, TLS client certificates of this
+hierarchy, the hierarchy's key policy, and the subject/SAN rules of Dogtag's authorizer.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from aiohttp import BasicAuth
+from cryptography import x509
+
+from labctl.errors import PKIError, ServiceError
+from labctl.pki.issue import certificate_sans, requested_sans
+from labctl.pki.keys import check_key_strength, describe_key, matches_algorithm
+from labctl.services.est_ra.config import AuthorizerConfig, RealmUser
+
+REALM = "EST"
+CHALLENGE = f'Basic realm="{REALM}"'
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """An authenticated EST client: a realm user, or the holder of a certificate of this hierarchy."""
+
+    name: str
+    roles: frozenset[str]
+    certificate: x509.Certificate | None = None
+
+
+def _unauthorized(reason: str) -> ServiceError:
+    return ServiceError(401, reason, authenticate=CHALLENGE)
+
+
+class Authorizer:
+    def __init__(self, config: AuthorizerConfig, realm: Sequence[RealmUser], issuer: x509.Certificate) -> None:
+        self.config = config
+        self._users = {user.username: user for user in realm}
+        self._issuer = issuer
+
+    # --- authentication ------------------------------------------------------------------------
+
+    def authenticate_enroll(self, authorization: str | None, peer_der: bytes | None) -> Principal:
+        """simpleenroll: HTTP Basic or a TLS client certificate, as authorizer.conf allows.
+
+        Valid Basic credentials win; otherwise a presented certificate must be this hierarchy's
+        and current (403 when it is not); with neither, 401 and the Basic challenge.
+        """
+        if authorization is not None and self.config.allow_basic:
+            return self._basic(authorization)
+        if peer_der is not None and self.config.allow_certificate:
+            return self._certificate(peer_der)
+        if authorization is not None:
+            raise ServiceError(403, "HTTP Basic authentication is disabled for enrollment here")
+        raise _unauthorized("authentication required (HTTP Basic or TLS client certificate)")
+
+    def authenticate_reenroll(self, authorization: str | None, peer_der: bytes | None) -> Principal:
+        """simplereenroll: the TLS client certificate being renewed alone authenticates (RFC 7030 section 4.2.2)."""
+        if peer_der is None:
+            if authorization is not None:
+                raise ServiceError(403, "simplereenroll needs the TLS client certificate being renewed")
+            raise _unauthorized("simplereenroll needs the TLS client certificate being renewed")
+        return self._certificate(peer_der)
+
+    def _basic(self, header: str) -> Principal:
+        try:
+            credentials = BasicAuth.decode(header)
+        except ValueError as exc:
+            raise _unauthorized(f"malformed Authorization header: {exc}") from exc
+        user = self._users.get(credentials.login)
+        # Compare even for unknown users, so timing does not tell which names exist.
+        expected = user.password if user else "\0unknown-user"
+        if not hmac.compare_digest(credentials.password.encode(), expected.encode()) or user is None:
+            raise _unauthorized("wrong username or password")
+        if self.config.role not in user.roles:
+            raise ServiceError(403, f"user {user.username} lacks the role '{self.config.role}'")
+        return Principal(user.username, user.roles)
+
+    def _certificate(self, peer_der: bytes) -> Principal:
+        try:
+            certificate = x509.load_der_x509_certificate(peer_der)
+        except ValueError as exc:
+            raise ServiceError(403, f"unreadable client certificate: {exc}") from exc
+        subject = certificate.subject.rfc4514_string()
+        try:
+            certificate.verify_directly_issued_by(self._issuer)
+        except (ValueError, TypeError, Exception) as exc:
+            raise ServiceError(
+                403, f"client certificate {subject} was not issued by {self._issuer.subject.rfc4514_string()}"
+            ) from exc
+        now = datetime.now(UTC)
+        if not certificate.not_valid_before_utc <= now <= certificate.not_valid_after_utc:
+            raise ServiceError(403, f"client certificate {subject} is expired or not yet valid")
+        return Principal(subject, frozenset({self.config.role}), certificate)
+
+    # --- policy --------------------------------------------------------------------------------
+
+    def check_csr_policy(self, csr: x509.CertificateSigningRequest) -> None:
+        """The CSR's key must be this hierarchy's algorithm and strong enough (403 otherwise)."""
+        public_key = csr.public_key()
+        try:
+            check_key_strength(public_key)
+        except PKIError as exc:
+            raise ServiceError(403, str(exc)) from exc
+        if not matches_algorithm(public_key, self.config.key_algorithm):
+            raise ServiceError(
+                403,
+                f"CSR key is {describe_key(public_key)}; this hierarchy enrolls {self.config.key_algorithm.label} keys only",
+            )
+
+    def check_enroll(self, principal: Principal, csr: x509.CertificateSigningRequest) -> None:
+        """Dogtag's enrollMatchTLSSubjSAN: a certificate holder may only enroll its own subject and SAN;
+        a password user only its own name."""
+        if not self.config.enroll_match_tls_subject_san:
+            return
+        if principal.certificate is not None:
+            if csr.subject != principal.certificate.subject:
+                raise ServiceError(403, "CSR subject does not match the client certificate")
+            wanted, held = requested_sans(csr), certificate_sans(principal.certificate)
+            if wanted and set(wanted) != set(held):
+                raise ServiceError(403, "CSR subjectAltName does not match the client certificate")
+            return
+        names = [attr.value for attr in csr.subject if attr.oid in (x509.NameOID.COMMON_NAME, x509.NameOID.USER_ID)]
+        if not names or str(names[0]).lower() != principal.name.lower():
+            raise ServiceError(403, f"CSR subject does not match user identity {principal.name}")
+        for entry in requested_sans(csr):
+            if str(entry.value).lower() != principal.name.lower():
+                raise ServiceError(
+                    403, f"CSR subjectAltName {entry.value} does not match user identity {principal.name}"
+                )
+
+    def check_reenroll(self, principal: Principal, csr: x509.CertificateSigningRequest) -> None:
+        """RFC 7030 section 4.2.2: subject and subjectAltName must equal the certificate being renewed."""
+        assert principal.certificate is not None
+        if csr.subject != principal.certificate.subject:
+            raise ServiceError(
+                403,
+                f"re-enrollment may not change the subject ({principal.certificate.subject.rfc4514_string()}"
+                f" -> {csr.subject.rfc4514_string()})",
+            )
+        if set(requested_sans(csr)) != set(certificate_sans(principal.certificate)):
+            raise ServiceError(403, "re-enrollment may not change the subjectAltName")

@@ -1,0 +1,132 @@
+"""The RA's way to its CA: the CABackend protocol, and the Dogtag REST client behind it.
+
+Modelled on Dogtag EST's DogtagRABackend: POST /ca/v2/certrequests as an agent (TLS client
+certificate), then GET /ca/v2/certs/{id}. Failures reaching the CA become 503 with Retry-After,
+never a hang: every call has a deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import ssl
+from typing import Any, Protocol
+
+import aiohttp
+from cryptography import x509
+
+from labctl import dogtag
+from labctl.errors import PKIError, ServiceError
+from labctl.pki.issue import load_pem_certificates
+from labctl.pki.pkcs7 import load_certs_only
+
+log = logging.getLogger(__name__)
+
+RETRY_AFTER_S = 10
+
+
+class CABackend(Protocol):
+    async def cacerts(self) -> list[x509.Certificate]: ...
+
+    async def enroll(self, csr_b64: str) -> x509.Certificate: ...
+
+    async def certificate_status(self, serial: int) -> str: ...
+
+    async def close(self) -> None: ...
+
+
+class DogtagRABackend:
+    """CA REST client with the RA's agent credential; one keep-alive connection pool for all requests."""
+
+    def __init__(
+        self, url: str, *, profile: str, ssl_context: ssl.SSLContext | None, timeout_s: float, api: str = "v2"
+    ) -> None:
+        self._base = f"{url.rstrip('/')}/ca/{api}"
+        self._profile = profile
+        self._ssl = ssl_context
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._session: aiohttp.ClientSession | None = None
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            connector = aiohttp.TCPConnector(ssl=self._ssl if self._ssl is not None else False, limit=64)
+            self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def _call(
+        self, method: str, path: str, *, payload: Any = None, accept: str = "application/json"
+    ) -> tuple[int, bytes]:
+        try:
+            async with self._client().request(
+                method, f"{self._base}{path}", json=payload, headers={"Accept": accept}
+            ) as response:
+                body = await response.read()
+                status = response.status
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            reason = type(exc).__name__ if isinstance(exc, asyncio.TimeoutError) else str(exc) or type(exc).__name__
+            raise ServiceError(503, f"CA unreachable: {reason}", retry_after=RETRY_AFTER_S) from exc
+        if status == 503:
+            raise ServiceError(503, "CA is not ready", retry_after=RETRY_AFTER_S)
+        if status in (401, 403):
+            raise ServiceError(502, "CA refused the RA's agent credential")
+        return status, body
+
+    async def _json(self, method: str, path: str, *, payload: Any = None) -> Any:
+        """The CA's JSON answer; None for a 404; ServiceError for anything else that is not 2xx."""
+        status, body = await self._call(method, path, payload=payload)
+        if status == 404:
+            return None
+        try:
+            data = json.loads(body)
+        except ValueError:
+            raise ServiceError(502, f"CA answered {status} with a body that is not JSON") from None
+        if status >= 400:
+            message = data.get("Message", "") if isinstance(data, dict) else ""
+            raise ServiceError(400 if status == 400 else 502, f"CA refused the request: {message or status}")
+        return data
+
+    async def cacerts(self) -> list[x509.Certificate]:
+        status, body = await self._call(
+            "GET", f"/authorities/{dogtag.HOST_AUTHORITY}/chain", accept="application/pkcs7-mime"
+        )
+        if status != 200:
+            raise ServiceError(502, f"CA answered {status} for its chain")
+        try:
+            return load_certs_only(body)
+        except PKIError as exc:
+            raise ServiceError(502, f"CA chain unreadable: {exc}") from exc
+
+    async def enroll(self, csr_b64: str) -> x509.Certificate:
+        body = await self._json("POST", "/certrequests", payload=dogtag.enrollment_request(self._profile, csr_b64))
+        try:
+            info = dogtag.parse_request_infos(body)[0]
+        except (PKIError, IndexError) as exc:
+            raise ServiceError(502, f"CA answer unreadable: {exc}") from exc
+        if info.status == "rejected" or info.error:
+            raise ServiceError(403, f"CA rejected the request: {info.error or 'rejected'}")
+        if info.status != "complete" or info.cert_id is None:
+            # Only agents' requests are issued at once: the RA's credential was not taken as an agent's.
+            raise ServiceError(
+                502, f"CA left request 0x{info.request_id:x} {info.status}; the RA is not an agent there"
+            )
+        data = await self._json("GET", f"/certs/{dogtag.format_id(info.cert_id)}")
+        try:
+            return load_pem_certificates(dogtag.parse_cert_data(data).pem)[0]
+        except PKIError as exc:
+            raise ServiceError(502, f"CA certificate unreadable: {exc}") from exc
+
+    async def certificate_status(self, serial: int) -> str:
+        """VALID, REVOKED, EXPIRED, ... as the CA says; UNKNOWN when the CA never issued it."""
+        data = await self._json("GET", f"/certs/{dogtag.format_id(serial)}")
+        if data is None:
+            return "UNKNOWN"
+        try:
+            return dogtag.parse_cert_data(data).status
+        except PKIError as exc:
+            raise ServiceError(502, f"CA answer unreadable: {exc}") from exc

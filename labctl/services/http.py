@@ -1,0 +1,149 @@
+"""What both services share: TLS server contexts, the TLS client certificate, error rendering,
+request logging and a serve loop that exits promptly on SIGTERM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import ssl
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+
+from aiohttp import web
+from aiohttp.typedefs import Middleware
+
+from labctl.errors import ServiceError
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+ErrorRenderer = Callable[[ServiceError], web.Response]
+PeerCertificate = Callable[[web.Request], bytes | None]
+# The request body limit of an app, for the 413 message.
+MAX_BODY = web.AppKey("max_body", int)
+
+
+def tls_peer_certificate(request: web.Request) -> bytes | None:
+    """The TLS client certificate (DER) the peer proved possession of, or None."""
+    transport = request.transport
+    ssl_object = transport.get_extra_info("ssl_object") if transport is not None else None
+    if ssl_object is None:
+        return None
+    der: bytes | None = ssl_object.getpeercert(binary_form=True)
+    return der
+
+
+def server_ssl_context(chains: Sequence[tuple[Path, Path]], *, client_ca: Path | None) -> ssl.SSLContext:
+    """TLS 1.2 and 1.3 (EST clients in the field still stop at 1.2; ML-DSA needs 1.3).
+
+    Several chains (e.g. ML-DSA-87 and an RSA compatibility chain) go into one context: OpenSSL
+    picks per handshake by the client's signature algorithms. With `client_ca`, clients may present
+    a certificate (CERT_OPTIONAL): password and anonymous clients still connect.
+    """
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    for cert, key in chains:
+        context.load_cert_chain(cert, key)
+    if client_ca is not None:
+        context.load_verify_locations(cafile=str(client_ca))
+        context.verify_mode = ssl.CERT_OPTIONAL
+    return context
+
+
+def text_error(exc: ServiceError) -> web.Response:
+    """`<status> <reason>` as text/plain, with Retry-After / WWW-Authenticate when set."""
+    return web.Response(status=exc.status, text=f"{exc.status} {exc.reason}\n", headers=error_headers(exc))
+
+
+def error_headers(exc: ServiceError) -> dict[str, str]:
+    headers = {}
+    if exc.retry_after is not None:
+        headers["Retry-After"] = str(exc.retry_after)
+    if exc.authenticate is not None:
+        headers["WWW-Authenticate"] = exc.authenticate
+    return headers
+
+
+def error_middleware(render: ErrorRenderer) -> Middleware:
+    """One place that turns failures into answers: ServiceError and aiohttp's own HTTP errors are
+    rendered by `render`; anything else is a bug, logged with its traceback and answered with a bare 500.
+    """
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        started = time.perf_counter()
+        status = 500
+        try:
+            response = await handler(request)
+            status = response.status
+            return response
+        except ServiceError as exc:
+            status = exc.status
+            return render(exc)
+        except web.HTTPException as exc:
+            status = exc.status
+            if exc.status < 400:
+                raise
+            reason = exc.reason if exc.status != 413 else f"request body over {request.app[MAX_BODY]} bytes"
+            return render(ServiceError(exc.status, reason))
+        except asyncio.CancelledError:
+            status = 499
+            raise
+        except Exception:
+            log.exception("unhandled error in %s %s", request.method, request.path)
+            return web.Response(status=500, text="500 Internal Server Error\n")
+        finally:
+            log.info(
+                "%s %s %s %d %.1fms",
+                request.remote,
+                request.method,
+                request.path,
+                status,
+                (time.perf_counter() - started) * 1000,
+            )
+
+    return middleware
+
+
+async def serve(
+    app: web.Application,
+    *,
+    host: str,
+    port: int,
+    ssl_context: Callable[[], ssl.SSLContext],
+    reload: asyncio.Event | None = None,
+) -> None:
+    """Serve until SIGTERM or SIGINT; rebuild the TLS listener whenever `reload` is set."""
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2)
+    await runner.setup()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    site = web.TCPSite(runner, host, port, ssl_context=ssl_context(), backlog=1024, reuse_address=True)
+    await site.start()
+    log.info("listening on https://%s:%d", host, port)
+    try:
+        while not stop.is_set():
+            waiters = [asyncio.ensure_future(stop.wait())]
+            if reload is not None:
+                waiters.append(asyncio.ensure_future(reload.wait()))
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+            for waiter in waiters:
+                waiter.cancel()
+            if reload is not None and reload.is_set() and not stop.is_set():
+                reload.clear()
+                # A new listener with the new certificates; ssl contexts cannot swap their chain in place.
+                await site.stop()
+                site = web.TCPSite(runner, host, port, ssl_context=ssl_context(), backlog=1024, reuse_address=True)
+                await site.start()
+                log.info("TLS certificates reloaded")
+    finally:
+        await runner.cleanup()
+
+
+def configure_logging(level: str = "INFO") -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

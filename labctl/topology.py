@@ -1,0 +1,286 @@
+"""The lab model: Lab and Hierarchy values parsed once from the lab file, and validated.
+
+Everything else (services' configuration, templates, orchestration, verify) reads this model;
+no hierarchy is hard-coded anywhere else. Defaults live in the shipped lab file, labctl/lab.toml.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from labctl.errors import PKIError, TopologyError
+from labctl.pki.keys import KeyAlgorithm
+from labctl.pki.profiles import get_profile
+
+DEFAULT_LAB_FILE = Path(__file__).with_name("lab.toml")
+
+_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,30}$")
+_CONTAINER = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$")
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
+
+
+@dataclass(frozen=True, slots=True)
+class IntermediateCA:
+    container: str
+    common_name: str
+    address: ipaddress.IPv4Address | None
+    port: int
+
+
+@dataclass(frozen=True, slots=True)
+class RegistrationAuthority:
+    container: str
+    hostname: str
+    address: ipaddress.IPv4Address | None
+    port: int
+    tls_profile: str
+    enroll_profile: str
+
+
+@dataclass(frozen=True, slots=True)
+class Hierarchy:
+    name: str
+    algorithm: KeyAlgorithm
+    subnet: ipaddress.IPv4Network
+    root_common_name: str
+    root_validity_days: int
+    intermediate_validity_days: int
+    ca: IntermediateCA
+    ra: RegistrationAuthority
+
+
+@dataclass(frozen=True, slots=True)
+class Lab:
+    name: str
+    bind_address: ipaddress.IPv4Address
+    hierarchies: tuple[Hierarchy, ...]
+    source: str
+
+    def hierarchy(self, name: str) -> Hierarchy:
+        for hierarchy in self.hierarchies:
+            if hierarchy.name == name:
+                return hierarchy
+        known = ", ".join(h.name for h in self.hierarchies)
+        raise TopologyError(f"lab {self.name!r} has no hierarchy {name!r} (it has: {known})")
+
+
+def network_name(lab: Lab, hierarchy: Hierarchy) -> str:
+    """The one place container-network names are made."""
+    return f"{lab.name}-{hierarchy.name}"
+
+
+def load_lab(path: Path | None = None) -> Lab:
+    """Read and validate a lab file (the shipped default when path is None)."""
+    source = path or DEFAULT_LAB_FILE
+    try:
+        text = source.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise TopologyError(f"cannot read lab file {source}: {exc.strerror}") from exc
+    return parse_lab(text, source=str(source))
+
+
+def parse_lab(text: str, *, source: str = "<lab file>") -> Lab:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise TopologyError(f"{source}: not valid TOML: {exc}") from exc
+    reader = _Reader(source)
+    lab_table = reader.table(data, "lab")
+    name = reader.string(lab_table, "name", "lab", pattern=_NAME)
+    bind = reader.ipv4(lab_table, "bind_address", "lab")
+    if bind is None:
+        raise TopologyError(f"{source}: lab.bind_address is required")
+    reader.no_extra(lab_table, {"name", "bind_address"}, "lab")
+    hierarchy_tables = reader.table(data, "hierarchy")
+    reader.no_extra(data, {"lab", "hierarchy"}, "")
+    if not hierarchy_tables:
+        raise TopologyError(f"{source}: the lab defines no hierarchy")
+    hierarchies = tuple(
+        _parse_hierarchy(reader, hname, reader.table(hierarchy_tables, hname, "hierarchy"))
+        for hname in hierarchy_tables
+    )
+    lab = Lab(name=name, bind_address=bind, hierarchies=hierarchies, source=source)
+    _validate(lab)
+    return lab
+
+
+def _parse_hierarchy(reader: _Reader, name: str, table: Mapping[str, Any]) -> Hierarchy:
+    where = f"hierarchy.{name}"
+    if not _NAME.match(name):
+        raise TopologyError(f"{reader.source}: {where}: name must be lower-case letters, digits and '-'")
+    algorithm_text = reader.string(table, "algorithm", where)
+    try:
+        algorithm = KeyAlgorithm(algorithm_text)
+    except ValueError:
+        known = ", ".join(a.value for a in KeyAlgorithm)
+        raise TopologyError(
+            f"{reader.source}: {where}: unknown algorithm {algorithm_text!r} (known: {known})"
+        ) from None
+    subnet_text = reader.string(table, "subnet", where)
+    try:
+        subnet = ipaddress.IPv4Network(subnet_text, strict=True)
+    except ValueError as exc:
+        raise TopologyError(f"{reader.source}: {where}: subnet {subnet_text!r} is not a valid CIDR: {exc}") from None
+    ca_table = reader.table(table, "ca", where)
+    ra_table = reader.table(table, "ra", where)
+    ca = IntermediateCA(
+        container=reader.string(ca_table, "container", f"{where}.ca", pattern=_CONTAINER),
+        common_name=reader.string(ca_table, "common_name", f"{where}.ca"),
+        address=reader.ipv4(ca_table, "address", f"{where}.ca"),
+        port=reader.port(ca_table, "port", f"{where}.ca"),
+    )
+    reader.no_extra(ca_table, {"container", "common_name", "address", "port"}, f"{where}.ca")
+    ra = RegistrationAuthority(
+        container=reader.string(ra_table, "container", f"{where}.ra", pattern=_CONTAINER),
+        hostname=reader.string(ra_table, "hostname", f"{where}.ra", pattern=_HOSTNAME),
+        address=reader.ipv4(ra_table, "address", f"{where}.ra"),
+        port=reader.port(ra_table, "port", f"{where}.ra"),
+        tls_profile=reader.string(ra_table, "tls_profile", f"{where}.ra"),
+        enroll_profile=reader.string(ra_table, "enroll_profile", f"{where}.ra"),
+    )
+    reader.no_extra(
+        ra_table, {"container", "hostname", "address", "port", "tls_profile", "enroll_profile"}, f"{where}.ra"
+    )
+    hierarchy = Hierarchy(
+        name=name,
+        algorithm=algorithm,
+        subnet=subnet,
+        root_common_name=reader.string(table, "root_common_name", where),
+        root_validity_days=reader.positive_int(table, "root_validity_days", where),
+        intermediate_validity_days=reader.positive_int(table, "intermediate_validity_days", where),
+        ca=ca,
+        ra=ra,
+    )
+    reader.no_extra(
+        table,
+        {"algorithm", "subnet", "root_common_name", "root_validity_days", "intermediate_validity_days", "ca", "ra"},
+        where,
+    )
+    return hierarchy
+
+
+def _validate(lab: Lab) -> None:
+    src = lab.source
+    seen_ports: dict[int, str] = {}
+    seen_names: dict[str, str] = {}
+    for index, hierarchy in enumerate(lab.hierarchies):
+        where = f"hierarchy '{hierarchy.name}'"
+        for other in lab.hierarchies[:index]:
+            if hierarchy.subnet.overlaps(other.subnet):
+                raise TopologyError(
+                    f"{src}: {where}: subnet {hierarchy.subnet} overlaps '{other.name}' ({other.subnet})"
+                )
+        for role, port in (("ca", hierarchy.ca.port), ("ra", hierarchy.ra.port)):
+            owner = f"{hierarchy.name}.{role}"
+            if port in seen_ports:
+                raise TopologyError(f"{src}: {where}: port {port} of {owner} clashes with {seen_ports[port]}")
+            seen_ports[port] = owner
+        for label, value in (
+            ("CA container", hierarchy.ca.container),
+            ("RA container", hierarchy.ra.container),
+            ("RA hostname", hierarchy.ra.hostname),
+        ):
+            if value in seen_names:
+                raise TopologyError(f"{src}: {where}: {label} {value!r} is already used by {seen_names[value]}")
+            seen_names[value] = f"{hierarchy.name} {label}"
+        _validate_addresses(src, hierarchy)
+        _validate_profiles(src, hierarchy)
+
+
+def _validate_addresses(src: str, hierarchy: Hierarchy) -> None:
+    where = f"hierarchy '{hierarchy.name}'"
+    # podman gives the bridge gateway the subnet's first host address.
+    reserved = {
+        hierarchy.subnet.network_address,
+        hierarchy.subnet.broadcast_address,
+        hierarchy.subnet.network_address + 1,
+    }
+    addresses: dict[ipaddress.IPv4Address, str] = {}
+    for role, address in (("ca", hierarchy.ca.address), ("ra", hierarchy.ra.address)):
+        if address is None:
+            continue
+        if address not in hierarchy.subnet:
+            raise TopologyError(f"{src}: {where}: {role} address {address} is outside subnet {hierarchy.subnet}")
+        if address in reserved:
+            raise TopologyError(f"{src}: {where}: {role} address {address} is reserved (network, gateway or broadcast)")
+        if address in addresses:
+            raise TopologyError(f"{src}: {where}: {role} address {address} is already the {addresses[address]}'s")
+        addresses[address] = role
+
+
+def _validate_profiles(src: str, hierarchy: Hierarchy) -> None:
+    where = f"hierarchy '{hierarchy.name}'"
+    for key, profile_id in (("tls_profile", hierarchy.ra.tls_profile), ("enroll_profile", hierarchy.ra.enroll_profile)):
+        try:
+            profile = get_profile(profile_id)
+        except PKIError as exc:
+            raise TopologyError(f"{src}: {where}: ra.{key}: {exc}") from None
+        if hierarchy.algorithm.kind not in profile.allowed_kinds:
+            raise TopologyError(
+                f"{src}: {where}: ra.{key} {profile_id} does not allow {hierarchy.algorithm.label} keys"
+            )
+
+
+_T = TypeVar("_T")
+
+
+class _Reader:
+    """Typed, strict access to the parsed TOML, with messages that name the file and the key."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def _get(self, table: Mapping[str, Any], key: str, where: str, kind: type[_T], label: str) -> _T:
+        path = f"{where}.{key}" if where else key
+        if key not in table:
+            raise TopologyError(f"{self.source}: {path} is required")
+        value = table[key]
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise TopologyError(f"{self.source}: {path} must be {label}, got {value!r}")
+        return value
+
+    def table(self, table: Mapping[str, Any], key: str, where: str = "") -> dict[str, Any]:
+        return self._get(table, key, where, dict, "a table")
+
+    def string(self, table: Mapping[str, Any], key: str, where: str, *, pattern: re.Pattern[str] | None = None) -> str:
+        value = self._get(table, key, where, str, "a string")
+        if not value.strip():
+            raise TopologyError(f"{self.source}: {where}.{key} must not be empty")
+        if pattern is not None and not pattern.match(value):
+            raise TopologyError(f"{self.source}: {where}.{key} {value!r} is not a valid name")
+        return value
+
+    def positive_int(self, table: Mapping[str, Any], key: str, where: str) -> int:
+        value = self._get(table, key, where, int, "an integer")
+        if value <= 0:
+            raise TopologyError(f"{self.source}: {where}.{key} must be positive, got {value}")
+        return value
+
+    def port(self, table: Mapping[str, Any], key: str, where: str) -> int:
+        value = self._get(table, key, where, int, "an integer")
+        if not 1 <= value <= 65535:
+            raise TopologyError(f"{self.source}: {where}.{key} {value} is not a TCP port (1-65535)")
+        return value
+
+    def ipv4(self, table: Mapping[str, Any], key: str, where: str) -> ipaddress.IPv4Address | None:
+        if key not in table:
+            return None
+        text = self._get(table, key, where, str, "an IPv4 address string")
+        try:
+            return ipaddress.IPv4Address(text)
+        except ValueError:
+            raise TopologyError(f"{self.source}: {where}.{key} {text!r} is not an IPv4 address") from None
+
+    def no_extra(self, table: Mapping[str, Any], allowed: set[str], where: str) -> None:
+        extra = sorted(set(table) - allowed)
+        if extra:
+            place = f"{where}: " if where else ""
+            raise TopologyError(
+                f"{self.source}: {place}unknown key {extra[0]!r} (allowed: {', '.join(sorted(allowed))})"
+            )
