@@ -1,8 +1,9 @@
 """Certs-only PKCS#7 (degenerate SignedData), DER and base64, exactly as EST carries it.
 
-RFC 7030 section 4.1.3 and RFC 8951: the body is base64 (MIME, so CRLF line breaks); we send 64
-columns and nothing after the last line, and accept base64 wrapped or not, LF or CRLF, PEM armour,
-or plain DER.
+RFC 7030 section 4.1.3 and RFC 8951: the body is base64. We send 64-column lines separated by LF,
+with nothing after the last line: LF because the lab docs' recipes pipe answers into coreutils
+`base64 -d`, which rejects CR ("invalid input"), while openssl, libest and Python accept either.
+We accept base64 wrapped or not, LF or CRLF, PEM armour, or plain DER.
 """
 
 from __future__ import annotations
@@ -27,10 +28,10 @@ def certs_only_der(certs: Sequence[x509.Certificate]) -> bytes:
 
 
 def wrap_base64(der: bytes) -> bytes:
-    """Base64 in lines of 64 columns separated by CRLF, with no line break after the last line."""
+    """Base64 in lines of 64 columns separated by LF, with no line break after the last line."""
     text = base64.b64encode(der)
     lines = [text[i : i + BASE64_COLUMNS] for i in range(0, len(text), BASE64_COLUMNS)]
-    return b"\r\n".join(lines)
+    return b"\n".join(lines)
 
 
 def certs_only_base64(certs: Sequence[x509.Certificate]) -> bytes:

@@ -115,8 +115,9 @@ async def serve(
     port: int,
     ssl_context: Callable[[], ssl.SSLContext],
     reload: asyncio.Event | None = None,
+    reloaded: asyncio.Event | None = None,
 ) -> None:
-    """Serve until SIGTERM or SIGINT; rebuild the TLS listener whenever `reload` is set."""
+    """Serve until SIGTERM or SIGINT; rebuild the TLS listener whenever `reload` is set, then set `reloaded`."""
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2)
     await runner.setup()
     stop = asyncio.Event()
@@ -141,6 +142,8 @@ async def serve(
                 site = web.TCPSite(runner, host, port, ssl_context=ssl_context(), backlog=1024, reuse_address=True)
                 await site.start()
                 log.info("TLS certificates reloaded")
+                if reloaded is not None:
+                    reloaded.set()
     finally:
         await runner.cleanup()
 

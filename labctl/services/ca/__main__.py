@@ -43,6 +43,10 @@ async def run(args: argparse.Namespace) -> None:
     )
     authority.try_install()
     reload = asyncio.Event()
+    # Set once the listener serves the CA-issued TLS certificate (at once when already installed).
+    serving_issued_tls = asyncio.Event()
+    if authority.state is CAState.RUNNING:
+        serving_issued_tls.set()
 
     async def watch_install() -> None:
         while not authority.try_install():
@@ -55,7 +59,15 @@ async def run(args: argparse.Namespace) -> None:
 
     watcher = None if authority.state is CAState.RUNNING else asyncio.create_task(watch_install())
     try:
-        await serve(create_app(authority), host=args.host, port=args.port, ssl_context=ssl_context, reload=reload)
+        app = create_app(authority, tls_ready=serving_issued_tls.is_set)
+        await serve(
+            app,
+            host=args.host,
+            port=args.port,
+            ssl_context=ssl_context,
+            reload=reload,
+            reloaded=serving_issued_tls,
+        )
     finally:
         if watcher is not None:
             watcher.cancel()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,16 +32,27 @@ log = logging.getLogger(__name__)
 AUTHORITY = web.AppKey("authority", IntermediateCA)
 PEER: web.AppKey[PeerCertificate] = web.AppKey("peer_certificate")
 NONCES: web.AppKey[dict[int, str]] = web.AppKey("nonces")
+TLS_READY: web.AppKey[Callable[[], bool]] = web.AppKey("tls_ready")
 MAX_BODY = 256 * 1024
 
 
 def create_app(
-    authority: IntermediateCA, *, peer_certificate: PeerCertificate = tls_peer_certificate
+    authority: IntermediateCA,
+    *,
+    peer_certificate: PeerCertificate = tls_peer_certificate,
+    tls_ready: Callable[[], bool] = lambda: True,
 ) -> web.Application:
-    """The CA's aiohttp application. `peer_certificate` is the seam in-process tests use for TLS client auth."""
+    """The CA's aiohttp application.
+
+    Args:
+        peer_certificate: how to read the TLS client certificate (the seam in-process tests use).
+        tls_ready: whether the listener already serves the CA-issued TLS certificate; until then an
+            installed CA reports "starting", so nobody connects expecting the new certificate too early.
+    """
     app = web.Application(middlewares=[error_middleware(_json_error)], client_max_size=MAX_BODY)
     app[AUTHORITY] = authority
     app[PEER] = peer_certificate
+    app[TLS_READY] = tls_ready
     app[NONCES] = {}
     app[MAX_BODY_KEY] = MAX_BODY
     routes = [
@@ -130,10 +142,13 @@ def _base_url(request: web.Request) -> str:
 
 
 async def get_status(request: web.Request) -> web.Response:
-    """Dogtag 11 JSON form; Status is the lab's state: awaiting-certificate, running, install-failed."""
+    """Dogtag 11 JSON form; Status: awaiting-certificate, install-failed, starting, running."""
     authority = _authority(request)
     authority.try_install()
-    response: dict[str, Any] = {"State": "1", "Type": "CA", "Status": authority.state.value, "Version": "11.10"}
+    status = authority.state.value
+    if authority.state is CAState.RUNNING and not request.app[TLS_READY]():
+        status = "starting"
+    response: dict[str, Any] = {"State": "1", "Type": "CA", "Status": status, "Version": "11.10"}
     if authority.state is CAState.RUNNING:
         response["Counts"] = authority.store.counts()
     if authority.install_error:

@@ -28,6 +28,7 @@ from labctl.pki.issue import (
     certificates_pem,
     common_name_of,
     common_name_subject,
+    create_root_ca,
     issue_certificate,
     load_csr,
     load_pem_certificates,
@@ -462,8 +463,6 @@ def _issued_by(certificate: x509.Certificate, issuer: Issuer) -> bool:
 
 def _self_signed(key: PrivateKey, names: Sequence[str]) -> x509.Certificate:
     """A stand-in TLS certificate while the CA awaits its own (nothing secret is served then)."""
-    from labctl.pki.issue import create_root_ca
-
     return create_root_ca(key, f"{names[0]} (awaiting CA certificate)", days=2).certificate
 
 

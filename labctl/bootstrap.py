@@ -1,0 +1,218 @@
+"""Bring one hierarchy's PKI to life, whatever runs the services (local processes or containers).
+
+1. The offline root: created once in the host state dir, key 0600, never copied anywhere.
+2. Dogtag's two-step install: read the CA's CSR from its data dir, have the root sign it, drop
+   root.crt and the lab admin CSR, then ca.crt last (the CA activates on it).
+3. Once the CA runs: fetch the admin credential, and as admin have the CA issue the RA's TLS
+   certificate(s) with the hierarchy's server profile and the RA's agent credential.
+4. Render the RA's configuration from the templates.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Protocol
+
+from cryptography import x509
+
+from labctl.ca_client import CAClient, ca_ssl_context
+from labctl.errors import PKIError
+from labctl.pki.issue import (
+    Issuer,
+    build_csr,
+    certificate_sans,
+    certificates_pem,
+    common_name_subject,
+    create_root_ca,
+    csr_pem,
+    general_names_for,
+    load_csr,
+    load_pem_certificates,
+    sign_intermediate,
+    verify_chain,
+)
+from labctl.pki.keys import KeyAlgorithm, generate_private_key, read_private_key, write_private_key
+from labctl.render import AGENT_NICKNAME, render_ra_config
+from labctl.state import HierarchyState, write_secret
+from labctl.topology import Hierarchy
+
+log = logging.getLogger(__name__)
+
+AGENT_PROFILE = "estRAAgentCert"
+COMPAT_TLS_PROFILE = "caServerCert"
+# Renew a credential that has less than this left.
+RENEW_BEFORE = timedelta(days=7)
+
+
+def host_supports_tls(algorithm: KeyAlgorithm) -> bool:
+    """ML-DSA in TLS needs OpenSSL 3.5 on both ends; the host's Python may have less (3.0 here)."""
+    return algorithm is not KeyAlgorithm.ML_DSA_87 or ssl.OPENSSL_VERSION_INFO >= (3, 5)
+
+
+def admin_key_algorithm(hierarchy: Hierarchy) -> KeyAlgorithm:
+    """The lab admin authenticates from the host: RSA where the host cannot sign TLS with the hierarchy's keys."""
+    return hierarchy.algorithm if host_supports_tls(hierarchy.algorithm) else KeyAlgorithm.RSA_4096
+
+
+class CAFiles(Protocol):
+    """The CA's data dir as labctl reaches it: a local directory, or a container's volume."""
+
+    def read(self, name: str) -> bytes | None: ...
+
+    def write(self, name: str, data: bytes) -> None: ...
+
+
+class LocalCAFiles:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def read(self, name: str) -> bytes | None:
+        target = self.path / name
+        return target.read_bytes() if target.exists() else None
+
+    def write(self, name: str, data: bytes) -> None:
+        tmp = self.path / f".{name}.tmp"
+        tmp.write_bytes(data)
+        tmp.replace(self.path / name)
+
+
+# --- 1. root -----------------------------------------------------------------------------------
+
+
+def ensure_root(hierarchy: Hierarchy, state: HierarchyState) -> Issuer:
+    """Load the hierarchy's root, or create it at first use."""
+    if state.root_key.exists() and state.root_cert.exists():
+        return Issuer(load_pem_certificates(state.root_cert.read_bytes())[0], read_private_key(state.root_key))
+    key = generate_private_key(hierarchy.algorithm)
+    root = create_root_ca(key, hierarchy.root_common_name, days=hierarchy.root_validity_days)
+    write_private_key(state.root_key, key)
+    state.root_cert.write_bytes(certificates_pem([root.certificate]))
+    log.info("%s: created root CA %s", hierarchy.name, hierarchy.root_common_name)
+    return root
+
+
+# --- 2. install --------------------------------------------------------------------------------
+
+
+def install_intermediate(hierarchy: Hierarchy, state: HierarchyState, files: CAFiles) -> bool:
+    """Sign the waiting CA's CSR with the root and install it; False when it already was installed.
+
+    Raises:
+        PKIError: no CSR yet, or the CSR does not verify.
+    """
+    root = ensure_root(hierarchy, state)
+    installed = files.read("ca.crt")
+    if installed is not None and _chains_to(load_pem_certificates(installed)[0], root):
+        return False
+    csr_data = files.read("ca.csr")
+    if csr_data is None:
+        raise PKIError(f"{hierarchy.ca.container} has not written its CSR yet")
+    csr = load_csr(csr_data)
+    certificate = sign_intermediate(root, csr, days=hierarchy.intermediate_validity_days)
+    admin_key = generate_private_key(admin_key_algorithm(hierarchy))
+    write_private_key(state.admin_key, admin_key)
+    state.admin_cert.unlink(missing_ok=True)
+    files.write("root.crt", certificates_pem([root.certificate]))
+    files.write("admin.csr", csr_pem(build_csr(admin_key, common_name_subject(f"{hierarchy.name}-lab-admin"))))
+    files.write("ca.crt", certificates_pem([certificate]))  # last: the CA activates on it
+    state.chain.write_bytes(certificates_pem([certificate, root.certificate]))
+    log.info("%s: root signed %s", hierarchy.name, csr.subject.rfc4514_string())
+    return True
+
+
+def collect_admin_credential(hierarchy: Hierarchy, state: HierarchyState, files: CAFiles) -> None:
+    """Copy the admin certificate the running CA issued at install into the host state."""
+    pem = files.read("admin.crt")
+    if pem is None:
+        raise PKIError(f"{hierarchy.ca.container} is running but issued no admin credential (admin.crt)")
+    state.admin_cert.write_bytes(pem)
+    ca_cert = files.read("ca.crt")
+    if ca_cert is not None:
+        root = load_pem_certificates(state.root_cert.read_bytes())
+        state.chain.write_bytes(certificates_pem([load_pem_certificates(ca_cert)[0], *root]))
+
+
+def admin_client(state: HierarchyState, url: str) -> CAClient:
+    context = ca_ssl_context(state.chain, cert=state.admin_cert, key=state.admin_key)
+    return CAClient(url, ssl_context=context)
+
+
+# --- 3. RA credentials -------------------------------------------------------------------------
+
+
+def issue_ra_credentials(
+    hierarchy: Hierarchy, state: HierarchyState, ca: CAClient, *, tls_names: Sequence[str], compat_tls: bool
+) -> None:
+    """The RA's TLS certificate (server profile; plus an RSA one for compat) and agent credential, in ra/."""
+    ra = state.ra_dir
+    ra.mkdir(parents=True, exist_ok=True)
+    intermediate = load_pem_certificates(state.chain.read_bytes())[0]
+    subject = common_name_subject(hierarchy.ra.hostname)
+    _ensure_credential(ca, ra / "tls", hierarchy.algorithm, hierarchy.ra.tls_profile, subject, tls_names, intermediate)
+    if compat_tls:
+        _ensure_credential(
+            ca, ra / "tls-compat", KeyAlgorithm.RSA_4096, COMPAT_TLS_PROFILE, subject, tls_names, intermediate
+        )
+    else:
+        for suffix in (".crt", ".key"):
+            (ra / f"tls-compat{suffix}").unlink(missing_ok=True)
+    agent_subject = common_name_subject(f"{hierarchy.ra.container}-agent")
+    _ensure_credential(ca, ra / AGENT_NICKNAME, hierarchy.algorithm, AGENT_PROFILE, agent_subject, (), intermediate)
+    (ra / "ca-chain.pem").write_bytes(state.chain.read_bytes())
+
+
+def _ensure_credential(
+    ca: CAClient,
+    stem: Path,
+    algorithm: KeyAlgorithm,
+    profile_id: str,
+    subject: x509.Name,
+    names: Sequence[str],
+    intermediate: x509.Certificate,
+) -> None:
+    cert_path, key_path = stem.with_suffix(".crt"), stem.with_suffix(".key")
+    if cert_path.exists() and key_path.exists() and _still_good(cert_path, intermediate, names):
+        return
+    key = generate_private_key(algorithm)
+    certificate = ca.enroll(build_csr(key, subject, names), profile_id)
+    write_private_key(key_path, key)
+    cert_path.write_bytes(certificates_pem([certificate, intermediate]))
+    log.info("issued %s 0x%x (%s)", cert_path.name, certificate.serial_number, profile_id)
+
+
+def _still_good(cert_path: Path, intermediate: x509.Certificate, names: Sequence[str]) -> bool:
+    certificate = load_pem_certificates(cert_path.read_bytes())[0]
+    try:
+        certificate.verify_directly_issued_by(intermediate)
+    except Exception:
+        return False
+    if certificate.not_valid_after_utc - datetime.now(UTC) < RENEW_BEFORE:
+        return False
+    return set(general_names_for(names)) <= set(certificate_sans(certificate))
+
+
+# --- 4. RA configuration -----------------------------------------------------------------------
+
+
+def write_ra_config(
+    hierarchy: Hierarchy, state: HierarchyState, *, ca_url: str, compat_tls: bool, listen_host: str
+) -> Path:
+    username, password = state.est_credentials()
+    files = render_ra_config(
+        hierarchy, ca_url=ca_url, username=username, password=password, compat_tls=compat_tls, listen_host=listen_host
+    )
+    for name, text in files.items():
+        write_secret(state.ra_dir / name, text.encode())  # realm.conf holds a password
+    return state.ra_dir
+
+
+def _chains_to(certificate: x509.Certificate, root: Issuer) -> bool:
+    try:
+        verify_chain(certificate, [root.certificate])
+    except PKIError:
+        return False
+    return True

@@ -1,0 +1,100 @@
+"""Host-side client of an Intermediate CA's REST API (Dogtag paths), on httpx.
+
+Used by labctl to bootstrap a hierarchy (issue the RA's TLS and agent certificates with the lab
+admin credential), and by the revocation tooling. httpx errors become CAError here, once.
+"""
+
+from __future__ import annotations
+
+import base64
+import ssl
+from pathlib import Path
+from typing import Any
+
+import httpx
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from labctl import dogtag
+from labctl.errors import CAError, PKIError
+from labctl.pki.issue import load_pem_certificates
+
+
+def ca_ssl_context(trust_file: Path | None, *, cert: Path | None = None, key: Path | None = None) -> ssl.SSLContext:
+    """Verify the CA against the hierarchy's chain; None trusts nothing and checks nothing (status polling only)."""
+    if trust_file is None:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    else:
+        context = ssl.create_default_context(cafile=str(trust_file))
+    if cert is not None and key is not None:
+        context.load_cert_chain(cert, key)
+    return context
+
+
+class CAClient:
+    def __init__(self, base_url: str, *, ssl_context: ssl.SSLContext, timeout_s: float = 10.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._http = httpx.Client(base_url=self.base_url, verify=ssl_context, timeout=timeout_s)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> CAClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def _request(self, method: str, path: str, *, json: Any = None, accept: str = "application/json") -> httpx.Response:
+        try:
+            response = self._http.request(method, path, json=json, headers={"Accept": accept})
+        except httpx.HTTPError as exc:
+            raise CAError(f"CA at {self.base_url} unreachable: {exc}") from exc
+        if response.status_code >= 400:
+            raise CAError(
+                f"CA at {self.base_url}: {method} {path}: {_message(response)}", status_code=response.status_code
+            )
+        return response
+
+    def status(self) -> dict[str, Any]:
+        """getStatus's Response object: Status is awaiting-certificate, running or install-failed."""
+        data = self._request("GET", "/ca/admin/ca/getStatus").json()
+        response: dict[str, Any] = data.get("Response", {}) if isinstance(data, dict) else {}
+        return response
+
+    def enroll(self, csr: x509.CertificateSigningRequest, profile_id: str) -> x509.Certificate:
+        """Submit as the calling agent; the CA issues at once. CAError when it does not."""
+        csr_b64 = base64.b64encode(csr.public_bytes(serialization.Encoding.DER)).decode()
+        body = self._request("POST", "/ca/v2/certrequests", json=dogtag.enrollment_request(profile_id, csr_b64)).json()
+        info = dogtag.parse_request_infos(body)[0]
+        if info.status != "complete" or info.cert_id is None:
+            raise CAError(f"CA did not issue request 0x{info.request_id:x}: {info.status} {info.error or ''}".strip())
+        return load_pem_certificates(self.certificate(info.cert_id).pem)[0]
+
+    def certificate(self, serial: int) -> dogtag.CertInfo:
+        return dogtag.parse_cert_data(self._request("GET", f"/ca/v2/certs/{dogtag.format_id(serial)}").json())
+
+    def revoke(self, serial: int, reason: str) -> dogtag.CertInfo:
+        self._request(
+            "POST", f"/ca/v2/agent/certs/{dogtag.format_id(serial)}/revoke", json=dogtag.revoke_request(reason)
+        )
+        return self.certificate(serial)
+
+    def crl(self) -> x509.CertificateRevocationList:
+        der = self._request("GET", "/ca/ee/ca/getCRL?op=getCRL&crlIssuingPoint=MasterCRL", accept="*/*").content
+        try:
+            return x509.load_der_x509_crl(der)
+        except ValueError as exc:
+            raise PKIError(f"CA's CRL unreadable: {exc}") from exc
+
+
+def _message(response: httpx.Response) -> str:
+    try:
+        data = response.json()
+    except ValueError:
+        return f"{response.status_code} {response.text.strip()[:200]}"
+    if isinstance(data, dict) and "Message" in data:
+        return f"{response.status_code} {data['Message']}"
+    return f"{response.status_code}"

@@ -1,0 +1,147 @@
+"""labctl's command line: parse -> call one function -> render the result -> exit code.
+
+Only this module imports click, prints, and picks exit codes. A LabctlError becomes one clear
+message (plus its hint), no traceback; anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import click
+
+from labctl.errors import LabctlError, VerificationFailed
+from labctl.events import StepEvent, StepStatus
+from labctl.local import LocalLab
+from labctl.state import HierarchyState, default_state_dir
+from labctl.topology import Lab, load_lab
+from labctl.verify import CheckResult, verify_endpoint
+
+
+class LabctlGroup(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except LabctlError as exc:  # click prints "Error: ...", exits 1, no traceback
+            text = f"{exc}\nhint: {exc.hint}" if exc.hint else str(exc)
+            raise click.ClickException(text) from exc
+
+
+class Context:
+    def __init__(self, config: Path | None, state_dir: Path | None) -> None:
+        self._config = config
+        self._state_dir = state_dir
+        self._lab: Lab | None = None
+
+    @property
+    def lab(self) -> Lab:
+        if self._lab is None:
+            self._lab = load_lab(self._config)
+        return self._lab
+
+    @property
+    def state_dir(self) -> Path:
+        return self._state_dir or default_state_dir(self.lab)
+
+
+@click.group(cls=LabctlGroup)
+@click.option("--config", type=click.Path(path_type=Path), help="lab file (default: the shipped labctl/lab.toml)")
+@click.option("--state-dir", type=click.Path(path_type=Path), help="host state (default: $XDG_STATE_HOME/labctl/<lab>)")
+@click.option("-v", "--verbose", is_flag=True, help="log what happens underneath")
+@click.pass_context
+def main(ctx: click.Context, config: Path | None, state_dir: Path | None, verbose: bool) -> None:
+    """Stand up a PKI lab: RSA, ECC and ML-DSA hierarchies, each with an Intermediate CA and an EST RA."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
+    ctx.obj = Context(config, state_dir)
+
+
+def _interrupt(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def _stop_on_termination() -> None:
+    """SIGTERM and SIGHUP stop the lab like Ctrl-C does, so no service process is left orphaned."""
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _interrupt)
+
+
+def _print_event(event: StepEvent) -> None:
+    if event.status is StepStatus.STARTED:
+        return
+    mark = {"done": "ok", "skipped": "--", "failed": "FAIL"}[event.status.value]
+    detail = f"  {event.detail}" if event.detail and event.status is StepStatus.FAILED else ""
+    click.echo(f"  {mark:>4}  {event.step:<32} {event.elapsed_s:6.2f}s{detail}")
+
+
+def _print_results(results: list[CheckResult], as_json: bool) -> None:
+    for result in results:
+        if as_json:
+            click.echo(json.dumps(asdict(result)))
+        else:
+            mark = "PASS" if result.passed else "FAIL"
+            reason = f"  {result.reason}" if result.reason else ""
+            click.echo(f"  {mark}  {result.hierarchy:<5} {result.check:<32} {result.elapsed_s:6.2f}s{reason}")
+
+
+@main.command("serve-local")
+@click.option(
+    "--hierarchy", "hierarchies", multiple=True, help="hierarchy to run (repeatable; default: all the host can)"
+)
+@click.option("--timeout", default=60.0, show_default=True, help="seconds each service may take to become ready")
+@click.option("--exit-after-verify", is_flag=True, help="stop once the checks ran (for scripts and CI)")
+@click.option("--json", "as_json", is_flag=True, help="check results as JSON lines")
+@click.pass_obj
+def serve_local(
+    obj: Context, hierarchies: tuple[str, ...], timeout: float, exit_after_verify: bool, as_json: bool
+) -> None:
+    """Run each hierarchy's CA and EST RA as processes on 127.0.0.1, verify them, and serve until Ctrl-C."""
+    lab = obj.lab
+    chosen = hierarchies or tuple(h.name for h in lab.hierarchies if h.algorithm.value != "ml-dsa-87")
+    runner = LocalLab(lab, obj.state_dir, hierarchies=chosen, on_event=_print_event)
+    _stop_on_termination()
+    click.echo(f"labctl: starting {', '.join(chosen)} on 127.0.0.1 (state: {obj.state_dir})")
+    try:
+        endpoints = runner.up(timeout=timeout)
+        results = [result for endpoint in endpoints for result in verify_endpoint(endpoint)]
+        _print_results(results, as_json)
+        failed = [r for r in results if not r.passed]
+        if failed:
+            raise VerificationFailed(
+                f"{len(failed)} of {len(results)} checks failed: "
+                + "; ".join(f"{r.hierarchy}/{r.check}: {r.reason}" for r in failed)
+            )
+        for endpoint in endpoints:
+            h = endpoint.hierarchy
+            click.echo(f"  {h.name}: EST {endpoint.ra_url}/.well-known/est/  CA {endpoint.ca_url}/ca/v2/")
+            click.echo(f"        trust: {endpoint.trust_file}  credentials: labctl credentials --pki-type {h.name}")
+        if exit_after_verify:
+            return
+        click.echo("labctl: serving; Ctrl-C stops the lab")
+        try:
+            runner.wait()
+        except KeyboardInterrupt:
+            click.echo("labctl: stopping")
+    finally:
+        runner.stop()
+
+
+@main.command()
+@click.option("--pki-type", default="rsa", show_default=True, help="hierarchy name")
+@click.pass_obj
+def credentials(obj: Context, pki_type: str) -> None:
+    """Print the EST realm user and password of a hierarchy as user:password (for curl -u)."""
+    hierarchy = obj.lab.hierarchy(pki_type)
+    user, password = HierarchyState.of(obj.state_dir, hierarchy).est_credentials()
+    click.echo(f"{user}:{password}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

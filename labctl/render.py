@@ -1,0 +1,65 @@
+"""Jinja2 rendering (StrictUndefined): a hierarchy's model -> its RA configuration files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jinja2
+
+from labctl.errors import TemplateError
+from labctl.topology import Hierarchy
+
+TEMPLATE_DIR = Path(__file__).resolve().parents[1] / "templates"
+RA_FILES = ("backend.conf", "authorizer.conf", "realm.conf", "server.conf")
+AGENT_NICKNAME = "ra-agent"
+EST_ROLE = "EST Users"
+
+
+def environment(template_dir: Path = TEMPLATE_DIR) -> jinja2.Environment:
+    if not template_dir.is_dir():
+        raise TemplateError(
+            f"template directory {template_dir} not found",
+            hint="run labctl from its source checkout (pip install -e .)",
+        )
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(template_dir),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        autoescape=False,
+    )
+
+
+def render_ra_config(
+    hierarchy: Hierarchy,
+    *,
+    ca_url: str,
+    username: str,
+    password: str,
+    compat_tls: bool,
+    listen_host: str = "0.0.0.0",
+    env: jinja2.Environment | None = None,
+) -> dict[str, str]:
+    """The RA's four configuration files, by file name."""
+    jinja = env or environment()
+    context = {
+        "hierarchy": hierarchy,
+        "ca_url": ca_url,
+        "agent_nickname": AGENT_NICKNAME,
+        "backend_timeout_s": 10,
+        "role": EST_ROLE,
+        "username": username,
+        "password": password,
+        "compat_tls": compat_tls,
+        "listen_host": listen_host,
+        "max_body_bytes": 64 * 1024,
+    }
+    files = {}
+    for name in RA_FILES:
+        try:
+            files[name] = jinja.get_template(f"est/{name}.j2").render(context)
+        except jinja2.TemplateNotFound as exc:
+            raise TemplateError(f"template est/{name}.j2 not found in {TEMPLATE_DIR}") from exc
+        except jinja2.UndefinedError as exc:
+            raise TemplateError(f"template est/{name}.j2: {exc.message}") from exc
+    return files
