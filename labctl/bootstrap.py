@@ -19,7 +19,7 @@ from typing import Protocol
 
 from cryptography import x509
 
-from labctl.ca_client import CAClient, ca_ssl_context
+from labctl.ca_client import CAClient, ca_ssl_context, issued_by_check
 from labctl.errors import PKIError
 from labctl.pki.issue import (
     Issuer,
@@ -51,6 +51,11 @@ RENEW_BEFORE = timedelta(days=7)
 def host_supports_tls(algorithm: KeyAlgorithm) -> bool:
     """ML-DSA in TLS needs OpenSSL 3.5 on both ends; the host's Python may have less (3.0 here)."""
     return algorithm is not KeyAlgorithm.ML_DSA_87 or ssl.OPENSSL_VERSION_INFO >= (3, 5)
+
+
+def needs_compat_tls(hierarchy: Hierarchy) -> bool:
+    """Serve an RSA-keyed certificate too, for clients that cannot do the hierarchy's TLS (ML-DSA before OpenSSL 3.5)."""
+    return hierarchy.algorithm is KeyAlgorithm.ML_DSA_87
 
 
 def admin_key_algorithm(hierarchy: Hierarchy) -> KeyAlgorithm:
@@ -136,9 +141,17 @@ def collect_admin_credential(hierarchy: Hierarchy, state: HierarchyState, files:
         state.chain.write_bytes(certificates_pem([load_pem_certificates(ca_cert)[0], *root]))
 
 
-def admin_client(state: HierarchyState, url: str) -> CAClient:
-    context = ca_ssl_context(state.chain, cert=state.admin_cert, key=state.admin_key)
-    return CAClient(url, ssl_context=context)
+def admin_client(hierarchy: Hierarchy, state: HierarchyState, url: str, *, hostname: str = "127.0.0.1") -> CAClient:
+    """The lab admin's REST client for a hierarchy's CA, verifying the CA's TLS certificate.
+
+    Where the host's OpenSSL cannot verify the hierarchy's signatures (ML-DSA), the CA serves an RSA
+    compatibility certificate; the handshake then verifies nothing and cryptography checks the peer.
+    """
+    if host_supports_tls(hierarchy.algorithm):
+        return CAClient(url, ssl_context=ca_ssl_context(state.chain, cert=state.admin_cert, key=state.admin_key))
+    intermediate = load_pem_certificates(state.chain.read_bytes())[0]
+    context = ca_ssl_context(None, cert=state.admin_cert, key=state.admin_key, unrated_signatures=True)
+    return CAClient(url, ssl_context=context, peer_check=issued_by_check(intermediate, hostname))
 
 
 # --- 3. RA credentials -------------------------------------------------------------------------

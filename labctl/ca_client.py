@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import base64
 import ssl
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,15 +19,25 @@ from cryptography.hazmat.primitives import serialization
 
 from labctl import dogtag
 from labctl.errors import CAError, PKIError
-from labctl.pki.issue import load_pem_certificates
+from labctl.pki.issue import certificate_sans, general_names_for, load_pem_certificates
 
 
-def ca_ssl_context(trust_file: Path | None, *, cert: Path | None = None, key: Path | None = None) -> ssl.SSLContext:
-    """Verify the CA against the hierarchy's chain; None trusts nothing and checks nothing (status polling only)."""
+def ca_ssl_context(
+    trust_file: Path | None, *, cert: Path | None = None, key: Path | None = None, unrated_signatures: bool = False
+) -> ssl.SSLContext:
+    """Verify the CA against the hierarchy's chain; None trusts nothing and checks nothing (status polling,
+    or a `peer_check` that verifies the server with cryptography instead).
+
+    `unrated_signatures`: OpenSSL before 3.5 cannot rate an ML-DSA signature's strength and refuses to load a
+    certificate signed with one ("ca md too weak") at the default security level; level 0 lets it load the
+    RSA admin credential a PQ CA issued. Only with trust_file None, where cryptography checks the chain.
+    """
     if trust_file is None:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
+        if unrated_signatures:
+            context.set_ciphers("DEFAULT:@SECLEVEL=0")
     else:
         context = ssl.create_default_context(cafile=str(trust_file))
     if cert is not None and key is not None:
@@ -33,9 +45,41 @@ def ca_ssl_context(trust_file: Path | None, *, cert: Path | None = None, key: Pa
     return context
 
 
+PeerCheck = Callable[[bytes], None]
+
+
+def issued_by_check(issuer: x509.Certificate, hostname: str) -> PeerCheck:
+    """Verify the CA's TLS certificate with cryptography, for chains the host's OpenSSL cannot verify
+    (an ML-DSA issuer under OpenSSL < 3.5): issued by `issuer`, current, and naming `hostname`."""
+
+    def check(der: bytes) -> None:
+        certificate = x509.load_der_x509_certificate(der)
+        try:
+            certificate.verify_directly_issued_by(issuer)
+        except Exception as exc:
+            raise CAError(f"CA's TLS certificate was not issued by {issuer.subject.rfc4514_string()}") from exc
+        now = datetime.now(UTC)
+        if not certificate.not_valid_before_utc <= now <= certificate.not_valid_after_utc:
+            raise CAError("CA's TLS certificate is outside its validity period")
+        if general_names_for([hostname])[0] not in certificate_sans(certificate):
+            raise CAError(f"CA's TLS certificate does not name {hostname}")
+
+    return check
+
+
 class CAClient:
-    def __init__(self, base_url: str, *, ssl_context: ssl.SSLContext, timeout_s: float = 10.0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        ssl_context: ssl.SSLContext,
+        timeout_s: float = 10.0,
+        peer_check: PeerCheck | None = None,
+    ) -> None:
+        """`peer_check` verifies the server certificate (DER) before any answer is used, where `ssl_context`
+        cannot (it then verifies nothing itself)."""
         self.base_url = base_url.rstrip("/")
+        self._peer_check = peer_check
         self._http = httpx.Client(base_url=self.base_url, verify=ssl_context, timeout=timeout_s)
 
     def close(self) -> None:
@@ -49,7 +93,10 @@ class CAClient:
 
     def _request(self, method: str, path: str, *, json: Any = None, accept: str = "application/json") -> httpx.Response:
         try:
-            response = self._http.request(method, path, json=json, headers={"Accept": accept})
+            with self._http.stream(method, path, json=json, headers={"Accept": accept}) as response:
+                if self._peer_check is not None:
+                    self._peer_check(_peer_der(response))
+                response.read()
         except httpx.HTTPError as exc:
             raise CAError(f"CA at {self.base_url} unreachable: {exc}") from exc
         if response.status_code >= 400:
@@ -88,6 +135,15 @@ class CAClient:
             return x509.load_der_x509_crl(der)
         except ValueError as exc:
             raise PKIError(f"CA's CRL unreadable: {exc}") from exc
+
+
+def _peer_der(response: httpx.Response) -> bytes:
+    stream = response.extensions.get("network_stream")
+    ssl_object = stream.get_extra_info("ssl_object") if stream is not None else None
+    der = ssl_object.getpeercert(True) if ssl_object is not None else None  # _SSLSocket: positional only
+    if not der:
+        raise CAError("no TLS server certificate to check")
+    return bytes(der)
 
 
 def _message(response: httpx.Response) -> str:

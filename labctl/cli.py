@@ -8,17 +8,24 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
 import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import click
 
+from labctl.endpoint import Endpoint
 from labctl.errors import LabctlError, VerificationFailed
 from labctl.events import StepEvent, StepStatus
 from labctl.local import LocalLab
+from labctl.orchestrator import Orchestrator
+from labctl.runtime.podman import PodmanRuntime
 from labctl.state import HierarchyState, default_state_dir
 from labctl.topology import Lab, load_lab
 from labctl.verify import CheckResult, verify_endpoint
@@ -91,6 +98,17 @@ def _print_results(results: list[CheckResult], as_json: bool) -> None:
             click.echo(f"  {mark}  {result.hierarchy:<5} {result.check:<32} {result.elapsed_s:6.2f}s{reason}")
 
 
+def _verify(endpoints: list[Endpoint], as_json: bool) -> None:
+    results = [result for endpoint in endpoints for result in verify_endpoint(endpoint)]
+    _print_results(results, as_json)
+    failed = [r for r in results if not r.passed]
+    if failed:
+        raise VerificationFailed(
+            f"{len(failed)} of {len(results)} checks failed: "
+            + "; ".join(f"{r.hierarchy}/{r.check}: {r.reason}" for r in failed)
+        )
+
+
 @main.command("serve-local")
 @click.option(
     "--hierarchy", "hierarchies", multiple=True, help="hierarchy to run (repeatable; default: all the host can)"
@@ -131,6 +149,104 @@ def serve_local(
             click.echo("labctl: stopping")
     finally:
         runner.stop()
+
+
+@contextmanager
+def _orchestrator(obj: Context, *, as_json: bool = False) -> Iterator[Orchestrator]:
+    """A podman runtime (starting the service when none answers) and the lab's orchestrator."""
+    with PodmanRuntime() as runtime:
+        yield Orchestrator(obj.lab, runtime, obj.state_dir, on_event=_json_event if as_json else _print_event)
+
+
+def _json_event(event: StepEvent) -> None:
+    if event.status is not StepStatus.STARTED:
+        click.echo(
+            json.dumps(
+                {
+                    "step": event.step,
+                    "status": event.status.value,
+                    "elapsed_s": round(event.elapsed_s, 3),
+                    "detail": event.detail,
+                }
+            )
+        )
+
+
+@main.command()
+@click.option("--hierarchy", "hierarchies", multiple=True, help="hierarchy to bring up (repeatable; default: all)")
+@click.option("--timeout", default=90.0, show_default=True, help="seconds each container may take to become healthy")
+@click.option("--verify/--no-verify", default=False, help="run the smoke checks once the lab is up")
+@click.option("--json", "as_json", is_flag=True, help="events and results as JSON lines")
+@click.pass_obj
+def up(obj: Context, hierarchies: tuple[str, ...], timeout: float, verify: bool, as_json: bool) -> None:
+    """Build what is missing and bring the lab up, healthy (idempotent; repairs a broken lab)."""
+    _stop_on_termination()
+    started = time.perf_counter()
+    with _orchestrator(obj, as_json=as_json) as orchestrator:
+        endpoints = orchestrator.up(hierarchies, timeout=timeout)
+    if not as_json:
+        click.echo(f"labctl: lab {obj.lab.name} up in {time.perf_counter() - started:.1f}s")
+    if verify:
+        _verify(endpoints, as_json)
+
+
+@main.command()
+@click.option("--volumes", is_flag=True, help="also remove the CA data volumes (issued certificates are lost)")
+@click.pass_obj
+def down(obj: Context, volumes: bool) -> None:
+    """Remove the lab's containers and networks (only what carries this lab's labels)."""
+    started = time.perf_counter()
+    with _orchestrator(obj) as orchestrator:
+        report = orchestrator.down(volumes=volumes)
+    click.echo(
+        f"labctl: removed {len(report.containers)} containers, {len(report.networks)} networks,"
+        f" {len(report.volumes)} volumes in {time.perf_counter() - started:.1f}s"
+    )
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="one JSON object per service")
+@click.pass_obj
+def status(obj: Context, as_json: bool) -> None:
+    """Each service: container state, health, address, port; each CA: state and certificate counts."""
+    with _orchestrator(obj) as orchestrator:
+        rows = orchestrator.status()
+    for row in rows:
+        if as_json:
+            click.echo(json.dumps(asdict(row)))
+            continue
+        ca = f"  CA {row.ca_status} {dict(row.counts)}" if row.ca_status else ""
+        click.echo(
+            f"  {row.hierarchy:<5} {row.role:<3} {row.container:<28} {row.state:<9} {row.health:<10}"
+            f" {row.address or '-':<13} 127.0.0.1:{row.port}{ca}"
+        )
+
+
+@main.command()
+@click.argument("name")
+@click.option("--follow", is_flag=True, help="keep printing new lines")
+@click.option("--tail", default=100, show_default=True)
+@click.pass_obj
+def logs(obj: Context, name: str, follow: bool, tail: int) -> None:
+    """Print a lab container's log (NAME: a container, or HIERARCHY/ca, HIERARCHY/ra)."""
+    container = _container_name(obj.lab, name)
+    with PodmanRuntime() as runtime:
+        if not follow:
+            click.echo(runtime.logs(container, tail=tail), nl=False)
+            return
+    # podman-py's log stream does not end when the container stops; the CLI's does.
+    os.execvp("podman", ["podman", "logs", "--follow", "--tail", str(tail), container])
+
+
+def _container_name(lab: Lab, name: str) -> str:
+    hierarchy, _, role = name.partition("/")
+    if role in ("ca", "ra"):
+        h = lab.hierarchy(hierarchy)
+        return h.ca.container if role == "ca" else h.ra.container
+    names = {c for h in lab.hierarchies for c in (h.ca.container, h.ra.container)}
+    if name not in names:
+        raise LabctlError(f"{name!r} is not a container of lab {lab.name}", hint=f"one of: {', '.join(sorted(names))}")
+    return name
 
 
 @main.command()

@@ -69,12 +69,14 @@ class ServiceError(LabctlError):
         *,
         retry_after: int | None = None,
         authenticate: str | None = None,
+        allow: str | None = None,
     ) -> None:
         super().__init__(reason)
         self.status = status
         self.reason = reason
         self.retry_after = retry_after
         self.authenticate = authenticate
+        self.allow = allow  # the methods a 405 allows (RFC 9110 section 15.5.6 requires the header)
 
 
 class VerificationFailed(LabctlError):

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 
@@ -27,3 +29,30 @@ EventSink = Callable[[StepEvent], None]
 
 def ignore_events(_: StepEvent) -> None:
     return None
+
+
+class StepOutcome:
+    """Lets a step say it found nothing to do: `outcome.skip("running")`."""
+
+    def __init__(self) -> None:
+        self.skipped = False
+        self.detail = ""
+
+    def skip(self, detail: str) -> None:
+        self.skipped = True
+        self.detail = detail
+
+
+@contextmanager
+def timed_step(emit: EventSink, step: str) -> Iterator[StepOutcome]:
+    """Emit STARTED, then DONE / SKIPPED / FAILED with the elapsed time."""
+    started = time.perf_counter()
+    outcome = StepOutcome()
+    emit(StepEvent(step, StepStatus.STARTED))
+    try:
+        yield outcome
+    except BaseException as exc:
+        emit(StepEvent(step, StepStatus.FAILED, time.perf_counter() - started, str(exc) or type(exc).__name__))
+        raise
+    status = StepStatus.SKIPPED if outcome.skipped else StepStatus.DONE
+    emit(StepEvent(step, status, time.perf_counter() - started, outcome.detail))

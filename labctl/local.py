@@ -10,8 +10,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +27,7 @@ from labctl.ca_client import CAClient, ca_ssl_context
 from labctl.endpoint import Endpoint
 from labctl.errors import CAError, ESTError, LabctlError, NotReadyError, TopologyError
 from labctl.est_client import ESTClient, est_ssl_context
-from labctl.events import EventSink, StepEvent, StepStatus, ignore_events
+from labctl.events import EventSink, ignore_events, timed_step
 from labctl.readiness import Clock, wait_until
 from labctl.state import HierarchyState
 from labctl.topology import Hierarchy, Lab
@@ -117,7 +116,7 @@ class LocalLab:
         ra_url = f"https://{LOOPBACK}:{hierarchy.ra.port}"
         files = LocalCAFiles(state.ca_data)
 
-        with self._step(f"{name}/ca/started"):
+        with timed_step(self._emit, f"{name}/ca/started"):
             ca = self._start(
                 hierarchy.ca.container,
                 [
@@ -131,23 +130,23 @@ class LocalLab:
                 ],
                 state.root / "ca.log",
             )  # fmt: skip
-        with self._step(f"{name}/ca/awaiting-certificate"):
+        with timed_step(self._emit, f"{name}/ca/awaiting-certificate"):
             self._wait_ca(ca, ca_url, {"awaiting-certificate", "running"}, timeout)
-        with self._step(f"{name}/ca/installed"):
+        with timed_step(self._emit, f"{name}/ca/installed"):
             install_intermediate(hierarchy, state, files)
-        with self._step(f"{name}/ca/running"):
+        with timed_step(self._emit, f"{name}/ca/running"):
             self._wait_ca(ca, ca_url, {"running"}, timeout)
             collect_admin_credential(hierarchy, state, files)
-        with self._step(f"{name}/ra/credentials"), admin_client(state, ca_url) as admin:
+        with timed_step(self._emit, f"{name}/ra/credentials"), admin_client(hierarchy, state, ca_url) as admin:
             issue_ra_credentials(hierarchy, state, admin, tls_names=("localhost", LOOPBACK), compat_tls=False)
-        with self._step(f"{name}/ra/config"):
+        with timed_step(self._emit, f"{name}/ra/config"):
             conf = write_ra_config(hierarchy, state, ca_url=ca_url, compat_tls=False, listen_host=LOOPBACK)
         username, password = state.est_credentials()
-        with self._step(f"{name}/ra/started"):
+        with timed_step(self._emit, f"{name}/ra/started"):
             ra = self._start(
                 hierarchy.ra.container, ["labctl.services.est_ra", "--conf-dir", str(conf)], state.root / "ra.log"
             )
-        with self._step(f"{name}/ra/healthy"):
+        with timed_step(self._emit, f"{name}/ra/healthy"):
             self._wait_ra(ra, ra_url, state.chain, timeout)
         return Endpoint(hierarchy, ra_url, ca_url, state.chain, username, password)
 
@@ -201,14 +200,3 @@ class LocalLab:
         code = process.popen.poll()
         if code is not None:
             raise NotReadyError(f"{process.name} exited with code {code} while starting", hint=process.tail())
-
-    @contextmanager
-    def _step(self, step: str) -> Iterator[None]:
-        started = time.perf_counter()
-        self._emit(StepEvent(step, StepStatus.STARTED))
-        try:
-            yield
-        except BaseException as exc:
-            self._emit(StepEvent(step, StepStatus.FAILED, time.perf_counter() - started, str(exc)))
-            raise
-        self._emit(StepEvent(step, StepStatus.DONE, time.perf_counter() - started))

@@ -75,6 +75,11 @@ def network_name(lab: Lab, hierarchy: Hierarchy) -> str:
     return f"{lab.name}-{hierarchy.name}"
 
 
+def volume_name(lab: Lab, hierarchy: Hierarchy) -> str:
+    """The one place the CA data volumes' names are made."""
+    return f"{lab.name}-{hierarchy.name}-ca-data"
+
+
 def load_lab(path: Path | None = None) -> Lab:
     """Read and validate a lab file (the shipped default when path is None)."""
     source = path or DEFAULT_LAB_FILE

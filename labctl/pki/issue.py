@@ -77,13 +77,20 @@ def parse_serial(text: str) -> int:
 
 
 def general_names_for(names: Iterable[str]) -> list[x509.GeneralName]:
-    """DNS names and IP addresses as SAN entries; an IP literal becomes an iPAddress entry."""
+    """DNS names and IP addresses as SAN entries; an IP literal becomes an iPAddress entry.
+
+    Raises:
+        PKIError: a name that is not ASCII (a CN copied from a CSR may be any UTF-8).
+    """
     entries: list[x509.GeneralName] = []
     for name in names:
         try:
             entries.append(x509.IPAddress(ipaddress.ip_address(name)))
         except ValueError:
-            entries.append(x509.DNSName(name))
+            try:
+                entries.append(x509.DNSName(name))
+            except ValueError:  # non-ASCII: a dNSName takes A-labels only
+                raise PKIError(f"{name!r} is neither an IP address nor an ASCII DNS name") from None
     return entries
 
 
@@ -110,7 +117,7 @@ def load_csr(data: bytes) -> x509.CertificateSigningRequest:
     der = _pem_or_base64_to_der(data, "CERTIFICATE REQUEST")
     try:
         csr = x509.load_der_x509_csr(der)
-    except ValueError as exc:
+    except (ValueError, x509.InvalidVersion) as exc:  # InvalidVersion is not a ValueError
         raise PKIError(f"not a PKCS#10 certificate request: {exc}") from exc
     try:
         valid = csr.is_signature_valid
@@ -127,7 +134,7 @@ def _pem_or_base64_to_der(data: bytes, label: str) -> bytes:
         lines = [line for line in text.splitlines() if line and not line.startswith(b"-----")]
         text = b"".join(lines)
     elif text[:1] == b"\x30":
-        return bytes(text)  # DER: a SEQUENCE
+        return bytes(data.lstrip())  # DER: a SEQUENCE; its last bytes may be 0x20, 0x0a, ... so never rstrip
     return decode_base64(text, what=label)
 
 

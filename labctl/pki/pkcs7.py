@@ -12,6 +12,7 @@ import base64
 from collections.abc import Sequence
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs7
 
@@ -50,7 +51,7 @@ def load_certs_only(data: bytes) -> list[x509.Certificate]:
     der = bytes(stripped) if stripped[:1] == b"\x30" else decode_base64(stripped, what="PKCS#7")
     try:
         certs = pkcs7.load_der_pkcs7_certificates(der)
-    except ValueError as exc:
+    except (ValueError, UnsupportedAlgorithm, x509.InvalidVersion) as exc:  # e.g. not SignedData; bad cert version
         raise PKIError(f"not a certs-only PKCS#7: {exc}") from exc
     if not certs:
         raise PKIError("PKCS#7 holds no certificate")

@@ -64,6 +64,8 @@ def error_headers(exc: ServiceError) -> dict[str, str]:
         headers["Retry-After"] = str(exc.retry_after)
     if exc.authenticate is not None:
         headers["WWW-Authenticate"] = exc.authenticate
+    if exc.allow is not None:
+        headers["Allow"] = exc.allow
     return headers
 
 
@@ -88,7 +90,7 @@ def error_middleware(render: ErrorRenderer) -> Middleware:
             if exc.status < 400:
                 raise
             reason = exc.reason if exc.status != 413 else f"request body over {request.app[MAX_BODY]} bytes"
-            return render(ServiceError(exc.status, reason))
+            return render(ServiceError(exc.status, reason, allow=exc.headers.get("Allow")))
         except asyncio.CancelledError:
             status = 499
             raise

@@ -23,7 +23,7 @@ from labctl.pki.issue import certificates_pem
 from labctl.pki.pkcs7 import certs_only_der
 from labctl.pki.profiles import PROFILES
 from labctl.services.ca.authority import ANONYMOUS, Caller, CAState, IntermediateCA, RevocationReason
-from labctl.services.ca.store import CertRecord, CertStatus, RequestRecord
+from labctl.services.ca.store import CertRecord, CertStatus, RequestRecord, RequestStatus
 from labctl.services.http import MAX_BODY as MAX_BODY_KEY
 from labctl.services.http import PeerCertificate, error_headers, error_middleware, tls_peer_certificate
 
@@ -235,9 +235,15 @@ async def get_request(request: web.Request) -> web.Response:
 
 async def list_requests(request: web.Request) -> web.Response:
     _agent(request)
-    records = _authority(request).store.list_requests(limit=_size(request))
     state = request.query.get("requestState")
-    entries = [_request_info(request, r) for r in records if state is None or r.status.value == state]
+    try:
+        status = RequestStatus(state) if state else None
+    except ValueError:
+        known = ", ".join(s.value for s in RequestStatus)
+        raise ServiceError(400, f"unknown requestState {state!r} (known: {known})") from None
+    # Filter in the query, not after the page: pending requests must not hide behind completed ones.
+    records = _authority(request).store.list_requests(status=status, limit=_size(request))
+    entries = [_request_info(request, r) for r in records]
     return web.json_response({"total": len(entries), "entries": entries})
 
 

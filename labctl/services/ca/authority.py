@@ -188,6 +188,10 @@ class IntermediateCA:
         mtime = self.cert_path.stat().st_mtime
         if self.state is CAState.INSTALL_FAILED and mtime == self._installed_mtime:
             return False
+        try:
+            load_pem_certificates(self.cert_path.read_bytes())
+        except PKIError:
+            return False  # still being written (copied in from outside): look again at the next poll
         self._installed_mtime = mtime
         try:
             self._activate()
@@ -203,9 +207,9 @@ class IntermediateCA:
 
     def _activate(self) -> None:
         certificate = load_pem_certificates(self.cert_path.read_bytes())[0]
-        roots = load_pem_certificates(self.root_path.read_bytes()) if self.root_path.exists() else []
-        if not roots:
+        if not self.root_path.exists():
             raise PKIError(f"{self.root_path} is missing: install needs the root certificate")
+        roots = load_pem_certificates(self.root_path.read_bytes())
         if _spki(certificate.public_key()) != _spki(self._key.public_key()):
             raise PKIError("installed certificate does not match the CA's signing key")
         try:

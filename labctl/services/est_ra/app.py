@@ -87,7 +87,7 @@ async def dispatch(request: web.Request) -> web.Response:
     if method is None:
         raise ServiceError(404, f"unknown EST operation {operation[:64]!r}")
     if request.method != method:
-        raise ServiceError(405, f"{operation} takes {method}, not {request.method[:16]}")
+        raise ServiceError(405, f"{operation} takes {method}, not {request.method[:16]}", allow=method)
     handler = {"cacerts": cacerts, "csrattrs": csrattrs, "simpleenroll": simpleenroll, "simplereenroll": simplereenroll}
     return await handler[operation](request)
 

@@ -1,0 +1,175 @@
+"""The lab's image: built offline from a wheelhouse, on a base bootstrapped with mmdebstrap when
+no registry can provide it, and rebuilt only when its inputs change (a content-hash label).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import tomllib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from labctl.errors import RuntimeBackendError
+from labctl.runtime.base import CONTENT_HASH_LABEL, ContainerRuntime
+
+log = logging.getLogger(__name__)
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+CONTAINERFILE = PROJECT_ROOT / "compose" / "Containerfile"
+DEFAULT_BASE = "localhost/labctl-base:trixie"
+IMAGE = "localhost/labctl:latest"
+IMAGE_PYTHON = "3.13"  # Debian trixie's
+IMAGE_UID = 10001
+SUITE = "trixie"
+BASE_PACKAGES = "python3,python3-venv,ca-certificates,openssl"
+
+
+@dataclass(frozen=True, slots=True)
+class ImageResult:
+    reference: str
+    built: bool
+    content_hash: str
+
+
+def cache_dir() -> Path:
+    import os
+
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "labctl"
+
+
+def ensure_image(runtime: ContainerRuntime, *, base: str = DEFAULT_BASE, force: bool = False) -> ImageResult:
+    """Build the lab image unless one with the same content hash exists."""
+    ensure_base(runtime, base)
+    base_labels = runtime.image_labels(base) or {}
+    wheelhouse = ensure_wheelhouse()
+    digest = content_hash(base, base_labels, wheelhouse)
+    labels = runtime.image_labels(IMAGE)
+    if not force and labels is not None and labels.get(CONTENT_HASH_LABEL) == digest:
+        return ImageResult(IMAGE, False, digest)
+    with tempfile.TemporaryDirectory(prefix="labctl-build-") as scratch:
+        context = Path(scratch)
+        shutil.copy(CONTAINERFILE, context / "Containerfile")
+        wheels = context / "wheels"
+        shutil.copytree(wheelhouse, wheels)
+        _build_project_wheel(wheels)
+        runtime.build_image(
+            context,
+            "Containerfile",
+            IMAGE,
+            labels={CONTENT_HASH_LABEL: digest},
+            build_args={"BASE": base, "UID": str(IMAGE_UID)},
+        )
+    log.info("built %s (%s)", IMAGE, digest[:12])
+    return ImageResult(IMAGE, True, digest)
+
+
+def ensure_base(runtime: ContainerRuntime, base: str) -> bool:
+    """Make sure the base image exists: bootstrap the default with mmdebstrap (no registry needed)."""
+    if runtime.image_labels(base) is not None:
+        return False
+    if base != DEFAULT_BASE:
+        raise RuntimeBackendError(
+            f"base image {base} is not present", hint=f"pull or import it first, or use the default {DEFAULT_BASE}"
+        )
+    mmdebstrap = shutil.which("mmdebstrap")
+    if mmdebstrap is None:
+        raise RuntimeBackendError("mmdebstrap is not installed", hint="run scripts/setup-host")
+    with tempfile.TemporaryDirectory(prefix="labctl-base-") as scratch:
+        tarball = Path(scratch) / "rootfs.tar"
+        log.info("bootstrapping %s with mmdebstrap (%s)", base, SUITE)
+        result = subprocess.run(
+            [mmdebstrap, "--quiet", "--variant=apt", f"--include={BASE_PACKAGES}", SUITE, str(tarball)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise RuntimeBackendError(f"mmdebstrap failed ({result.returncode}): {result.stderr.strip()[-500:]}")
+        runtime.import_rootfs(tarball, base)
+    return True
+
+
+def _requirements() -> list[str]:
+    data = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    return [str(item) for item in data["project"]["dependencies"]]
+
+
+def _platforms() -> list[str]:
+    machine = platform.machine()
+    return [
+        f"manylinux_2_34_{machine}",
+        f"manylinux_2_28_{machine}",
+        f"manylinux_2_17_{machine}",
+        f"manylinux2014_{machine}",
+        "any",
+    ]
+
+
+def ensure_wheelhouse() -> Path:
+    """The dependencies' wheels for the image's Python, downloaded once per dependency set."""
+    requirements = _requirements()
+    key = hashlib.sha256("\n".join([IMAGE_PYTHON, platform.machine(), *requirements]).encode()).hexdigest()[:16]
+    wheelhouse = cache_dir() / f"wheelhouse-{key}"
+    if (wheelhouse / ".complete").exists():
+        return wheelhouse
+    wheelhouse.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check", "-d", str(wheelhouse)]
+    command += ["--only-binary=:all:", "--python-version", IMAGE_PYTHON, "--implementation", "cp"]
+    for tag in _platforms():
+        command += ["--platform", tag]
+    result = subprocess.run([*command, *requirements], capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise RuntimeBackendError(
+            f"downloading wheels for the image failed: {result.stderr.strip()[-500:]}",
+            hint="the first build needs PyPI; later builds reuse the wheelhouse offline",
+        )
+    (wheelhouse / ".complete").write_text("\n".join(requirements))
+    return wheelhouse
+
+
+def _build_project_wheel(destination: Path) -> None:
+    # No build isolation: the venv's setuptools builds it, so no download is needed (offline).
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(destination),
+            str(PROJECT_ROOT),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise RuntimeBackendError(f"building the labctl wheel failed: {result.stderr.strip()[-500:]}")
+
+
+def _project_files() -> Iterable[Path]:
+    yield PROJECT_ROOT / "pyproject.toml"
+    yield CONTAINERFILE
+    yield from sorted(p for p in (PROJECT_ROOT / "labctl").rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+
+
+def content_hash(base: str, base_labels: object, wheelhouse: Path) -> str:
+    """What the image is made of: Containerfile, labctl's sources, the wheels, the base."""
+    digest = hashlib.sha256()
+    digest.update(f"{base}\n{base_labels!r}\n{IMAGE_UID}\n".encode())
+    for path in _project_files():
+        digest.update(str(path.relative_to(PROJECT_ROOT)).encode() + b"\0" + path.read_bytes())
+    for wheel in sorted(wheelhouse.glob("*.whl")):
+        digest.update(wheel.name.encode())
+    return digest.hexdigest()

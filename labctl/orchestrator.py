@@ -1,0 +1,466 @@
+"""Runs a Plan on a ContainerRuntime: up (idempotent, repairing), down, status. Emits events, never prints.
+
+Every step first looks at what is there and does nothing when it is already right, so `up` on a
+healthy lab is a no-op, `up` on a broken one recreates only what is missing or unhealthy, and an
+interrupted `up` leaves nothing that a following `up` or `down` cannot finish.
+"""
+
+from __future__ import annotations
+
+import graphlib
+import hashlib
+import logging
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from labctl.bootstrap import (
+    admin_client,
+    collect_admin_credential,
+    install_intermediate,
+    issue_ra_credentials,
+    needs_compat_tls,
+    write_ra_config,
+)
+from labctl.ca_client import CAClient, ca_ssl_context
+from labctl.endpoint import Endpoint
+from labctl.errors import CAError, NotReadyError, TopologyError
+from labctl.events import EventSink, ignore_events, timed_step
+from labctl.images import DEFAULT_BASE, IMAGE, IMAGE_UID, ImageResult, ensure_image
+from labctl.plan import Plan, Step, StepKind, build_plan
+from labctl.readiness import Clock, SystemClock, wait_until
+from labctl.runtime.base import (
+    HIERARCHY_LABEL,
+    LAB_LABEL,
+    ROLE_LABEL,
+    SPEC_HASH_LABEL,
+    ContainerRuntime,
+    ContainerSpec,
+    FileContent,
+    Health,
+    HealthCheck,
+    NetworkSpec,
+    PortSpec,
+    VolumeMount,
+    VolumeSpec,
+)
+from labctl.state import HierarchyState
+from labctl.topology import Hierarchy, Lab, network_name, volume_name
+
+log = logging.getLogger(__name__)
+
+CA_DATA_DIR = "/var/lib/labctl/ca"
+RA_CONF_DIR = "/etc/labctl/est"
+HEALTH_TIMEOUT_S = 5.0
+STOP_TIMEOUT_S = 5
+MAX_PARALLEL_STEPS = 4
+
+
+class _Cancelled(Exception):
+    pass
+
+
+class _CancellableClock:
+    """The system clock, whose sleep ends early when the run is cancelled (Ctrl-C, or another step failed)."""
+
+    def __init__(self, base: Clock, cancelled: threading.Event) -> None:
+        self._base = base
+        self._cancelled = cancelled
+
+    def monotonic(self) -> float:
+        return self._base.monotonic()
+
+    def sleep(self, seconds: float) -> None:
+        if self._cancelled.wait(seconds):
+            raise _Cancelled
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceStatus:
+    hierarchy: str
+    role: str
+    container: str
+    state: str
+    health: str
+    address: str | None
+    port: int
+    ca_status: str | None = None
+    counts: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class DownReport:
+    containers: list[str]
+    networks: list[str]
+    volumes: list[str]
+
+
+class Orchestrator:
+    def __init__(
+        self,
+        lab: Lab,
+        runtime: ContainerRuntime,
+        state_dir: Path,
+        *,
+        on_event: EventSink = ignore_events,
+        clock: Clock | None = None,
+        base_image: str = DEFAULT_BASE,
+        build_image: Callable[[ContainerRuntime, str], ImageResult] | None = None,
+    ) -> None:
+        self.lab = lab
+        self.runtime = runtime
+        self.state_dir = state_dir
+        self._emit = on_event
+        self._cancelled = threading.Event()
+        self._clock = _CancellableClock(clock or SystemClock(), self._cancelled)
+        self._base_image = base_image
+        self._build_image = build_image or (lambda runtime, base: ensure_image(runtime, base=base))
+        self._image_hash = ""
+        self._timeout = 60.0
+
+    # --- up ------------------------------------------------------------------------------------
+
+    def up(self, hierarchies: Sequence[str] = (), *, timeout: float = 60.0) -> list[Endpoint]:
+        """Bring the chosen hierarchies (default: all) up and healthy; idempotent and repairing."""
+        chosen = [self.lab.hierarchy(name) for name in hierarchies] if hierarchies else list(self.lab.hierarchies)
+        self._timeout = timeout
+        self._run(build_plan(chosen))
+        return [self.endpoint(hierarchy) for hierarchy in chosen]
+
+    def endpoint(self, hierarchy: Hierarchy) -> Endpoint:
+        state = HierarchyState.of(self.state_dir, hierarchy)
+        username, password = state.est_credentials()
+        host = str(self.lab.bind_address) if str(self.lab.bind_address) != "0.0.0.0" else "127.0.0.1"
+        return Endpoint(
+            hierarchy,
+            ra_url=f"https://{host}:{hierarchy.ra.port}",
+            ca_url=f"https://{host}:{hierarchy.ca.port}",
+            trust_file=state.chain,
+            username=username,
+            password=password,
+        )
+
+    def _run(self, plan: Plan) -> None:
+        """Run ready steps side by side; on the first failure let running steps stop, then raise it."""
+        sorter = graphlib.TopologicalSorter(plan.graph())
+        sorter.prepare()
+        self._cancelled.clear()
+        failure: BaseException | None = None
+        pool = ThreadPoolExecutor(max_workers=MAX_PARALLEL_STEPS, thread_name_prefix="labctl-step")
+        running: dict[Future[None], str] = {}
+        try:
+            while sorter.is_active() and failure is None:
+                for ready in sorter.get_ready():
+                    running[pool.submit(self._execute, plan.step(ready))] = ready
+                if not running:
+                    break
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    step_name = running.pop(future)
+                    error = future.exception()
+                    if error is None:
+                        sorter.done(step_name)
+                    elif failure is None:
+                        failure = error
+                        self._cancelled.set()
+            wait(running)
+        except BaseException:
+            self._cancelled.set()
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+        if failure is not None:
+            raise failure
+
+    def _execute(self, step: Step) -> None:
+        if self._cancelled.is_set():
+            raise _Cancelled
+        if step.kind is StepKind.IMAGE:
+            with timed_step(self._emit, step.step_id) as outcome:
+                image = self._build_image(self.runtime, self._base_image)
+                self._image_hash = image.content_hash
+                if not image.built:
+                    outcome.skip("up to date")
+            return
+        assert step.hierarchy is not None
+        hierarchy = self.lab.hierarchy(step.hierarchy)
+        action = {
+            StepKind.NETWORK: self._network,
+            StepKind.VOLUME: self._volume,
+            StepKind.CA_CONTAINER: self._ca_container,
+            StepKind.CA_INSTALLED: self._ca_installed,
+            StepKind.CA_HEALTHY: self._ca_healthy,
+            StepKind.RA_CREDENTIALS: self._ra_credentials,
+            StepKind.RA_CONTAINER: self._ra_container,
+            StepKind.RA_HEALTHY: self._ra_healthy,
+        }[step.kind]
+        with timed_step(self._emit, step.step_id) as outcome:
+            detail = action(hierarchy)
+            if detail:
+                outcome.skip(detail)
+
+    # --- steps (each returns a reason when it had nothing to do) --------------------------------
+
+    def _labels(self, hierarchy: Hierarchy, role: str) -> dict[str, str]:
+        return {LAB_LABEL: self.lab.name, HIERARCHY_LABEL: hierarchy.name, ROLE_LABEL: role}
+
+    def _network(self, hierarchy: Hierarchy) -> str | None:
+        name = network_name(self.lab, hierarchy)
+        if name in self.runtime.list_networks({LAB_LABEL: self.lab.name}):
+            return "exists"
+        if self.runtime.network_exists(name):
+            raise TopologyError(f"network {name} exists but does not belong to lab {self.lab.name}")
+        self.runtime.create_network(NetworkSpec(name, hierarchy.subnet, self._labels(hierarchy, "network")))
+        return None
+
+    def _volume(self, hierarchy: Hierarchy) -> str | None:
+        name = volume_name(self.lab, hierarchy)
+        if name in self.runtime.list_volumes({LAB_LABEL: self.lab.name}):
+            return "exists"
+        if self.runtime.volume_exists(name):
+            raise TopologyError(f"volume {name} exists but does not belong to lab {self.lab.name}")
+        self.runtime.create_volume(VolumeSpec(name, self._labels(hierarchy, "ca-data")))
+        return None
+
+    def ca_spec(self, hierarchy: Hierarchy) -> ContainerSpec:
+        ca = hierarchy.ca
+        command = [
+            "python", "-m", "labctl.services.ca",
+            "--data-dir", CA_DATA_DIR,
+            "--algorithm", hierarchy.algorithm.value,
+            "--common-name", ca.common_name,
+            "--host", "0.0.0.0",
+            "--port", str(ca.port),
+            "--tls-name", ca.container, "--tls-name", "localhost", "--tls-name", "127.0.0.1",
+        ]  # fmt: skip
+        if needs_compat_tls(hierarchy):
+            command.append("--tls-compat-rsa")
+        return ContainerSpec(
+            name=ca.container,
+            image=IMAGE,
+            command=tuple(command),
+            network=network_name(self.lab, hierarchy),
+            labels=self._labels(hierarchy, "ca"),
+            ip=ca.address,
+            ports=(PortSpec(ca.port, ca.port, str(self.lab.bind_address)),),
+            mounts=(VolumeMount(volume_name(self.lab, hierarchy), CA_DATA_DIR),),
+            health=HealthCheck(
+                ("python", "-m", "labctl.services.health", "ca", "--port", str(ca.port)), timeout_s=HEALTH_TIMEOUT_S
+            ),
+            user=f"{IMAGE_UID}:{IMAGE_UID}",
+        )
+
+    def ra_spec(self, hierarchy: Hierarchy) -> ContainerSpec:
+        ra = hierarchy.ra
+        state = HierarchyState.of(self.state_dir, hierarchy)
+        files = {
+            path.name: FileContent(path.read_bytes(), 0o600)
+            for path in sorted(state.ra_dir.iterdir())
+            if path.is_file()
+        }
+        return ContainerSpec(
+            name=ra.container,
+            image=IMAGE,
+            command=("python", "-m", "labctl.services.est_ra", "--conf-dir", RA_CONF_DIR),
+            network=network_name(self.lab, hierarchy),
+            labels=self._labels(hierarchy, "ra"),
+            aliases=(ra.hostname,),
+            ip=ra.address,
+            ports=(PortSpec(ra.port, ra.port, str(self.lab.bind_address)),),
+            health=HealthCheck(
+                (
+                    "python",
+                    "-m",
+                    "labctl.services.health",
+                    "ra",
+                    "--port",
+                    str(ra.port),
+                    "--trust",
+                    f"{RA_CONF_DIR}/ca-chain.pem",
+                ),
+                timeout_s=HEALTH_TIMEOUT_S,
+            ),
+            user=f"{IMAGE_UID}:{IMAGE_UID}",
+            files={RA_CONF_DIR: files},
+            files_owner=(IMAGE_UID, IMAGE_UID),
+        )
+
+    def _ensure_container(self, spec: ContainerSpec, *, keep: Callable[[], bool]) -> str | None:
+        """Create and start the container unless one with the same spec runs and `keep()` says it is fine."""
+        digest = self._spec_hash(spec)
+        info = self.runtime.inspect_container(spec.name)
+        if info is not None and info.is_running and info.labels.get(SPEC_HASH_LABEL) == digest and keep():
+            return "running"
+        if info is not None:
+            if info.labels.get(LAB_LABEL) != self.lab.name:
+                raise TopologyError(f"container {spec.name} exists but does not belong to lab {self.lab.name}")
+            log.info("recreating %s (%s)", spec.name, info.state)
+            self.runtime.remove_container(spec.name)
+        labelled = ContainerSpec(**{f.name: getattr(spec, f.name) for f in fields(spec)} | {
+            "labels": {**spec.labels, SPEC_HASH_LABEL: digest}
+        })  # fmt: skip
+        self.runtime.create_container(labelled)
+        self.runtime.start_container(spec.name)
+        return None
+
+    def _spec_hash(self, spec: ContainerSpec) -> str:
+        digest = hashlib.sha256(self._image_hash.encode())
+        for item in fields(spec):
+            value = getattr(spec, item.name)
+            if item.name == "files":
+                for directory, files in sorted(value.items()):
+                    for name, content in sorted(files.items()):
+                        digest.update(f"{directory}/{name}:{content.mode}".encode() + content.data)
+            else:
+                digest.update(f"{item.name}={value!r}".encode())
+        return digest.hexdigest()[:32]
+
+    def _ca_container(self, hierarchy: Hierarchy) -> str | None:
+        name = hierarchy.ca.container
+
+        def keep() -> bool:
+            # A running CA is fine when healthy, or when it still waits for its certificate.
+            if self.runtime.run_healthcheck(name) is Health.HEALTHY:
+                return True
+            return self.runtime.read_file(name, f"{CA_DATA_DIR}/ca.crt") is None
+
+        return self._ensure_container(self.ca_spec(hierarchy), keep=keep)
+
+    def _ca_installed(self, hierarchy: Hierarchy) -> str | None:
+        name = hierarchy.ca.container
+        files = ContainerCAFiles(self.runtime, name, CA_DATA_DIR)
+
+        def probe() -> tuple[bool | None, str]:
+            self._require_running(name)
+            return (True, "CSR written") if files.read("ca.csr") is not None else (None, "no CSR yet")
+
+        wait_until(probe, what=f"{name} CSR", timeout=self._timeout, clock=self._clock, diagnose=self._tail(name))
+        state = HierarchyState.of(self.state_dir, hierarchy)
+        return None if install_intermediate(hierarchy, state, files) else "installed"
+
+    def _ca_healthy(self, hierarchy: Hierarchy) -> str | None:
+        self._wait_healthy(hierarchy.ca.container)
+        state = HierarchyState.of(self.state_dir, hierarchy)
+        collect_admin_credential(hierarchy, state, ContainerCAFiles(self.runtime, hierarchy.ca.container, CA_DATA_DIR))
+        return None
+
+    def _ra_credentials(self, hierarchy: Hierarchy) -> str | None:
+        state = HierarchyState.of(self.state_dir, hierarchy)
+        ca_url = f"https://127.0.0.1:{hierarchy.ca.port}"
+        compat = needs_compat_tls(hierarchy)
+        ra = hierarchy.ra
+        with admin_client(hierarchy, state, ca_url) as admin:
+            issue_ra_credentials(
+                hierarchy,
+                state,
+                admin,
+                tls_names=(ra.container, ra.hostname, "localhost", "127.0.0.1"),
+                compat_tls=compat,
+            )
+        write_ra_config(
+            hierarchy,
+            state,
+            ca_url=f"https://{hierarchy.ca.container}:{hierarchy.ca.port}",
+            compat_tls=compat,
+            listen_host="0.0.0.0",
+        )
+        return None
+
+    def _ra_container(self, hierarchy: Hierarchy) -> str | None:
+        name = hierarchy.ra.container
+        return self._ensure_container(
+            self.ra_spec(hierarchy), keep=lambda: self.runtime.run_healthcheck(name) is Health.HEALTHY
+        )
+
+    def _ra_healthy(self, hierarchy: Hierarchy) -> str | None:
+        self._wait_healthy(hierarchy.ra.container)
+        return None
+
+    # --- waiting -------------------------------------------------------------------------------
+
+    def _require_running(self, name: str) -> None:
+        info = self.runtime.inspect_container(name)
+        if info is None or not info.is_running:
+            state = info.state if info else "missing"
+            raise NotReadyError(f"{name} is {state}", hint=f"last log lines:\n{self.runtime.logs(name)}")
+
+    def _tail(self, name: str) -> Callable[[], str]:
+        return lambda: f"last log lines:\n{self.runtime.logs(name)}"
+
+    def _wait_healthy(self, name: str) -> None:
+        """Drive the container's health check (no systemd timer runs it here) until healthy or the deadline."""
+
+        def probe() -> tuple[bool | None, str]:
+            self._require_running(name)
+            health = self.runtime.run_healthcheck(name)
+            return (True if health is Health.HEALTHY else None), f"running, health={health.value}"
+
+        wait_until(probe, what=name, timeout=self._timeout, interval=0.25, clock=self._clock, diagnose=self._tail(name))
+
+    # --- down ----------------------------------------------------------------------------------
+
+    def down(self, *, volumes: bool = False) -> DownReport:
+        """Remove everything labelled as this lab's (containers, networks; volumes when asked)."""
+        selector = {LAB_LABEL: self.lab.name}
+        containers = [info.name for info in self.runtime.list_containers(selector)]
+        with ThreadPoolExecutor(max_workers=max(1, len(containers))) as pool:
+            list(pool.map(self._stop_and_remove, containers))
+        networks = self.runtime.list_networks(selector)
+        for network in networks:
+            self.runtime.remove_network(network)
+        removed_volumes = self.runtime.list_volumes(selector) if volumes else []
+        for volume in removed_volumes:
+            self.runtime.remove_volume(volume)
+        return DownReport(containers, networks, removed_volumes)
+
+    def _stop_and_remove(self, name: str) -> None:
+        with timed_step(self._emit, f"{name}/removed"):
+            self.runtime.stop_container(name, timeout_s=STOP_TIMEOUT_S)
+            self.runtime.remove_container(name)
+
+    # --- status --------------------------------------------------------------------------------
+
+    def status(self) -> list[ServiceStatus]:
+        result = []
+        for hierarchy in self.lab.hierarchies:
+            for role, name, port in (
+                ("ca", hierarchy.ca.container, hierarchy.ca.port),
+                ("ra", hierarchy.ra.container, hierarchy.ra.port),
+            ):
+                info = self.runtime.inspect_container(name)
+                if info is None or info.labels.get(LAB_LABEL) != self.lab.name:
+                    result.append(ServiceStatus(hierarchy.name, role, name, "missing", "-", None, port))
+                    continue
+                health = self.runtime.run_healthcheck(name).value if info.is_running else "-"
+                ca_status, counts = self._ca_status(port) if role == "ca" and info.is_running else (None, {})
+                result.append(
+                    ServiceStatus(hierarchy.name, role, name, info.state, health, info.ip, port, ca_status, counts)
+                )
+        return result
+
+    def _ca_status(self, port: int) -> tuple[str | None, Mapping[str, int]]:
+        try:
+            with CAClient(f"https://127.0.0.1:{port}", ssl_context=ca_ssl_context(None), timeout_s=3) as client:
+                response = client.status()
+        except CAError:
+            return "unreachable", {}
+        return str(response.get("Status")), dict(response.get("Counts", {}))
+
+
+class ContainerCAFiles:
+    """A CA's data dir inside its container (on its volume), read and written through the runtime."""
+
+    def __init__(self, runtime: ContainerRuntime, container: str, directory: str) -> None:
+        self._runtime = runtime
+        self._container = container
+        self._directory = directory
+
+    def read(self, name: str) -> bytes | None:
+        return self._runtime.read_file(self._container, f"{self._directory}/{name}")
+
+    def write(self, name: str, data: bytes) -> None:
+        self._runtime.write_files(
+            self._container, self._directory, {name: FileContent(data, 0o644)}, owner=(IMAGE_UID, IMAGE_UID)
+        )

@@ -1,0 +1,1 @@
+"""Container runtimes behind one small interface: podman (real), fake (in-memory, tests)."""

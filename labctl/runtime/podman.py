@@ -1,0 +1,375 @@
+"""ContainerRuntime on podman's API through podman-py: the only module that imports podman.
+
+podman's errors become RuntimeBackendError here, once, with the cause kept. When no podman
+service answers, labctl starts `podman system service` for as long as it needs it.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import shutil
+import subprocess
+import tarfile
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import requests
+from podman import PodmanClient
+from podman.errors import APIError, NotFound, PodmanError
+
+from labctl.errors import RuntimeBackendError
+from labctl.runtime.base import (
+    ContainerInfo,
+    ContainerSpec,
+    ExecResult,
+    FileContent,
+    Health,
+    NetworkSpec,
+    VolumeSpec,
+)
+
+log = logging.getLogger(__name__)
+
+ROOTFUL_SOCKET = "/run/podman/podman.sock"
+SERVICE_START_TIMEOUT_S = 10.0
+# The service we start exits on its own after this idle time, should labctl die without stopping it.
+SERVICE_IDLE_S = 60
+
+
+def default_socket_url() -> str:
+    """$CONTAINER_HOST, else the rootful socket for root, else the rootless one."""
+    if os.environ.get("CONTAINER_HOST"):
+        return os.environ["CONTAINER_HOST"]
+    if os.geteuid() == 0:
+        return f"unix://{ROOTFUL_SOCKET}"
+    runtime_dir = os.environ.get("XDG_RUNTIME_DIR", f"/run/user/{os.getuid()}")
+    return f"unix://{runtime_dir}/podman/podman.sock"
+
+
+def _ns(seconds: float) -> int:
+    return int(seconds * 1_000_000_000)
+
+
+@contextmanager
+def _translated(action: str) -> Iterator[None]:
+    try:
+        yield
+    except NotFound as exc:
+        raise RuntimeBackendError(f"podman: {action}: not found ({exc.explanation or exc})") from exc
+    except APIError as exc:
+        raise RuntimeBackendError(f"podman: {action}: {exc.explanation or exc}") from exc
+    except (PodmanError, requests.RequestException) as exc:
+        raise RuntimeBackendError(
+            f"podman: {action}: {exc}", hint="is the podman service running? (podman system service)"
+        ) from exc
+
+
+class PodmanRuntime:
+    """One podman service; a client per thread (podman-py clients hold a requests session)."""
+
+    def __init__(self, base_url: str | None = None, *, start_service: bool = True) -> None:
+        self.base_url = base_url or default_socket_url()
+        self._local = threading.local()
+        self._service: subprocess.Popen[bytes] | None = None
+        if not self._ping():
+            if not start_service:
+                raise RuntimeBackendError(f"no podman service answers at {self.base_url}")
+            self._start_service()
+
+    # --- service -------------------------------------------------------------------------------
+
+    def _client(self) -> PodmanClient:
+        client: PodmanClient | None = getattr(self._local, "client", None)
+        if client is None:
+            client = PodmanClient(base_url=self.base_url, timeout=120)
+            self._local.client = client
+        return client
+
+    def _ping(self) -> bool:
+        try:
+            return bool(self._client().ping())
+        except (PodmanError, requests.RequestException, OSError):
+            return False
+
+    def _start_service(self) -> None:
+        # podman-py only talks to a running service; starting one takes the podman CLI.
+        podman = shutil.which("podman")
+        if podman is None or not self.base_url.startswith("unix://"):
+            raise RuntimeBackendError(
+                f"no podman service at {self.base_url} and cannot start one",
+                hint="install podman (scripts/setup-host) or set CONTAINER_HOST",
+            )
+        socket_path = Path(self.base_url.removeprefix("unix://"))
+        socket_path.parent.mkdir(parents=True, exist_ok=True)
+        log.info("starting podman system service at %s", self.base_url)
+        self._service = subprocess.Popen(
+            [podman, "system", "service", f"--time={SERVICE_IDLE_S}", self.base_url],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + SERVICE_START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self._service.poll() is not None:
+                raise RuntimeBackendError(f"podman system service exited with code {self._service.returncode}")
+            if socket_path.exists() and self._ping():
+                return
+            time.sleep(0.1)
+        raise RuntimeBackendError(f"podman system service did not answer within {SERVICE_START_TIMEOUT_S:g}s")
+
+    def close(self) -> None:
+        client: PodmanClient | None = getattr(self._local, "client", None)
+        if client is not None:
+            client.close()  # type: ignore[no-untyped-call]
+        if self._service is not None and self._service.poll() is None:
+            self._service.terminate()
+            try:
+                self._service.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._service.kill()
+        self._service = None
+
+    def __enter__(self) -> PodmanRuntime:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    # --- networks ------------------------------------------------------------------------------
+
+    def network_exists(self, name: str) -> bool:
+        with _translated(f"network {name}"):
+            return bool(self._client().networks.exists(name))
+
+    def create_network(self, spec: NetworkSpec) -> None:
+        gateway = str(spec.subnet.network_address + 1)
+        with _translated(f"create network {spec.name}"):
+            self._client().networks.create(
+                spec.name,
+                driver="bridge",
+                dns_enabled=True,
+                subnets=[{"subnet": str(spec.subnet), "gateway": gateway}],
+                labels=dict(spec.labels),
+                options={"isolate": "true"} if spec.isolate else {},
+            )
+
+    def remove_network(self, name: str) -> None:
+        with _translated(f"remove network {name}"):
+            try:
+                self._client().networks.remove(name, force=True)
+            except NotFound:
+                return
+
+    def list_networks(self, labels: Mapping[str, str]) -> list[str]:
+        with _translated("list networks"):
+            networks = self._client().networks.list()
+            return sorted(str(n.name) for n in networks if _has_labels(n.attrs.get("labels"), labels))
+
+    # --- volumes -------------------------------------------------------------------------------
+
+    def volume_exists(self, name: str) -> bool:
+        with _translated(f"volume {name}"):
+            return bool(self._client().volumes.exists(name))
+
+    def create_volume(self, spec: VolumeSpec) -> None:
+        with _translated(f"create volume {spec.name}"):
+            self._client().volumes.create(spec.name, labels=dict(spec.labels))
+
+    def remove_volume(self, name: str) -> None:
+        with _translated(f"remove volume {name}"):
+            try:
+                self._client().volumes.remove(name, force=True)
+            except NotFound:
+                return
+
+    def list_volumes(self, labels: Mapping[str, str]) -> list[str]:
+        with _translated("list volumes"):
+            volumes = self._client().volumes.list()
+            return sorted(str(v.name) for v in volumes if _has_labels(v.attrs.get("Labels"), labels))
+
+    # --- images --------------------------------------------------------------------------------
+
+    def image_labels(self, reference: str) -> Mapping[str, str] | None:
+        with _translated(f"image {reference}"):
+            # images.get() reports a missing image as a plain APIError: ask first.
+            if not self._client().images.exists(reference):
+                return None
+            return dict(self._client().images.get(reference).labels or {})
+
+    def import_rootfs(self, tarball: Path, reference: str) -> None:
+        # podman-py has no image import; its raw API client reaches libpod's /images/import.
+        with _translated(f"import {tarball} as {reference}"), tarball.open("rb") as handle:
+            response = self._client().api.post(
+                "/images/import",
+                params={"reference": reference},
+                data=handle,
+                headers={"Content-Type": "application/x-tar"},
+            )
+            response.raise_for_status()
+
+    def build_image(
+        self,
+        context: Path,
+        containerfile: str,
+        reference: str,
+        *,
+        labels: Mapping[str, str],
+        build_args: Mapping[str, str],
+    ) -> None:
+        with _translated(f"build {reference}"):
+            _, stream = self._client().images.build(
+                path=str(context),
+                dockerfile=containerfile,
+                tag=reference,
+                labels=dict(labels),
+                buildargs=dict(build_args),
+                rm=True,
+                pull=False,
+            )
+            for chunk in stream:
+                log.debug("build: %s", chunk)
+
+    # --- containers ----------------------------------------------------------------------------
+
+    def create_container(self, spec: ContainerSpec) -> None:
+        network: dict[str, Any] = {"aliases": list(spec.aliases)}
+        if spec.ip is not None:
+            network["static_ips"] = [str(spec.ip)]
+        kwargs: dict[str, Any] = {
+            "name": spec.name,
+            "command": list(spec.command),
+            "labels": dict(spec.labels),
+            "networks": {spec.network: network},
+            "ports": {f"{p.container_port}/tcp": (p.host_ip, p.host_port) for p in spec.ports},
+            "volumes": {m.volume: {"bind": m.target, "mode": "rw"} for m in spec.mounts},
+            "environment": dict(spec.environment),
+            "read_only": spec.read_only,
+            "cap_drop": list(spec.cap_drop),
+            "detach": True,
+        }
+        if spec.user:
+            kwargs["user"] = spec.user
+        if spec.health is not None:
+            kwargs["healthcheck"] = {
+                "Test": ["CMD", *spec.health.command],
+                "Interval": _ns(spec.health.interval_s),
+                "Timeout": _ns(spec.health.timeout_s),
+                "Retries": spec.health.retries,
+            }
+        with _translated(f"create container {spec.name}"):
+            self._client().containers.create(spec.image, **kwargs)
+        for directory, files in spec.files.items():
+            self.write_files(spec.name, directory, files, owner=spec.files_owner)
+
+    def start_container(self, name: str) -> None:
+        with _translated(f"start {name}"):
+            self._client().containers.get(name).start()
+
+    def stop_container(self, name: str, *, timeout_s: int = 10) -> None:
+        with _translated(f"stop {name}"):
+            try:
+                self._client().containers.get(name).stop(timeout=timeout_s)
+            except NotFound:
+                return
+
+    def remove_container(self, name: str) -> None:
+        with _translated(f"remove {name}"):
+            try:
+                self._client().containers.get(name).remove(force=True, v=False)
+            except NotFound:
+                return
+
+    def inspect_container(self, name: str) -> ContainerInfo | None:
+        with _translated(f"inspect {name}"):
+            try:
+                container = self._client().containers.get(name)
+            except NotFound:
+                return None
+            return _info(container.attrs)
+
+    def list_containers(self, labels: Mapping[str, str]) -> list[ContainerInfo]:
+        with _translated("list containers"):
+            containers = self._client().containers.list(all=True)
+            infos = (_info(c.attrs) for c in containers)
+            return sorted((i for i in infos if _has_labels(i.labels, labels)), key=lambda info: info.name)
+
+    def read_file(self, name: str, path: str) -> bytes | None:
+        with _translated(f"read {name}:{path}"):
+            try:
+                stream, _ = self._client().containers.get(name).get_archive(path)
+            except NotFound:
+                return None
+            data = b"".join(stream)
+        with tarfile.open(fileobj=io.BytesIO(data)) as archive:
+            member = archive.next()
+            handle = archive.extractfile(member) if member is not None else None
+            return handle.read() if handle is not None else None
+
+    def write_files(
+        self, name: str, directory: str, files: Mapping[str, FileContent], *, owner: tuple[int, int]
+    ) -> None:
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w") as archive:
+            for file_name, content in files.items():
+                info = tarfile.TarInfo(file_name)
+                info.size = len(content.data)
+                info.mode = content.mode
+                info.uid, info.gid = owner
+                info.mtime = int(time.time())
+                archive.addfile(info, io.BytesIO(content.data))
+        with _translated(f"copy {len(files)} files into {name}:{directory}"):
+            if not self._client().containers.get(name).put_archive(directory, buffer.getvalue()):
+                raise RuntimeBackendError(f"podman refused to copy files into {name}:{directory}")
+
+    def exec(self, name: str, command: tuple[str, ...]) -> ExecResult:
+        with _translated(f"exec in {name}"):
+            code, (stdout, stderr) = self._client().containers.get(name).exec_run(list(command), demux=True)
+        text = b"".join(part for part in (stdout, stderr) if isinstance(part, bytes)).decode("utf-8", "replace")
+        return ExecResult(int(code or 0), text)
+
+    def run_healthcheck(self, name: str) -> Health:
+        # podman-py has no "healthcheck run", and without systemd no timer runs the checks: run it once here.
+        with _translated(f"healthcheck {name}"):
+            response = self._client().api.get(f"/containers/{name}/healthcheck")
+            if response.status_code == 409:  # not running, or no health check defined
+                return Health.UNHEALTHY
+            response.raise_for_status()
+            status = str(response.json().get("Status", "")).lower()
+        return Health(status) if status in Health._value2member_map_ else Health.STARTING
+
+    def logs(self, name: str, *, tail: int = 30) -> str:
+        with _translated(f"logs of {name}"):
+            try:
+                output = self._client().containers.get(name).logs(stdout=True, stderr=True, tail=tail, stream=False)
+            except NotFound:
+                return "(no such container)"
+        data = output if isinstance(output, bytes) else b"".join(c for c in output if isinstance(c, bytes))
+        return data.decode("utf-8", "replace")
+
+
+def _has_labels(actual: Mapping[str, str] | None, wanted: Mapping[str, str]) -> bool:
+    # Matched here rather than with podman-py's `filters`: it mutates the dict it is given, and its
+    # list form of "label" matches nothing against podman 4.3.
+    present = actual or {}
+    return all(present.get(key) == value for key, value in wanted.items())
+
+
+def _info(attrs: Mapping[str, Any]) -> ContainerInfo:
+    state = attrs.get("State", {})
+    networks = attrs.get("NetworkSettings", {}).get("Networks", {}) or {}
+    ip = next((n.get("IPAddress") for n in networks.values() if n.get("IPAddress")), None)
+    config = attrs.get("Config", {})
+    return ContainerInfo(
+        name=str(attrs.get("Name", "")).lstrip("/"),
+        state=str(state.get("Status", "unknown")) if isinstance(state, dict) else str(state),
+        labels=dict(config.get("Labels") or {}),
+        image=str(config.get("Image", attrs.get("ImageName", ""))),
+        ip=ip,
+    )

@@ -1,0 +1,185 @@
+"""The RA's four configuration files: parsed with Dogtag's keys, errors naming the file and the key."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from labctl.pki.keys import KeyAlgorithm
+from labctl.services.est_ra.config import ConfigError, load_config
+
+FILES = {
+    "backend.conf": """\
+# Dogtag EST backend
+class=org.dogtagpki.est.DogtagRABackend
+url=https://ca-ecc:8443/
+profile=estServiceCert
+nickname=ra-agent
+timeout=2.5
+""",
+    "authorizer.conf": """\
+role=EST Users
+enrollMatchTLSSubjSAN=false
+keyAlgorithm=ec-p384
+enrollAuth=basic, certificate
+""",
+    "realm.conf": """\
+! PKIInMemoryRealm
+username=est-client
+password=s3cret=with=equals
+roles=EST Users, Auditors
+""",
+    "server.conf": """\
+host=127.0.0.1
+port=9443
+certFile=tls.crt
+keyFile=/etc/est/tls.key
+label=ecc
+maxBodyBytes=4096
+""",
+}
+
+
+@pytest.fixture
+def conf_dir(tmp_path: Path) -> Path:
+    for name, text in FILES.items():
+        (tmp_path / name).write_text(text)
+    return tmp_path
+
+
+def _rewrite(conf_dir: Path, name: str, *, drop: str | None = None, add: str | None = None) -> Path:
+    path = conf_dir / name
+    lines = [line for line in path.read_text().splitlines() if drop is None or not line.startswith(f"{drop}=")]
+    if add is not None:
+        lines.append(add)
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_load_config_reads_backend(conf_dir: Path) -> None:
+    backend = load_config(conf_dir).backend
+    assert backend.url == "https://ca-ecc:8443"
+    assert backend.profile == "estServiceCert"
+    assert backend.cert_file == conf_dir / "ra-agent.crt"
+    assert backend.key_file == conf_dir / "ra-agent.key"
+    assert backend.trust_file == conf_dir / "ca-chain.pem"
+    assert backend.timeout_s == 2.5
+
+
+def test_load_config_reads_authorizer(conf_dir: Path) -> None:
+    authorizer = load_config(conf_dir).authorizer
+    assert authorizer.role == "EST Users"
+    assert authorizer.enroll_match_tls_subject_san is False
+    assert authorizer.key_algorithm is KeyAlgorithm.EC_P384
+    assert authorizer.allow_basic
+    assert authorizer.allow_certificate
+
+
+def test_load_config_reads_realm(conf_dir: Path) -> None:
+    (user,) = load_config(conf_dir).realm
+    assert user.username == "est-client"
+    assert user.password == "s3cret=with=equals"
+    assert user.roles == frozenset({"EST Users", "Auditors"})
+
+
+def test_load_config_reads_server(conf_dir: Path) -> None:
+    server = load_config(conf_dir).server
+    assert server.host == "127.0.0.1"
+    assert server.port == 9443
+    assert server.chains == ((conf_dir / "tls.crt", Path("/etc/est/tls.key")),)
+    assert server.client_ca_file == conf_dir / "ca-chain.pem"
+    assert server.label == "ecc"
+    assert server.max_body_bytes == 4096
+
+
+def test_load_config_defaults_enroll_match_to_true(conf_dir: Path) -> None:
+    _rewrite(conf_dir, "authorizer.conf", drop="enrollMatchTLSSubjSAN")
+    assert load_config(conf_dir).authorizer.enroll_match_tls_subject_san is True
+
+
+def test_load_config_reads_certificate_only_enroll_auth(conf_dir: Path) -> None:
+    _rewrite(conf_dir, "authorizer.conf", drop="enrollAuth", add="enrollAuth=certificate")
+    authorizer = load_config(conf_dir).authorizer
+    assert not authorizer.allow_basic
+    assert authorizer.allow_certificate
+
+
+@pytest.mark.parametrize(
+    ("name", "key"),
+    [
+        ("backend.conf", "url"),
+        ("backend.conf", "profile"),
+        ("backend.conf", "nickname"),
+        ("authorizer.conf", "keyAlgorithm"),
+        ("realm.conf", "username"),
+        ("realm.conf", "password"),
+        ("server.conf", "certFile"),
+        ("server.conf", "keyFile"),
+    ],
+)
+def test_load_config_missing_key_names_file_and_key(conf_dir: Path, name: str, key: str) -> None:
+    path = _rewrite(conf_dir, name, drop=key)
+    with pytest.raises(ConfigError) as caught:
+        load_config(conf_dir)
+    assert str(path) in str(caught.value)
+    assert f"'{key}'" in str(caught.value)
+
+
+@pytest.mark.parametrize("key", ["username", "password", "passwordFile"])
+def test_load_config_rejects_password_backend(conf_dir: Path, key: str) -> None:
+    path = _rewrite(conf_dir, "backend.conf", add=f"{key}=caadmin")
+    with pytest.raises(ConfigError, match="nickname") as caught:
+        load_config(conf_dir)
+    assert str(path) in str(caught.value)
+    assert "username/password" in str(caught.value)
+
+
+@pytest.mark.parametrize("value", ["password", "basic,kerberos", ",", ""])
+def test_load_config_rejects_bad_enroll_auth(conf_dir: Path, value: str) -> None:
+    path = _rewrite(conf_dir, "authorizer.conf", drop="enrollAuth", add=f"enrollAuth={value}")
+    with pytest.raises(ConfigError) as caught:
+        load_config(conf_dir)
+    assert str(path) in str(caught.value)
+    assert "enrollAuth" in str(caught.value)
+
+
+def test_load_config_rejects_non_boolean_flag(conf_dir: Path) -> None:
+    path = _rewrite(conf_dir, "authorizer.conf", drop="enrollMatchTLSSubjSAN", add="enrollMatchTLSSubjSAN=yes")
+    with pytest.raises(ConfigError, match="'enrollMatchTLSSubjSAN' must be true or false") as caught:
+        load_config(conf_dir)
+    assert str(path) in str(caught.value)
+
+
+def test_load_config_rejects_unknown_key_algorithm(conf_dir: Path) -> None:
+    path = _rewrite(conf_dir, "authorizer.conf", drop="keyAlgorithm", add="keyAlgorithm=rsa-1024")
+    with pytest.raises(ConfigError, match="unknown keyAlgorithm 'rsa-1024'") as caught:
+        load_config(conf_dir)
+    assert str(path) in str(caught.value)
+
+
+def test_load_config_rejects_non_http_url(conf_dir: Path) -> None:
+    path = _rewrite(conf_dir, "backend.conf", drop="url", add="url=ldap://ca:389")
+    with pytest.raises(ConfigError, match="must be an http") as caught:
+        load_config(conf_dir)
+    assert str(path) in str(caught.value)
+
+
+def test_load_config_rejects_non_integer_port(conf_dir: Path) -> None:
+    path = _rewrite(conf_dir, "server.conf", drop="port", add="port=https")
+    with pytest.raises(ConfigError, match="port") as caught:
+        load_config(conf_dir)
+    assert str(path) in str(caught.value)
+
+
+def test_load_config_names_line_without_equals(conf_dir: Path) -> None:
+    path = _rewrite(conf_dir, "realm.conf", add="roles EST Users")
+    with pytest.raises(ConfigError, match=re.escape(f"{path}:5: expected key=value")):
+        load_config(conf_dir)
+
+
+def test_load_config_names_missing_file(conf_dir: Path) -> None:
+    (conf_dir / "server.conf").unlink()
+    with pytest.raises(ConfigError, match=r"cannot read .*server\.conf"):
+        load_config(conf_dir)
