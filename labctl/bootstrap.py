@@ -20,7 +20,7 @@ from typing import Protocol
 from cryptography import x509
 
 from labctl.ca_client import CAClient, ca_ssl_context, issued_by_check
-from labctl.errors import PKIError
+from labctl.errors import LabctlError, PKIError
 from labctl.pki.issue import (
     Issuer,
     build_csr,
@@ -111,8 +111,14 @@ def install_intermediate(hierarchy: Hierarchy, state: HierarchyState, files: CAF
     """
     root = ensure_root(hierarchy, state)
     installed = files.read("ca.crt")
-    if installed is not None and _chains_to(load_pem_certificates(installed)[0], root):
-        return False
+    if installed is not None:
+        if _chains_to(load_pem_certificates(installed)[0], root):
+            return False
+        raise LabctlError(
+            f"{hierarchy.ca.container}'s data holds a CA certificate from another root than {state.root_cert}"
+            " (was the state dir reset?)",
+            hint="labctl down --volumes removes the old CA data; then labctl up starts afresh",
+        )
     csr_data = files.read("ca.csr")
     if csr_data is None:
         raise PKIError(f"{hierarchy.ca.container} has not written its CSR yet")
@@ -159,23 +165,34 @@ def admin_client(hierarchy: Hierarchy, state: HierarchyState, url: str, *, hostn
 
 def issue_ra_credentials(
     hierarchy: Hierarchy, state: HierarchyState, ca: CAClient, *, tls_names: Sequence[str], compat_tls: bool
-) -> None:
-    """The RA's TLS certificate (server profile; plus an RSA one for compat) and agent credential, in ra/."""
+) -> bool:
+    """The RA's TLS certificate (server profile; plus an RSA one for compat) and agent credential, in ra/.
+
+    Returns:
+        True when anything was issued or removed; False when all were still good.
+    """
     ra = state.ra_dir
     ra.mkdir(parents=True, exist_ok=True)
     intermediate = load_pem_certificates(state.chain.read_bytes())[0]
     subject = common_name_subject(hierarchy.ra.hostname)
-    _ensure_credential(ca, ra / "tls", hierarchy.algorithm, hierarchy.ra.tls_profile, subject, tls_names, intermediate)
+    changed = _ensure_credential(
+        ca, ra / "tls", hierarchy.algorithm, hierarchy.ra.tls_profile, subject, tls_names, intermediate
+    )
     if compat_tls:
-        _ensure_credential(
+        changed |= _ensure_credential(
             ca, ra / "tls-compat", KeyAlgorithm.RSA_4096, COMPAT_TLS_PROFILE, subject, tls_names, intermediate
         )
     else:
         for suffix in (".crt", ".key"):
-            (ra / f"tls-compat{suffix}").unlink(missing_ok=True)
+            stale = ra / f"tls-compat{suffix}"
+            changed |= stale.exists()
+            stale.unlink(missing_ok=True)
     agent_subject = common_name_subject(f"{hierarchy.ra.container}-agent")
-    _ensure_credential(ca, ra / AGENT_NICKNAME, hierarchy.algorithm, AGENT_PROFILE, agent_subject, (), intermediate)
-    (ra / "ca-chain.pem").write_bytes(state.chain.read_bytes())
+    changed |= _ensure_credential(
+        ca, ra / AGENT_NICKNAME, hierarchy.algorithm, AGENT_PROFILE, agent_subject, (), intermediate
+    )
+    changed |= _write_if_changed(ra / "ca-chain.pem", state.chain.read_bytes())
+    return changed
 
 
 def _ensure_credential(
@@ -186,15 +203,17 @@ def _ensure_credential(
     subject: x509.Name,
     names: Sequence[str],
     intermediate: x509.Certificate,
-) -> None:
+) -> bool:
+    """Issue the credential at stem.crt/.key unless a current one is there; True when issued."""
     cert_path, key_path = stem.with_suffix(".crt"), stem.with_suffix(".key")
     if cert_path.exists() and key_path.exists() and _still_good(cert_path, intermediate, names):
-        return
+        return False
     key = generate_private_key(algorithm)
     certificate = ca.enroll(build_csr(key, subject, names), profile_id)
     write_private_key(key_path, key)
     cert_path.write_bytes(certificates_pem([certificate, intermediate]))
     log.info("issued %s 0x%x (%s)", cert_path.name, certificate.serial_number, profile_id)
+    return True
 
 
 def _still_good(cert_path: Path, intermediate: x509.Certificate, names: Sequence[str]) -> bool:
@@ -213,14 +232,27 @@ def _still_good(cert_path: Path, intermediate: x509.Certificate, names: Sequence
 
 def write_ra_config(
     hierarchy: Hierarchy, state: HierarchyState, *, ca_url: str, compat_tls: bool, listen_host: str
-) -> Path:
+) -> bool:
+    """Render the RA's configuration into ra/; True when any file changed."""
     username, password = state.est_credentials()
     files = render_ra_config(
         hierarchy, ca_url=ca_url, username=username, password=password, compat_tls=compat_tls, listen_host=listen_host
     )
+    changed = False
     for name, text in files.items():
-        write_secret(state.ra_dir / name, text.encode())  # realm.conf holds a password
-    return state.ra_dir
+        data = text.encode()
+        target = state.ra_dir / name
+        if not target.exists() or target.read_bytes() != data:
+            write_secret(target, data)  # realm.conf holds a password
+            changed = True
+    return changed
+
+
+def _write_if_changed(path: Path, data: bytes) -> bool:
+    if path.exists() and path.read_bytes() == data:
+        return False
+    path.write_bytes(data)
+    return True
 
 
 def _chains_to(certificate: x509.Certificate, root: Issuer) -> bool:

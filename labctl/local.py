@@ -140,7 +140,8 @@ class LocalLab:
         with timed_step(self._emit, f"{name}/ra/credentials"), admin_client(hierarchy, state, ca_url) as admin:
             issue_ra_credentials(hierarchy, state, admin, tls_names=("localhost", LOOPBACK), compat_tls=False)
         with timed_step(self._emit, f"{name}/ra/config"):
-            conf = write_ra_config(hierarchy, state, ca_url=ca_url, compat_tls=False, listen_host=LOOPBACK)
+            write_ra_config(hierarchy, state, ca_url=ca_url, compat_tls=False, listen_host=LOOPBACK)
+        conf = state.ra_dir
         username, password = state.est_credentials()
         with timed_step(self._emit, f"{name}/ra/started"):
             ra = self._start(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import graphlib
 import hashlib
 import logging
+import secrets
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -38,6 +39,7 @@ from labctl.runtime.base import (
     SPEC_HASH_LABEL,
     ContainerRuntime,
     ContainerSpec,
+    ExecResult,
     FileContent,
     Health,
     HealthCheck,
@@ -52,6 +54,7 @@ from labctl.topology import Hierarchy, Lab, network_name, volume_name
 log = logging.getLogger(__name__)
 
 CA_DATA_DIR = "/var/lib/labctl/ca"
+CLIENT_DIR = "/tmp/labctl"
 RA_CONF_DIR = "/etc/labctl/est"
 HEALTH_TIMEOUT_S = 5.0
 STOP_TIMEOUT_S = 5
@@ -73,8 +76,14 @@ class _CancellableClock:
         return self._base.monotonic()
 
     def sleep(self, seconds: float) -> None:
-        if self._cancelled.wait(seconds):
+        if self._cancelled.is_set():
             raise _Cancelled
+        if isinstance(self._base, SystemClock):
+            # Real time: wait on the event, so a cancellation ends the sleep at once.
+            if self._cancelled.wait(seconds):
+                raise _Cancelled
+        else:
+            self._base.sleep(seconds)
 
 
 @dataclass(frozen=True, slots=True)
@@ -341,32 +350,29 @@ class Orchestrator:
         return None if install_intermediate(hierarchy, state, files) else "installed"
 
     def _ca_healthy(self, hierarchy: Hierarchy) -> str | None:
-        self._wait_healthy(hierarchy.ca.container)
+        waited = self._wait_healthy(hierarchy.ca.container)
         state = HierarchyState.of(self.state_dir, hierarchy)
-        collect_admin_credential(hierarchy, state, ContainerCAFiles(self.runtime, hierarchy.ca.container, CA_DATA_DIR))
-        return None
+        if waited or not state.admin_cert.exists():
+            files = ContainerCAFiles(self.runtime, hierarchy.ca.container, CA_DATA_DIR)
+            collect_admin_credential(hierarchy, state, files)
+        return None if waited else "healthy"
 
     def _ra_credentials(self, hierarchy: Hierarchy) -> str | None:
         state = HierarchyState.of(self.state_dir, hierarchy)
         ca_url = f"https://127.0.0.1:{hierarchy.ca.port}"
         compat = needs_compat_tls(hierarchy)
         ra = hierarchy.ra
+        names = (ra.container, ra.hostname, "localhost", "127.0.0.1")
         with admin_client(hierarchy, state, ca_url) as admin:
-            issue_ra_credentials(
-                hierarchy,
-                state,
-                admin,
-                tls_names=(ra.container, ra.hostname, "localhost", "127.0.0.1"),
-                compat_tls=compat,
-            )
-        write_ra_config(
+            issued = issue_ra_credentials(hierarchy, state, admin, tls_names=names, compat_tls=compat)
+        rendered = write_ra_config(
             hierarchy,
             state,
             ca_url=f"https://{hierarchy.ca.container}:{hierarchy.ca.port}",
             compat_tls=compat,
             listen_host="0.0.0.0",
         )
-        return None
+        return None if issued or rendered else "up to date"
 
     def _ra_container(self, hierarchy: Hierarchy) -> str | None:
         name = hierarchy.ra.container
@@ -375,8 +381,7 @@ class Orchestrator:
         )
 
     def _ra_healthy(self, hierarchy: Hierarchy) -> str | None:
-        self._wait_healthy(hierarchy.ra.container)
-        return None
+        return None if self._wait_healthy(hierarchy.ra.container) else "healthy"
 
     # --- waiting -------------------------------------------------------------------------------
 
@@ -389,15 +394,58 @@ class Orchestrator:
     def _tail(self, name: str) -> Callable[[], str]:
         return lambda: f"last log lines:\n{self.runtime.logs(name)}"
 
-    def _wait_healthy(self, name: str) -> None:
-        """Drive the container's health check (no systemd timer runs it here) until healthy or the deadline."""
+    def _wait_healthy(self, name: str) -> bool:
+        """Drive the container's health check (no systemd timer runs it here) until healthy or the deadline.
+
+        Returns:
+            False when it was healthy at the first check, True when it had to wait.
+        """
+        probes = 0
 
         def probe() -> tuple[bool | None, str]:
+            nonlocal probes
+            probes += 1
             self._require_running(name)
             health = self.runtime.run_healthcheck(name)
             return (True if health is Health.HEALTHY else None), f"running, health={health.value}"
 
         wait_until(probe, what=name, timeout=self._timeout, interval=0.25, clock=self._clock, diagnose=self._tail(name))
+        return probes > 1
+
+    # --- clients inside the lab -----------------------------------------------------------------
+
+    def run_client(
+        self, hierarchy: Hierarchy, args: Sequence[str], files: Mapping[str, FileContent], *, timeout: float = 120.0
+    ) -> ExecResult:
+        """Run `labctl ARGS` in a short-lived container on the hierarchy's network (files in /tmp/labctl).
+
+        For clients the host cannot be: ML-DSA TLS needs OpenSSL 3.5, which the image has.
+        """
+        name = f"{self.lab.name}-{hierarchy.name}-client-{secrets.token_hex(4)}"
+        spec = ContainerSpec(
+            name=name,
+            image=IMAGE,
+            command=("labctl", *args),
+            network=network_name(self.lab, hierarchy),
+            labels=self._labels(hierarchy, "client"),
+            user=f"{IMAGE_UID}:{IMAGE_UID}",
+            files={CLIENT_DIR: files},
+            files_owner=(IMAGE_UID, IMAGE_UID),
+        )
+        self.runtime.create_container(spec)
+        try:
+            self.runtime.start_container(name)
+
+            def probe() -> tuple[int | None, str]:
+                info = self.runtime.inspect_container(name)
+                if info is None:
+                    raise NotReadyError(f"client container {name} vanished")
+                return info.exit_code, info.state
+
+            code = wait_until(probe, what=f"client {name}", timeout=timeout, interval=0.2, clock=self._clock)
+            return ExecResult(code, self.runtime.logs(name, tail=10_000))
+        finally:
+            self.runtime.remove_container(name)
 
     # --- down ----------------------------------------------------------------------------------
 

@@ -139,3 +139,18 @@ def eku(cert: x509.Certificate) -> set[ObjectIdentifier]:
         return set(cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value)
     except x509.ExtensionNotFound:
         return set()
+
+
+class FakeClock:
+    """A readiness Clock whose time moves only when someone sleeps on it."""
+
+    def __init__(self, start: float = 0.0) -> None:
+        self.now = start
+        self.sleeps: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds

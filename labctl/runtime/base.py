@@ -100,6 +100,7 @@ class ContainerInfo:
     labels: Mapping[str, str]
     image: str
     ip: str | None = None
+    exit_code: int | None = None  # once exited
 
     @property
     def is_running(self) -> bool:
