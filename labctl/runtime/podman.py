@@ -10,6 +10,7 @@ import io
 import logging
 import os
 import shutil
+import socket
 import subprocess
 import tarfile
 import threading
@@ -92,6 +93,9 @@ class PodmanRuntime:
         return client
 
     def _ping(self) -> bool:
+        # podman-py leaves its socket open when the connect fails (a ResourceWarning): probe first.
+        if self.base_url.startswith("unix://") and not _accepts(self.base_url.removeprefix("unix://")):
+            return False
         try:
             return bool(self._client().ping())
         except (PodmanError, requests.RequestException, OSError):
@@ -108,8 +112,12 @@ class PodmanRuntime:
         socket_path = Path(self.base_url.removeprefix("unix://"))
         socket_path.parent.mkdir(parents=True, exist_ok=True)
         log.info("starting podman system service at %s", self.base_url)
+        # CONTAINER_HOST (or CONTAINER_CONNECTION) would make this podman a remote client, which
+        # rejects the URL argument ("accepts at most 1 arg(s)"): the service must run locally.
+        env = {k: v for k, v in os.environ.items() if k not in ("CONTAINER_HOST", "CONTAINER_CONNECTION")}
         self._service = subprocess.Popen(
             [podman, "system", "service", f"--time={SERVICE_IDLE_S}", self.base_url],
+            env=env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -296,9 +304,18 @@ class PodmanRuntime:
 
     def list_containers(self, labels: Mapping[str, str]) -> list[ContainerInfo]:
         with _translated("list containers"):
-            containers = self._client().containers.list(all=True)
-            infos = (_info(c.attrs) for c in containers)
-            return sorted((i for i in infos if _has_labels(i.labels, labels)), key=lambda info: info.name)
+            # The list endpoint's attrs have top-level "Labels" and "Names" but no "Config" or "Name",
+            # which _info reads: select by those labels, then inspect the matches.
+            infos: list[ContainerInfo] = []
+            for container in self._client().containers.list(all=True):
+                if not _has_labels(container.attrs.get("Labels"), labels):
+                    continue
+                try:
+                    container.reload()
+                except NotFound:  # removed meanwhile
+                    continue
+                infos.append(_info(container.attrs))
+            return sorted(infos, key=lambda info: info.name)
 
     def read_file(self, name: str, path: str) -> bytes | None:
         with _translated(f"read {name}:{path}"):
@@ -354,6 +371,17 @@ class PodmanRuntime:
         return data.decode("utf-8", "replace")
 
 
+def _accepts(socket_path: str) -> bool:
+    """Whether something listens on the unix socket."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.settimeout(2)
+        try:
+            probe.connect(socket_path)
+        except OSError:
+            return False
+    return True
+
+
 def _has_labels(actual: Mapping[str, str] | None, wanted: Mapping[str, str]) -> bool:
     # Matched here rather than with podman-py's `filters`: it mutates the dict it is given, and its
     # list form of "label" matches nothing against podman 4.3.
@@ -372,4 +400,5 @@ def _info(attrs: Mapping[str, Any]) -> ContainerInfo:
         labels=dict(config.get("Labels") or {}),
         image=str(config.get("Image", attrs.get("ImageName", ""))),
         ip=ip,
+        exit_code=state.get("ExitCode") if isinstance(state, dict) and state.get("Status") == "exited" else None,
     )

@@ -101,8 +101,10 @@ def test_down_then_up_keeps_issued_certificates(lab_cli):
 
 def test_down_leaves_nothing_labelled(lab_cli, runtime: PodmanRuntime):
     """Runs last in this module: down --volumes, then nothing of the lab is left."""
-    lab_cli.run("down", "--volumes")
     selector = {LAB_LABEL: lab_cli.lab.name}
+    assert len(runtime.list_containers(selector)) == 6  # not vacuous: the lab is there to remove
+    assert len(runtime.list_volumes(selector)) == 3
+    lab_cli.run("down", "--volumes")
     assert runtime.list_containers(selector) == []
     assert runtime.list_networks(selector) == []
     assert runtime.list_volumes(selector) == []
