@@ -20,17 +20,23 @@ from typing import Any
 
 import click
 
+from labctl import revocation
 from labctl.bootstrap import host_supports_tls
-from labctl.clients import verify_in_network
-from labctl.endpoint import Endpoint
-from labctl.errors import LabctlError, VerificationFailed
+from labctl.clients import file_admin, host_admin, transport_for, verify_lab
+from labctl.devices import Enrolled, HostTransport, Transport, enroll_device, fetch_cacerts, reenroll_device
+from labctl.dogtag import CertInfo
+from labctl.endpoint import Endpoint, endpoint_for
+from labctl.errors import ESTError, LabctlError, VerificationFailed
+from labctl.est_client import ESTClient, est_ssl_context
 from labctl.events import StepEvent, StepStatus
+from labctl.hosts import HOSTS_FILE, apply_block, has_block, hosts_lines, remove_block, update_hosts_file
 from labctl.local import LocalLab
 from labctl.orchestrator import Orchestrator
+from labctl.pki.issue import certificates_pem, load_csr
 from labctl.runtime.podman import PodmanRuntime
 from labctl.state import HierarchyState, default_state_dir
 from labctl.topology import Lab, load_lab
-from labctl.verify import CheckResult, verify_endpoint
+from labctl.verify import CheckResult, verify_endpoint, write_junit
 
 
 class LabctlGroup(click.Group):
@@ -100,19 +106,11 @@ def _print_results(results: list[CheckResult], as_json: bool) -> None:
             click.echo(f"  {mark}  {result.hierarchy:<5} {result.check:<32} {result.elapsed_s:6.2f}s{reason}")
 
 
-def _verify(endpoints: list[Endpoint], as_json: bool, orchestrator: Orchestrator | None = None) -> None:
-    """Check each hierarchy from the host, or from inside its network where the host's TLS cannot reach it."""
-    results: list[CheckResult] = []
-    for endpoint in endpoints:
-        if host_supports_tls(endpoint.hierarchy.algorithm):
-            results += verify_endpoint(endpoint)
-        elif orchestrator is not None:
-            results += verify_in_network(orchestrator, endpoint)
-        else:
-            raise LabctlError(
-                f"{endpoint.hierarchy.name}: this host cannot do {endpoint.hierarchy.algorithm.label} TLS"
-            )
+def _report(results: list[CheckResult], as_json: bool, junit: Path | None) -> None:
+    """Print the results (and write JUnit XML); VerificationFailed naming each failed check."""
     _print_results(results, as_json)
+    if junit is not None:
+        write_junit(results, junit)
     failed = [r for r in results if not r.passed]
     if failed:
         raise VerificationFailed(
@@ -140,7 +138,8 @@ def serve_local(
     click.echo(f"labctl: starting {', '.join(chosen)} on 127.0.0.1 (state: {obj.state_dir})")
     try:
         endpoints = runner.up(timeout=timeout)
-        _verify(endpoints, as_json)
+        results = [r for e in endpoints for r in verify_endpoint(e, admin=host_admin(obj.state_dir, e))]
+        _report(results, as_json, None)
         for endpoint in endpoints:
             h = endpoint.hierarchy
             click.echo(f"  {h.name}: EST {endpoint.ra_url}/.well-known/est/  CA {endpoint.ca_url}/ca/v2/")
@@ -192,31 +191,45 @@ def up(obj: Context, hierarchies: tuple[str, ...], timeout: float, verify: bool,
         if not as_json:
             click.echo(f"labctl: lab {obj.lab.name} up in {time.perf_counter() - started:.1f}s")
         if verify:
-            _verify(endpoints, as_json, orchestrator)
+            _report(verify_lab(orchestrator, endpoints), as_json, None)
 
 
 @main.command("verify")
 @click.option("--hierarchy", "hierarchies", multiple=True, help="hierarchy to check (repeatable; default: all)")
 @click.option("--json", "as_json", is_flag=True, help="results as JSON lines")
+@click.option("--junit", type=click.Path(path_type=Path), help="also write the results as JUnit XML to this file")
 @click.pass_obj
-def verify_command(obj: Context, hierarchies: tuple[str, ...], as_json: bool) -> None:
+def verify_command(obj: Context, hierarchies: tuple[str, ...], as_json: bool, junit: Path | None) -> None:
     """Smoke-test the running lab end to end, per hierarchy; exit 0 only when every check passed."""
     chosen = [obj.lab.hierarchy(name) for name in hierarchies] if hierarchies else list(obj.lab.hierarchies)
     with _orchestrator(obj, as_json=True) as orchestrator:
-        _verify([orchestrator.endpoint(h) for h in chosen], as_json, orchestrator)
+        _report(verify_lab(orchestrator, [orchestrator.endpoint(h) for h in chosen]), as_json, junit)
 
 
 @main.command("verify-endpoint", hidden=True)
 @click.option("--hierarchy", required=True)
 @click.option("--ra-url", required=True)
+@click.option("--ca-url", required=True)
 @click.option("--trust", type=click.Path(path_type=Path, exists=True), required=True)
 @click.option("--credentials", type=click.Path(path_type=Path, exists=True), required=True)
+@click.option("--admin-cert", type=click.Path(path_type=Path, exists=True), required=True)
+@click.option("--admin-key", type=click.Path(path_type=Path, exists=True), required=True)
 @click.pass_obj
-def verify_endpoint_command(obj: Context, hierarchy: str, ra_url: str, trust: Path, credentials: Path) -> None:
+def verify_endpoint_command(
+    obj: Context,
+    hierarchy: str,
+    ra_url: str,
+    ca_url: str,
+    trust: Path,
+    credentials: Path,
+    admin_cert: Path,
+    admin_key: Path,
+) -> None:
     """The in-network half of `labctl verify`: check one RA, print JSON lines (run inside a lab container)."""
     user, _, password = credentials.read_text(encoding="utf-8").strip().partition(":")
-    endpoint = Endpoint(obj.lab.hierarchy(hierarchy), ra_url, "", trust, user, password)
-    _print_results(verify_endpoint(endpoint), as_json=True)
+    endpoint = Endpoint(obj.lab.hierarchy(hierarchy), ra_url, ca_url, trust, user, password)
+    results = verify_endpoint(endpoint, admin=file_admin(ca_url, trust, admin_cert, admin_key))
+    _print_results(results, as_json=True)
 
 
 @main.command()
@@ -231,6 +244,7 @@ def down(obj: Context, volumes: bool) -> None:
         f"labctl: removed {len(report.containers)} containers, {len(report.networks)} networks,"
         f" {len(report.volumes)} volumes in {time.perf_counter() - started:.1f}s"
     )
+    _remove_hosts_block(obj.lab)
 
 
 @main.command()
@@ -286,6 +300,182 @@ def credentials(obj: Context, pki_type: str) -> None:
     hierarchy = obj.lab.hierarchy(pki_type)
     user, password = HierarchyState.of(obj.state_dir, hierarchy).est_credentials()
     click.echo(f"{user}:{password}")
+
+
+def _print_certificate(hierarchy: str, info: CertInfo, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(revocation.status_record(hierarchy, info)))
+    else:
+        click.echo("\n".join(revocation.status_lines(info)))
+
+
+@main.command()
+@click.argument("serial")
+@click.option("--pki-type", default="rsa", show_default=True, help="hierarchy whose Intermediate CA issued it")
+@click.option("--reason", required=True, help=f"one of: {', '.join(revocation.REASONS)} (or Dogtag's Key_Compromise)")
+@click.option("--json", "as_json", is_flag=True, help="the certificate's status as one JSON object")
+@click.pass_obj
+def revoke(obj: Context, serial: str, pki_type: str, reason: str, as_json: bool) -> None:
+    """Revoke certificate SERIAL (0x-prefixed hex) on the hierarchy's Intermediate CA."""
+    info = revocation.revoke(obj.lab, obj.state_dir, pki_type, serial, reason)
+    _print_certificate(pki_type, info, as_json)
+
+
+@main.command("cert-status")
+@click.argument("serial")
+@click.option("--pki-type", default="rsa", show_default=True, help="hierarchy whose Intermediate CA issued it")
+@click.option("--json", "as_json", is_flag=True, help="the certificate's status as one JSON object")
+@click.pass_obj
+def cert_status(obj: Context, serial: str, pki_type: str, as_json: bool) -> None:
+    """Show certificate SERIAL's status (VALID, REVOKED, ...) on the hierarchy's Intermediate CA."""
+    _print_certificate(pki_type, revocation.certificate_status(obj.lab, obj.state_dir, pki_type, serial), as_json)
+
+
+@main.command("hosts")
+@click.option("--apply", "apply_", is_flag=True, help="write the lines into the hosts file (a marked block)")
+@click.option("--remove", is_flag=True, help="remove the lab's block from the hosts file")
+@click.option("--file", "hosts_file", type=click.Path(path_type=Path), default=HOSTS_FILE, show_default=True)
+@click.pass_obj
+def hosts_command(obj: Context, apply_: bool, remove: bool, hosts_file: Path) -> None:
+    """Print the hosts lines that make the lab's names (RA hostnames, CA containers) resolve on this machine."""
+    lab = obj.lab
+    if apply_ and remove:
+        raise click.UsageError("--apply and --remove exclude each other")
+    lines = hosts_lines(lab)
+    if apply_:
+        changed = update_hosts_file(hosts_file, lambda text: apply_block(text, lines, name=lab.name))
+        click.echo(f"labctl: {hosts_file} {'updated' if changed else 'already up to date'} ({len(lines)} names)")
+    elif remove:
+        changed = update_hosts_file(hosts_file, lambda text: remove_block(text, name=lab.name))
+        click.echo(f"labctl: {hosts_file} {'block removed' if changed else 'had no labctl block'}")
+    else:
+        click.echo("\n".join(lines))
+
+
+def _remove_hosts_block(lab: Lab, hosts_file: Path = HOSTS_FILE) -> None:
+    """`down` takes the lab's names out of the hosts file; a failure there is only a warning."""
+    try:
+        if hosts_file.exists() and has_block(hosts_file.read_text(encoding="utf-8"), name=lab.name):
+            update_hosts_file(hosts_file, lambda text: remove_block(text, name=lab.name))
+            click.echo(f"labctl: removed the {lab.name} names from {hosts_file}")
+    except (LabctlError, OSError, UnicodeDecodeError) as exc:
+        click.echo(f"labctl: warning: could not remove the {lab.name} names from {hosts_file}: {exc}", err=True)
+
+
+# --- EST client commands (the lab docs' interface) -----------------------------------------------
+
+
+@contextmanager
+def _transport(obj: Context, pki_type: str) -> Iterator[tuple[Endpoint, Transport]]:
+    """The hierarchy's endpoint, and a transport: the host's own, or a client container on its network."""
+    hierarchy = obj.lab.hierarchy(pki_type)
+    endpoint = endpoint_for(obj.lab, obj.state_dir, hierarchy)
+    if not endpoint.trust_file.exists():
+        raise LabctlError(f"the {pki_type} hierarchy has no trust anchor yet ({endpoint.trust_file})", hint="labctl up")
+    if host_supports_tls(hierarchy.algorithm):
+        yield endpoint, HostTransport(endpoint)
+        return
+    with _orchestrator(obj) as orchestrator:
+        yield endpoint, transport_for(orchestrator, endpoint)
+
+
+def _device_dir(obj: Context, pki_type: str, cn: str, out_dir: Path | None) -> Path:
+    return out_dir or obj.state_dir / "devices" / pki_type / cn
+
+
+def _print_enrolled(enrolled: Enrolled) -> None:
+    certificate = enrolled.certificate
+    click.echo(f"subject: {certificate.subject.rfc4514_string()}")
+    click.echo(f"issuer:  {certificate.issuer.rfc4514_string()}")
+    click.echo(f"serial:  {enrolled.serial}")
+    click.echo(f"expires: {certificate.not_valid_after_utc:%Y-%m-%d %H:%M:%S} UTC")
+    click.echo(f"files:   {enrolled.files.key} (0600), {enrolled.files.certificate}, {enrolled.files.chain}")
+    click.echo(f"trusted: {enrolled.trust_anchor}")
+
+
+@main.command("est-cacerts")
+@click.option("--pki-type", default="rsa", show_default=True, help="hierarchy: rsa, ecc or pqc")
+@click.option("--out", type=click.Path(path_type=Path), help="write the chain here instead of printing it")
+@click.pass_obj
+def est_cacerts(obj: Context, pki_type: str, out: Path | None) -> None:
+    """The hierarchy's CA chain from its EST RA (cacerts), as PEM."""
+    with _transport(obj, pki_type) as (endpoint, transport):
+        chain = fetch_cacerts(transport)
+    pem = certificates_pem(chain)
+    if out is None:
+        click.echo(pem.decode(), nl=False)
+    else:
+        out.write_bytes(pem)
+        click.echo(f"wrote {len(chain)} certificates to {out}")
+    click.echo(f"trust anchor used: {endpoint.trust_file}", err=True)
+
+
+@main.command("est-enroll")
+@click.option("--cn", required=True, help="subject common name, e.g. device01.cert-lab.local (also put in the SAN)")
+@click.option("--pki-type", default="rsa", show_default=True, help="hierarchy: rsa, ecc or pqc")
+@click.option("--san", "sans", multiple=True, help="extra subjectAltName (DNS name or IP; repeatable)")
+@click.option("--out-dir", type=click.Path(path_type=Path), help="default: <state>/devices/<pki-type>/<cn>")
+@click.pass_obj
+def est_enroll(obj: Context, cn: str, pki_type: str, sans: tuple[str, ...], out_dir: Path | None) -> None:
+    """Generate a key, build the CSR, enroll through the RA (simpleenroll), and save key, certificate and chain."""
+    with _transport(obj, pki_type) as (endpoint, transport):
+        enrolled = enroll_device(
+            endpoint, transport, common_name=cn, sans=sans, out_dir=_device_dir(obj, pki_type, cn, out_dir)
+        )
+    _print_enrolled(enrolled)
+
+
+@main.command("est-reenroll")
+@click.option("--cn", required=True, help="the enrolled device's common name")
+@click.option("--pki-type", default="rsa", show_default=True, help="hierarchy: rsa, ecc or pqc")
+@click.option("--out-dir", type=click.Path(path_type=Path), help="default: <state>/devices/<pki-type>/<cn>")
+@click.pass_obj
+def est_reenroll(obj: Context, cn: str, pki_type: str, out_dir: Path | None) -> None:
+    """Renew with the stored key and certificate (simplereenroll, TLS client authentication)."""
+    with _transport(obj, pki_type) as (endpoint, transport):
+        enrolled = reenroll_device(endpoint, transport, out_dir=_device_dir(obj, pki_type, cn, out_dir))
+    _print_enrolled(enrolled)
+
+
+@main.command("est-call", hidden=True)
+@click.argument("operation", type=click.Choice(["cacerts", "simpleenroll", "simplereenroll"]))
+@click.option("--ra-url", required=True)
+@click.option("--trust", type=click.Path(path_type=Path, exists=True), required=True)
+@click.option("--credentials", type=click.Path(path_type=Path, exists=True))
+@click.option("--csr", type=click.Path(path_type=Path, exists=True))
+@click.option("--cert", type=click.Path(path_type=Path, exists=True))
+@click.option("--key", type=click.Path(path_type=Path, exists=True))
+def est_call(
+    operation: str,
+    ra_url: str,
+    trust: Path,
+    credentials: Path | None,
+    csr: Path | None,
+    cert: Path | None,
+    key: Path | None,
+) -> None:
+    """The in-network half of the EST commands: one exchange; PEM out, or one JSON error line (in a lab container)."""
+    auth = None
+    if credentials is not None:
+        user, _, password = credentials.read_text(encoding="utf-8").strip().partition(":")
+        auth = (user, password)
+    context = est_ssl_context(trust, cert=cert, key=key)
+    request = load_csr(csr.read_bytes()) if csr is not None else None
+    try:
+        with ESTClient(ra_url, ssl_context=context, auth=auth) as client:
+            if operation == "cacerts":
+                certificates = client.cacerts()
+            elif request is None:
+                raise LabctlError(f"{operation} needs --csr")
+            elif operation == "simpleenroll":
+                certificates = [client.simpleenroll(request)]
+            else:
+                certificates = [client.simplereenroll(request)]
+    except ESTError as exc:
+        click.echo(json.dumps({"error": str(exc).splitlines()[0], "status": exc.status_code}))
+        return
+    # PEM, not one JSON line: podman's log splits long lines, and an ML-DSA certificate is over 10 KB.
+    click.echo(certificates_pem(certificates).decode(), nl=False)
 
 
 if __name__ == "__main__":

@@ -179,6 +179,7 @@ class CertInfo:
     subject_dn: str
     issuer_dn: str
     revocation_reason: int | None
+    profile_id: str | None = None  # the lab CA adds ProfileID to CertData
 
 
 def parse_cert_data(body: object) -> CertInfo:
@@ -195,6 +196,7 @@ def parse_cert_data(body: object) -> CertInfo:
         subject_dn=str(body.get("SubjectDN", "")),
         issuer_dn=str(body.get("IssuerDN", "")),
         revocation_reason=reason if isinstance(reason, int) else None,
+        profile_id=str(body["ProfileID"]) if body.get("ProfileID") else None,
     )
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from labctl.topology import Hierarchy
+from labctl.state import HierarchyState
+from labctl.topology import Hierarchy, Lab
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,3 +17,18 @@ class Endpoint:
     trust_file: Path  # the Intermediate CA and root, PEM
     username: str
     password: str
+
+
+def endpoint_for(lab: Lab, state_dir: Path, hierarchy: Hierarchy) -> Endpoint:
+    """The published addresses of a hierarchy and its host state (no runtime needed)."""
+    state = HierarchyState.of(state_dir, hierarchy)
+    username, password = state.est_credentials()
+    host = str(lab.bind_address) if str(lab.bind_address) != "0.0.0.0" else "127.0.0.1"
+    return Endpoint(
+        hierarchy,
+        ra_url=f"https://{host}:{hierarchy.ra.port}",
+        ca_url=f"https://{host}:{hierarchy.ca.port}",
+        trust_file=state.chain,
+        username=username,
+        password=password,
+    )

@@ -26,7 +26,7 @@ from labctl.bootstrap import (
     write_ra_config,
 )
 from labctl.ca_client import CAClient, ca_ssl_context
-from labctl.endpoint import Endpoint
+from labctl.endpoint import Endpoint, endpoint_for
 from labctl.errors import CAError, NotReadyError, TopologyError
 from labctl.events import EventSink, ignore_events, timed_step
 from labctl.images import DEFAULT_BASE, IMAGE, IMAGE_UID, ImageResult, ensure_image
@@ -139,17 +139,7 @@ class Orchestrator:
         return [self.endpoint(hierarchy) for hierarchy in chosen]
 
     def endpoint(self, hierarchy: Hierarchy) -> Endpoint:
-        state = HierarchyState.of(self.state_dir, hierarchy)
-        username, password = state.est_credentials()
-        host = str(self.lab.bind_address) if str(self.lab.bind_address) != "0.0.0.0" else "127.0.0.1"
-        return Endpoint(
-            hierarchy,
-            ra_url=f"https://{host}:{hierarchy.ra.port}",
-            ca_url=f"https://{host}:{hierarchy.ca.port}",
-            trust_file=state.chain,
-            username=username,
-            password=password,
-        )
+        return endpoint_for(self.lab, self.state_dir, hierarchy)
 
     def _run(self, plan: Plan) -> None:
         """Run ready steps side by side; on the first failure let running steps stop, then raise it."""
@@ -421,6 +411,9 @@ class Orchestrator:
 
         For clients the host cannot be: ML-DSA TLS needs OpenSSL 3.5, which the image has.
         """
+        if not self._image_hash:
+            # The client is this labctl: its image must hold the same code (a content-hash check, rebuilt if not).
+            self._image_hash = self._build_image(self.runtime, self._base_image).content_hash
         name = f"{self.lab.name}-{hierarchy.name}-client-{secrets.token_hex(4)}"
         spec = ContainerSpec(
             name=name,

@@ -1,16 +1,27 @@
-"""Smoke checks against a running lab, per hierarchy -> list[CheckResult]. Never prints."""
+"""Smoke checks against a running lab, per hierarchy -> list[CheckResult]. Never prints.
+
+verify_endpoint: what a client sees (EST over TLS, revocation at the Intermediate CA); it runs on
+the host, or inside the hierarchy's network where the host cannot do its TLS (pqc).
+verify_containment: what only the container runtime can see (keys inside the RA, isolation).
+"""
 
 from __future__ import annotations
 
+import socket
 import ssl
 import tempfile
 import time
-from collections.abc import Callable
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from labctl.ca_client import CAClient
 from labctl.endpoint import Endpoint
 from labctl.errors import ESTError, LabctlError
 from labctl.est_client import ESTClient, est_ssl_context
@@ -25,6 +36,11 @@ from labctl.pki.issue import (
 )
 from labctl.pki.keys import KeyAlgorithm, generate_private_key, read_private_key, write_private_key
 from labctl.pki.profiles import get_profile
+from labctl.runtime.base import ContainerRuntime
+from labctl.topology import Hierarchy, Lab
+
+AdminFactory = Callable[[], CAClient]
+DEVICE_CN = "verify-device.cert-lab.local"
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,89 +61,281 @@ def _require(condition: bool, reason: str) -> None:
         raise _CheckFailed(reason)
 
 
-def verify_endpoint(endpoint: Endpoint, *, device_cn: str = "verify-device.cert-lab.local") -> list[CheckResult]:
-    """cacerts, simpleenroll, simplereenroll and the negative checks for one hierarchy."""
-    results: list[CheckResult] = []
-    name = endpoint.hierarchy.name
-    root = load_pem_certificates(endpoint.trust_file.read_bytes())[-1]
+class _Checks:
+    """Runs named checks, recording one CheckResult each; a failing check never stops the others."""
+
+    def __init__(self, hierarchy: str) -> None:
+        self.hierarchy = hierarchy
+        self.results: list[CheckResult] = []
+
+    def run(self, name: str, body: Callable[[], None]) -> bool:
+        started = time.perf_counter()
+        try:
+            body()
+        except (_CheckFailed, LabctlError, OSError, ssl.SSLError) as exc:
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            self.results.append(CheckResult(self.hierarchy, name, False, time.perf_counter() - started, reason))
+            return False
+        self.results.append(CheckResult(self.hierarchy, name, True, time.perf_counter() - started))
+        return True
+
+    def skip(self, name: str, reason: str) -> None:
+        self.results.append(CheckResult(self.hierarchy, name, False, 0.0, f"not run: {reason}"))
+
+
+# --- what a client sees --------------------------------------------------------------------------
+
+
+def verify_endpoint(endpoint: Endpoint, *, admin: AdminFactory | None = None) -> list[CheckResult]:
+    """cacerts, simpleenroll, simplereenroll, revocation at the CA, and the negative checks.
+
+    Args:
+        admin: a factory of lab-admin CA clients; without it the checks that need the CA are not run.
+    """
+    hierarchy = endpoint.hierarchy
+    checks = _Checks(hierarchy.name)
+    chain = load_pem_certificates(endpoint.trust_file.read_bytes())
+    root, intermediate = chain[-1], chain[0]
     context = est_ssl_context(endpoint.trust_file)
+    credentials = (endpoint.username, endpoint.password)
     with tempfile.TemporaryDirectory(prefix="labctl-verify-") as scratch:
         work = Path(scratch)
 
-        def run(check: str, body: Callable[[], None]) -> bool:
-            started = time.perf_counter()
-            try:
-                body()
-            except (_CheckFailed, LabctlError) as exc:
-                results.append(CheckResult(name, check, False, time.perf_counter() - started, str(exc)))
-                return False
-            results.append(CheckResult(name, check, True, time.perf_counter() - started))
-            return True
-
         def cacerts() -> None:
             with ESTClient(endpoint.ra_url, ssl_context=context) as client:
-                chain = client.cacerts()
-            _require(root in chain, "cacerts does not include the hierarchy's root")
-            intermediates = [c for c in chain if c.subject != c.issuer]
-            _require(bool(intermediates), "cacerts holds no Intermediate CA")
-            verify_chain(intermediates[0], chain)
+                served = client.cacerts()
+            _require(root in served, "cacerts does not include the hierarchy's root")
+            _require(intermediate in served, "cacerts does not include the Intermediate CA")
+            verify_chain(intermediate, served)
 
         def simpleenroll() -> None:
-            key = generate_private_key(endpoint.hierarchy.algorithm)
-            csr = build_csr(key, common_name_subject(device_cn), [device_cn])
-            with ESTClient(endpoint.ra_url, ssl_context=context, auth=(endpoint.username, endpoint.password)) as client:
+            key = generate_private_key(hierarchy.algorithm)
+            csr = build_csr(key, common_name_subject(DEVICE_CN), [DEVICE_CN])
+            with ESTClient(endpoint.ra_url, ssl_context=context, auth=credentials) as client:
                 certificate = client.simpleenroll(csr)
-                chain = client.cacerts()
             verify_chain(certificate, chain)
             _require(certificate.subject == csr.subject, f"subject is {certificate.subject.rfc4514_string()}")
+            _require(set(general_names_for([DEVICE_CN])) <= set(certificate_sans(certificate)), "SAN lacks the name")
+            wanted = get_profile(hierarchy.ra.enroll_profile).key_usage_for(certificate.public_key())
             _require(
-                set(general_names_for([device_cn])) <= set(certificate_sans(certificate)), "SAN lacks the device name"
+                _key_usage(certificate) == wanted, f"key usage {sorted(_key_usage(certificate))} != {sorted(wanted)}"
             )
-            wanted = get_profile(endpoint.hierarchy.ra.enroll_profile).key_usage_for(certificate.public_key())
-            _require(_key_usage(certificate) == wanted, f"key usage {_key_usage(certificate)} != {sorted(wanted)}")
-            write_private_key(work / "device.key", key)
-            (work / "device.crt").write_bytes(certificates_pem([certificate]))
+            _save(work, "device", key, certificate)
 
         def simplereenroll() -> None:
             old = load_pem_certificates((work / "device.crt").read_bytes())[0]
             key = read_private_key(work / "device.key")
-            csr = build_csr(key, old.subject, [device_cn])
-            client_context = est_ssl_context(endpoint.trust_file, cert=work / "device.crt", key=work / "device.key")
-            with ESTClient(endpoint.ra_url, ssl_context=client_context) as client:
-                renewed = client.simplereenroll(csr)
+            with _client_with(endpoint, work, "device") as client:
+                renewed = client.simplereenroll(build_csr(key, old.subject, [DEVICE_CN]))
             _require(renewed.subject == old.subject, "renewed certificate changed subject")
             _require(renewed.serial_number != old.serial_number, "renewed certificate kept the serial")
+            _save(work, "renewed", key, renewed)
+
+        def revocation(client: CAClient) -> None:
+            renewed = load_pem_certificates((work / "renewed.crt").read_bytes())[0]
+            info = client.revoke(renewed.serial_number, "Key_Compromise")
+            _require(info.status == "REVOKED", f"status after revocation is {info.status}")
+            crl = client.crl()
+            _require(crl.is_signature_valid(intermediate.public_key()), "CRL is not signed by the Intermediate CA")  # type: ignore[arg-type]
+            _require(crl.get_revoked_certificate_by_serial_number(renewed.serial_number) is not None, "CRL lacks it")
+
+        def revoked_reenroll_refused() -> None:
+            renewed = load_pem_certificates((work / "renewed.crt").read_bytes())[0]
+            key = read_private_key(work / "renewed.key")
+            with _client_with(endpoint, work, "renewed") as client:
+                _expect_refusal(lambda: client.simplereenroll(build_csr(key, renewed.subject, [DEVICE_CN])), 403)
 
         def unauthenticated() -> None:
-            _expect_status(endpoint, context, auth=None, algorithm=endpoint.hierarchy.algorithm, status=401)
+            csr = build_csr(generate_private_key(hierarchy.algorithm), common_name_subject("negative.cert-lab.local"))
+            with ESTClient(endpoint.ra_url, ssl_context=context) as client:
+                _expect_refusal(lambda: client.simpleenroll(csr), 401)
 
         def wrong_algorithm() -> None:
-            other = next(a for a in KeyAlgorithm if a is not endpoint.hierarchy.algorithm)
-            auth = (endpoint.username, endpoint.password)
-            _expect_status(endpoint, context, auth=auth, algorithm=other, status=403)
+            other = next(a for a in KeyAlgorithm if a is not hierarchy.algorithm)
+            csr = build_csr(generate_private_key(other), common_name_subject("negative.cert-lab.local"))
+            with ESTClient(endpoint.ra_url, ssl_context=context, auth=credentials) as client:
+                _expect_refusal(lambda: client.simpleenroll(csr), 403)
 
-        run("cacerts", cacerts)
-        if run("simpleenroll", simpleenroll):
-            run("simplereenroll", simplereenroll)
-        run("enroll-without-credentials-401", unauthenticated)
-        run("enroll-wrong-algorithm-403", wrong_algorithm)
-    return results
+        def ra_tls_certificate(client: CAClient | None) -> None:
+            served = _peer_certificate(endpoint.ra_url, context)
+            try:
+                served.verify_directly_issued_by(intermediate)
+            except Exception as exc:
+                raise _CheckFailed("the RA's TLS certificate was not issued by the Intermediate CA") from exc
+            profile = get_profile(hierarchy.ra.tls_profile)
+            _require(
+                _key_usage(served) == profile.key_usage_for(served.public_key()),
+                f"key usage is not {profile.profile_id}'s",
+            )
+            eku = served.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+            _require(ExtendedKeyUsageOID.SERVER_AUTH in eku, "no serverAuth")
+            if client is not None:
+                recorded = client.certificate(served.serial_number).profile_id
+                _require(recorded == profile.profile_id, f"the CA issued it with {recorded}, not {profile.profile_id}")
+
+        checks.run("cacerts", cacerts)
+        enrolled = checks.run("simpleenroll", simpleenroll)
+        renewed = enrolled and checks.run("simplereenroll", simplereenroll)
+        if admin is None:
+            checks.skip("revocation-at-ca", "no lab admin credential")
+        elif not renewed:
+            checks.skip("revocation-at-ca", "no certificate to revoke")
+        else:
+            with admin() as client:
+                if checks.run("revocation-at-ca", lambda: revocation(client)):
+                    checks.run("reenroll-with-revoked-refused", revoked_reenroll_refused)
+        checks.run("enroll-without-credentials-401", unauthenticated)
+        checks.run("enroll-wrong-algorithm-refused", wrong_algorithm)
+        if admin is None:
+            checks.run("ra-tls-server-profile", lambda: ra_tls_certificate(None))
+        else:
+            with admin() as client:
+                checks.run("ra-tls-server-profile", lambda: ra_tls_certificate(client))
+    return checks.results
 
 
-def _expect_status(
-    endpoint: Endpoint, context: ssl.SSLContext, *, auth: tuple[str, str] | None, algorithm: KeyAlgorithm, status: int
-) -> None:
-    csr = build_csr(generate_private_key(algorithm), common_name_subject("negative.cert-lab.local"))
-    with ESTClient(endpoint.ra_url, ssl_context=context, auth=auth) as client:
-        try:
-            client.simpleenroll(csr)
-        except ESTError as exc:
-            _require(exc.status_code == status, f"expected {status}, got {exc.status_code}: {exc}")
-            return
+def _save(work: Path, stem: str, key: object, certificate: x509.Certificate) -> None:
+    write_private_key(work / f"{stem}.key", key)  # type: ignore[arg-type]
+    (work / f"{stem}.crt").write_bytes(certificates_pem([certificate]))
+
+
+def _client_with(endpoint: Endpoint, work: Path, stem: str) -> ESTClient:
+    context = est_ssl_context(endpoint.trust_file, cert=work / f"{stem}.crt", key=work / f"{stem}.key")
+    return ESTClient(endpoint.ra_url, ssl_context=context)
+
+
+def _expect_refusal(call: Callable[[], object], status: int) -> None:
+    try:
+        call()
+    except ESTError as exc:
+        _require(exc.status_code == status, f"expected {status}, got {exc.status_code}: {exc}")
+        return
     raise _CheckFailed(f"expected {status}, got a certificate")
+
+
+def _peer_certificate(url: str, context: ssl.SSLContext) -> x509.Certificate:
+    parts = urlsplit(url)
+    host, port = parts.hostname or "localhost", parts.port or 443
+    with (
+        socket.create_connection((host, port), timeout=10) as raw,
+        context.wrap_socket(raw, server_hostname=host) as tls,
+    ):
+        der = tls.getpeercert(binary_form=True)
+    if der is None:
+        raise _CheckFailed("the RA presented no certificate")
+    return x509.load_der_x509_certificate(der)
 
 
 def _key_usage(certificate: x509.Certificate) -> frozenset[str]:
     usage = certificate.extensions.get_extension_for_class(x509.KeyUsage).value
     names = ("digital_signature", "content_commitment", "key_encipherment", "data_encipherment", "key_agreement")
     return frozenset(n for n in names if getattr(usage, n))
+
+
+# --- what only the runtime sees ------------------------------------------------------------------
+
+# Run inside the RA container: every private key under these trees, as SPKI hex (stdlib + cryptography).
+_KEY_SCAN = """
+import os, sys
+from cryptography.hazmat.primitives import serialization
+found = []
+for top in ("/etc", "/var", "/tmp", "/home", "/root", "/opt/labctl/etc"):
+    for base, _dirs, files in os.walk(top):
+        for name in files:
+            path = os.path.join(base, name)
+            try:
+                if os.path.getsize(path) > 65536:
+                    continue
+                data = open(path, "rb").read()
+            except OSError:
+                continue
+            if b"PRIVATE KEY" not in data:
+                continue
+            try:
+                key = serialization.load_pem_private_key(data, None)
+            except Exception:
+                continue
+            spki = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+            print(path, spki.hex())
+"""
+
+
+def verify_containment(
+    lab: Lab, hierarchy: Hierarchy, runtime: ContainerRuntime, ca_certificate: x509.Certificate
+) -> list[CheckResult]:
+    """The RA holds no CA key; the hierarchy's network reaches its own CA and no other hierarchy's services."""
+    checks = _Checks(hierarchy.name)
+    ra = hierarchy.ra.container
+
+    def no_ca_key() -> None:
+        result = runtime.exec(ra, ("python", "-c", _KEY_SCAN))
+        _require(result.exit_code == 0, f"key scan failed in {ra}: {result.output.strip()[-200:]}")
+        ca_spki = (
+            ca_certificate.public_key()
+            .public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+            .hex()
+        )
+        holders = [line.split()[0] for line in result.output.splitlines() if line.endswith(ca_spki)]
+        _require(not holders, f"{ra} holds the CA's private key: {', '.join(holders)}")
+
+    def isolated() -> None:
+        own = [(hierarchy.ca.container, hierarchy.ca.port)]
+        others = [
+            (str(address), port)
+            for other in lab.hierarchies
+            if other.name != hierarchy.name
+            for address, port in ((other.ca.address, other.ca.port), (other.ra.address, other.ra.port))
+            if address is not None
+        ]
+        _require(_reach(runtime, ra, own) == [True], f"{ra} cannot reach its own CA")
+        reached = [target for target, ok in zip(others, _reach(runtime, ra, others), strict=True) if ok]
+        _require(not reached, f"{ra} reaches other hierarchies: {reached}")
+
+    checks.run("ra-holds-no-ca-key", no_ca_key)
+    checks.run("network-isolated", isolated)
+    return checks.results
+
+
+def _reach(runtime: ContainerRuntime, container: str, targets: Sequence[tuple[str, int]]) -> list[bool]:
+    probe = (
+        "import socket, sys\n"
+        f"for host, port in {list(targets)!r}:\n"
+        "    s = socket.socket(); s.settimeout(1.5)\n"
+        "    try:\n        s.connect((host, port)); print('open')\n"
+        "    except OSError:\n        print('closed')\n"
+        "    finally:\n        s.close()\n"
+    )
+    output = runtime.exec(container, ("python", "-c", probe)).output.split()
+    if len(output) != len(targets):
+        raise _CheckFailed(f"reachability probe in {container} failed: {' '.join(output)[-200:]}")
+    return [word == "open" for word in output]
+
+
+# --- reports -------------------------------------------------------------------------------------
+
+
+def write_junit(results: Sequence[CheckResult], path: Path) -> None:
+    """JUnit XML for CI: a testsuite per hierarchy, a testcase per check."""
+    suites = ET.Element("testsuites", name="labctl verify")
+    for hierarchy in dict.fromkeys(r.hierarchy for r in results):
+        mine = [r for r in results if r.hierarchy == hierarchy]
+        suite = ET.SubElement(
+            suites,
+            "testsuite",
+            name=hierarchy,
+            tests=str(len(mine)),
+            failures=str(sum(not r.passed for r in mine)),
+            time=f"{sum(r.elapsed_s for r in mine):.3f}",
+        )
+        for result in mine:
+            case = ET.SubElement(
+                suite,
+                "testcase",
+                classname=f"labctl.verify.{hierarchy}",
+                name=result.check,
+                time=f"{result.elapsed_s:.3f}",
+            )
+            if not result.passed:
+                ET.SubElement(case, "failure", message=result.reason)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ET.ElementTree(suites).write(path, encoding="utf-8", xml_declaration=True)

@@ -13,6 +13,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from labctl.ca_client import CAClient, ca_ssl_context
+from labctl.clients import host_admin
 from labctl.endpoint import Endpoint
 from labctl.errors import ESTError
 from labctl.est_client import ESTClient, est_ssl_context
@@ -33,9 +34,10 @@ def _endpoint(local_lab: tuple[LocalLab, dict[str, Endpoint], Path], name: str) 
 
 @HIERARCHIES
 def test_verify_checks_pass(local_lab, name):
-    results = verify_endpoint(_endpoint(local_lab, name))
+    endpoint = _endpoint(local_lab, name)
+    results = verify_endpoint(endpoint, admin=host_admin(local_lab[2], endpoint))
     assert [(r.check, r.reason) for r in results if not r.passed] == []
-    assert {r.check for r in results} >= {"cacerts", "simpleenroll", "simplereenroll"}
+    assert {r.check for r in results} >= {"cacerts", "simpleenroll", "simplereenroll", "revocation-at-ca"}
 
 
 @HIERARCHIES

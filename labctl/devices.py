@@ -1,0 +1,112 @@
+"""What `labctl est-cacerts / est-enroll / est-reenroll` do: a device's key, CSR, enrollment and
+renewal through its hierarchy's EST RA, with files a user can take away.
+
+The EST exchange goes over a Transport: from the host, or (where the host's OpenSSL cannot do the
+hierarchy's TLS) from a short-lived container on the hierarchy's network. Keys are made on the host
+either way; cryptography handles ML-DSA-87 even where the host's TLS cannot.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from cryptography import x509
+
+from labctl.endpoint import Endpoint
+from labctl.errors import LabctlError
+from labctl.est_client import ESTClient, est_ssl_context
+from labctl.pki.issue import build_csr, certificate_sans, certificates_pem, common_name_subject, load_pem_certificates
+from labctl.pki.keys import generate_private_key, read_private_key, write_private_key
+
+
+class Transport(Protocol):
+    """One EST exchange each; the answers are parsed certificates."""
+
+    def cacerts(self) -> list[x509.Certificate]: ...
+
+    def simpleenroll(self, csr: x509.CertificateSigningRequest) -> x509.Certificate: ...
+
+    def simplereenroll(self, csr: x509.CertificateSigningRequest, cert: Path, key: Path) -> x509.Certificate: ...
+
+
+class HostTransport:
+    def __init__(self, endpoint: Endpoint) -> None:
+        self.endpoint = endpoint
+        self.trust = f"{endpoint.trust_file}"
+
+    def _client(self, *, auth: bool, cert: Path | None = None, key: Path | None = None) -> ESTClient:
+        context = est_ssl_context(self.endpoint.trust_file, cert=cert, key=key)
+        credentials = (self.endpoint.username, self.endpoint.password) if auth else None
+        return ESTClient(self.endpoint.ra_url, ssl_context=context, auth=credentials, trust_description=self.trust)
+
+    def cacerts(self) -> list[x509.Certificate]:
+        with self._client(auth=False) as client:
+            return client.cacerts()
+
+    def simpleenroll(self, csr: x509.CertificateSigningRequest) -> x509.Certificate:
+        with self._client(auth=True) as client:
+            return client.simpleenroll(csr)
+
+    def simplereenroll(self, csr: x509.CertificateSigningRequest, cert: Path, key: Path) -> x509.Certificate:
+        with self._client(auth=False, cert=cert, key=key) as client:
+            return client.simplereenroll(csr)
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceFiles:
+    key: Path
+    certificate: Path
+    chain: Path
+
+    @classmethod
+    def under(cls, directory: Path) -> DeviceFiles:
+        return cls(directory / "device.key", directory / "device.crt", directory / "chain.pem")
+
+
+@dataclass(frozen=True, slots=True)
+class Enrolled:
+    certificate: x509.Certificate
+    files: DeviceFiles
+    trust_anchor: str
+
+    @property
+    def serial(self) -> str:
+        return f"0x{self.certificate.serial_number:x}"
+
+
+def fetch_cacerts(transport: Transport) -> list[x509.Certificate]:
+    return transport.cacerts()
+
+
+def enroll_device(
+    endpoint: Endpoint, transport: Transport, *, common_name: str, sans: Sequence[str], out_dir: Path
+) -> Enrolled:
+    """New key of the hierarchy's algorithm, CSR (CN also in the SAN), simpleenroll; writes key (0600), cert, chain."""
+    key = generate_private_key(endpoint.hierarchy.algorithm)
+    names = [common_name, *[s for s in sans if s != common_name]]
+    certificate = transport.simpleenroll(build_csr(key, common_name_subject(common_name), names))
+    chain = transport.cacerts()
+    files = DeviceFiles.under(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_private_key(files.key, key)
+    files.certificate.write_bytes(certificates_pem([certificate]))
+    files.chain.write_bytes(certificates_pem(chain))
+    return Enrolled(certificate, files, str(endpoint.trust_file))
+
+
+def reenroll_device(endpoint: Endpoint, transport: Transport, *, out_dir: Path) -> Enrolled:
+    """Renew with the stored key and certificate (TLS client auth): same subject and SAN (RFC 7030 4.2.2)."""
+    files = DeviceFiles.under(out_dir)
+    if not files.key.exists() or not files.certificate.exists():
+        raise LabctlError(
+            f"no enrolled device in {out_dir} (device.key and device.crt)", hint="enroll first: labctl est-enroll"
+        )
+    current = load_pem_certificates(files.certificate.read_bytes())[0]
+    key = read_private_key(files.key)
+    names = [str(entry.value) for entry in certificate_sans(current)]
+    renewed = transport.simplereenroll(build_csr(key, current.subject, names), files.certificate, files.key)
+    files.certificate.write_bytes(certificates_pem([renewed]))
+    return Enrolled(renewed, files, str(endpoint.trust_file))

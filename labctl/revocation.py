@@ -1,0 +1,149 @@
+"""Revoke a certificate and read its status on a hierarchy's Intermediate CA, as the lab admin.
+
+The roots are offline (their keys stay in the host state dir, no REST API), so everything an RA
+issued is revoked on the Intermediate CA of the hierarchy that issued it. Used by `labctl revoke`,
+`labctl cert-status` and scripts/pki-cli.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from labctl import dogtag
+from labctl.bootstrap import admin_client
+from labctl.ca_client import CAClient
+from labctl.errors import CAError, LabctlError
+from labctl.pki.issue import parse_serial
+from labctl.state import HierarchyState
+from labctl.topology import Hierarchy, Lab
+
+# Dogtag's revocation reason names (JSS RevocationReason) by RFC 5280 CRLReason code.
+DOGTAG_REASONS: Mapping[int, str] = {
+    0: "Unspecified",
+    1: "Key_Compromise",
+    2: "CA_Compromise",
+    3: "Affiliation_Changed",
+    4: "Superseded",
+    5: "Cessation_of_Operation",
+    6: "Certificate_Hold",
+    9: "Privilege_Withdrawn",
+    10: "AA_Compromise",
+}
+# The lab docs' snake_case names; Dogtag's own names are accepted too.
+REASONS: Mapping[str, str] = {name.lower(): name for name in DOGTAG_REASONS.values()}
+
+
+def parse_reason(text: str) -> str:
+    """Dogtag's name for a revocation reason given as key_compromise, Key_Compromise or key-compromise.
+
+    Raises:
+        LabctlError: an unknown reason; the message lists the choices.
+    """
+    reason = REASONS.get(text.strip().replace("-", "_").lower())
+    if reason is None:
+        raise LabctlError(f"unknown revocation reason {text!r} (choose one of: {', '.join(REASONS)})")
+    return reason
+
+
+def reason_name(code: int | None) -> str | None:
+    """Dogtag's name of an RFC 5280 reason code (None stays None)."""
+    if code is None:
+        return None
+    return DOGTAG_REASONS.get(code, str(code))
+
+
+def revoke(lab: Lab, state_dir: Path, hierarchy_name: str, serial_text: str, reason: str) -> dogtag.CertInfo:
+    """Revoke a certificate on the hierarchy's Intermediate CA; the certificate's status afterwards.
+
+    Raises:
+        LabctlError: bad serial or reason, no admin credential, the certificate is not on this CA or
+            already revoked, or the CA is unreachable.
+    """
+    hierarchy = lab.hierarchy(hierarchy_name)
+    serial = parse_serial(serial_text)
+    dogtag_reason = parse_reason(reason)
+    with _client(hierarchy, state_dir) as ca:
+        try:
+            return ca.revoke(serial, dogtag_reason)
+        except CAError as exc:
+            if exc.status_code == 409:
+                raise _already_revoked(ca, lab, hierarchy, serial) from exc
+            raise _explain(exc, lab, hierarchy, serial) from exc
+
+
+def certificate_status(lab: Lab, state_dir: Path, hierarchy_name: str, serial_text: str) -> dogtag.CertInfo:
+    """A certificate's status (VALID, REVOKED, EXPIRED, REVOKED_EXPIRED) on the hierarchy's Intermediate CA.
+
+    Raises:
+        LabctlError: bad serial, no admin credential, the certificate is not on this CA, or the CA is
+            unreachable.
+    """
+    hierarchy = lab.hierarchy(hierarchy_name)
+    serial = parse_serial(serial_text)
+    with _client(hierarchy, state_dir) as ca:
+        try:
+            return ca.certificate(serial)
+        except CAError as exc:
+            raise _explain(exc, lab, hierarchy, serial) from exc
+
+
+def status_lines(info: dogtag.CertInfo) -> list[str]:
+    """What `revoke` and `status` print for people."""
+    return [
+        f"serial:            {dogtag.format_id(info.serial)}",
+        f"subject:           {info.subject_dn}",
+        f"issuer:            {info.issuer_dn}",
+        f"status:            {info.status}",
+        f"revocation reason: {reason_name(info.revocation_reason) or '-'}",
+    ]
+
+
+def status_record(hierarchy_name: str, info: dogtag.CertInfo) -> dict[str, str | None]:
+    """What `revoke` and `status` print as JSON."""
+    return {
+        "hierarchy": hierarchy_name,
+        "serial": dogtag.format_id(info.serial),
+        "subject": info.subject_dn,
+        "issuer": info.issuer_dn,
+        "status": info.status,
+        "revocation_reason": reason_name(info.revocation_reason),
+    }
+
+
+def _describe(hierarchy: Hierarchy) -> str:
+    return f"the {hierarchy.name} Intermediate CA ({hierarchy.ca.container})"
+
+
+def _client(hierarchy: Hierarchy, state_dir: Path) -> CAClient:
+    if not (state_dir / hierarchy.name / "admin.crt").exists():
+        raise LabctlError(
+            f"no lab admin credential for {hierarchy.name} in {state_dir / hierarchy.name}"
+            " (is the lab up with this --state-dir? `labctl up` creates it)"
+        )
+    state = HierarchyState.of(state_dir, hierarchy)
+    return admin_client(hierarchy, state, f"https://127.0.0.1:{hierarchy.ca.port}")
+
+
+def _explain(exc: CAError, lab: Lab, hierarchy: Hierarchy, serial: int) -> LabctlError:
+    if exc.status_code == 404:
+        others = "|".join(h.name for h in lab.hierarchies if h.name != hierarchy.name)
+        return LabctlError(
+            f"certificate {dogtag.format_id(serial)} not found on {_describe(hierarchy)}; EST-issued certificates"
+            f" live on the Intermediate CA of the hierarchy that issued them: try --pki-type {others}"
+        )
+    if exc.status_code is None:
+        return LabctlError(f"{exc} (is the lab up? `labctl status` shows it)")
+    return exc
+
+
+def _already_revoked(ca: CAClient, lab: Lab, hierarchy: Hierarchy, serial: int) -> LabctlError:
+    try:
+        info = ca.certificate(serial)
+    except CAError as exc:
+        return _explain(exc, lab, hierarchy, serial)
+    reason = reason_name(info.revocation_reason)
+    return LabctlError(
+        f"certificate {dogtag.format_id(serial)} is already revoked on {_describe(hierarchy)}"
+        f" (status {info.status}{f', reason {reason}' if reason else ''})"
+    )

@@ -1,0 +1,91 @@
+#!/usr/bin/env python3
+"""The lab docs' revocation tool, on labctl.revocation:
+
+    scripts/pki-cli.py revoke 0x1a2b3c --ca intermediate --reason key_compromise [--pki-type rsa]
+    scripts/pki-cli.py status 0x1a2b3c --ca intermediate [--pki-type rsa]
+
+(plus --state-dir D, --config F, --json). The roots are offline, so --ca root only explains that.
+Errors are one line on stderr, exit 1.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+try:
+    import labctl  # noqa: F401
+except ImportError:
+    # Run by a python without labctl (the shebang's): use the repository's venv, once.
+    _VENV_PYTHON = Path(__file__).resolve().parent.parent / ".venv" / "bin" / "python"
+    if _VENV_PYTHON.exists() and not os.environ.get("LABCTL_PKI_CLI_REEXEC"):
+        os.environ["LABCTL_PKI_CLI_REEXEC"] = "1"
+        os.execv(_VENV_PYTHON, [str(_VENV_PYTHON), os.path.abspath(__file__), *sys.argv[1:]])
+    sys.exit(
+        f"pki-cli: error: labctl is not importable by {sys.executable} and {_VENV_PYTHON} "
+        + ("did not help" if _VENV_PYTHON.exists() else "does not exist")
+        + " (scripts/setup-host makes the venv)"
+    )
+
+import argparse
+import json
+
+from labctl import revocation
+from labctl.errors import LabctlError
+from labctl.state import default_state_dir
+from labctl.topology import load_lab
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("serial", help="certificate serial number, 0x-prefixed hex (as Dogtag prints it)")
+    common.add_argument(
+        "--ca", choices=("intermediate", "root"), default="intermediate", help="which CA (default: intermediate)"
+    )
+    common.add_argument("--pki-type", default="rsa", help="hierarchy: rsa, ecc or pqc (default: rsa)")
+    common.add_argument("--state-dir", type=Path, help="labctl's state dir (default: $XDG_STATE_HOME/labctl/<lab>)")
+    common.add_argument("--config", type=Path, help="lab file (default: labctl's shipped lab.toml)")
+    common.add_argument("--json", action="store_true", help="print the certificate's status as one JSON object")
+
+    parser = argparse.ArgumentParser(prog="pki-cli.py", description="Revoke lab certificates and show their status.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    revoke = commands.add_parser("revoke", parents=[common], help="revoke a certificate")
+    revoke.add_argument("--reason", required=True, help=f"one of: {', '.join(revocation.REASONS)}")
+    commands.add_parser("status", parents=[common], help="show a certificate's status")
+    return parser
+
+
+def _run(args: argparse.Namespace) -> None:
+    lab = load_lab(args.config)
+    state_dir = args.state_dir or default_state_dir(lab)
+    hierarchy = lab.hierarchy(args.pki_type)
+    if args.ca == "root":
+        raise LabctlError(
+            f"the {hierarchy.name} Root CA is offline: its key stays in labctl's state dir"
+            f" ({state_dir / hierarchy.name}) and it has no REST API; EST-issued certificates live on the"
+            f" Intermediate CA of their hierarchy: use --ca intermediate --pki-type {hierarchy.name}"
+        )
+    if args.command == "revoke":
+        info = revocation.revoke(lab, state_dir, hierarchy.name, args.serial, args.reason)
+    else:
+        info = revocation.certificate_status(lab, state_dir, hierarchy.name, args.serial)
+    if args.json:
+        print(json.dumps(revocation.status_record(hierarchy.name, info)))
+    else:
+        print("\n".join(revocation.status_lines(info)))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        _run(args)
+    except LabctlError as exc:
+        hint = f" ({exc.hint})" if exc.hint else ""
+        print(f"pki-cli: error: {exc}{hint}".replace("\n", " "), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,238 @@
+"""labctl.revocation, `labctl revoke` / `cert-status` and scripts/pki-cli.py against a stub CA client: reason
+names, the serial's 0x prefix, and the messages for a certificate on another CA or already revoked."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from labctl import revocation
+from labctl.cli import main
+from labctl.dogtag import CertInfo
+from labctl.errors import CAError, LabctlError, PKIError
+from labctl.services.ca.authority import RevocationReason
+from labctl.topology import load_lab
+
+PKI_CLI = Path(__file__).resolve().parents[2] / "scripts" / "pki-cli.py"
+SERIAL = 0x1A2B3C
+
+
+class StubCA:
+    """The CAClient calls revocation makes, on a dict of serial -> CertInfo."""
+
+    def __init__(self, certs: dict[int, CertInfo], *, unreachable: bool = False) -> None:
+        self.certs = certs
+        self.unreachable = unreachable
+        self.revoked: list[tuple[int, str]] = []
+        self.url = ""
+
+    def __enter__(self) -> StubCA:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        pass
+
+    def _get(self, serial: int) -> CertInfo:
+        if self.unreachable:
+            raise CAError(f"CA at {self.url} unreachable: [Errno 111] Connection refused")
+        if serial not in self.certs:
+            raise CAError(f"CA at {self.url}: GET /ca/v2/certs/0x{serial:x}: 404 not found", status_code=404)
+        return self.certs[serial]
+
+    def certificate(self, serial: int) -> CertInfo:
+        return self._get(serial)
+
+    def revoke(self, serial: int, reason: str) -> CertInfo:
+        info = self._get(serial)
+        if info.status.startswith("REVOKED"):
+            raise CAError(f"409 certificate 0x{serial:x} is already revoked", status_code=409)
+        code = next(r.code for r in RevocationReason if r.name == reason)
+        self.revoked.append((serial, reason))
+        self.certs[serial] = CertInfo(serial, "REVOKED", info.pem, info.subject_dn, info.issuer_dn, code)
+        return self.certs[serial]
+
+
+def _cert(serial: int = SERIAL, status: str = "VALID", reason: int | None = None) -> CertInfo:
+    return CertInfo(serial, status, b"", "CN=device01.cert-lab.local", "CN=Cert-Lab ECC Intermediate CA", reason)
+
+
+@pytest.fixture
+def lab():
+    return load_lab()
+
+
+@pytest.fixture
+def state_dir(tmp_path, lab):
+    for hierarchy in lab.hierarchies:
+        (tmp_path / hierarchy.name).mkdir()
+        (tmp_path / hierarchy.name / "admin.crt").write_text("stub")
+    return tmp_path
+
+
+@pytest.fixture
+def stub(monkeypatch):
+    ca = StubCA({SERIAL: _cert()})
+    calls = []
+
+    def admin_client(hierarchy, state, url):
+        calls.append((hierarchy.name, url))
+        ca.url = url
+        return ca
+
+    monkeypatch.setattr(revocation, "admin_client", admin_client)
+    ca.calls = calls
+    return ca
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("key_compromise", "Key_Compromise"),
+        ("Key_Compromise", "Key_Compromise"),
+        ("KEY-COMPROMISE", "Key_Compromise"),
+        ("ca_compromise", "CA_Compromise"),
+        ("affiliation_changed", "Affiliation_Changed"),
+        ("superseded", "Superseded"),
+        ("cessation_of_operation", "Cessation_of_Operation"),
+        ("certificate_hold", "Certificate_Hold"),
+        ("privilege_withdrawn", "Privilege_Withdrawn"),
+        ("unspecified", "Unspecified"),
+    ],
+)
+def test_reasons_accept_snake_case_and_dogtag_names(text, expected):
+    assert revocation.parse_reason(text) == expected
+
+
+def test_unknown_reason_lists_the_choices():
+    with pytest.raises(LabctlError, match="unknown revocation reason 'stolen'") as info:
+        revocation.parse_reason("stolen")
+    assert "key_compromise" in str(info.value)
+    assert "cessation_of_operation" in str(info.value)
+
+
+def test_reasons_are_the_ca_services_reasons():
+    assert {r.code: r.name for r in RevocationReason} == dict(revocation.DOGTAG_REASONS)
+
+
+def test_serial_without_prefix_explains_the_prefix(lab, state_dir, stub):
+    with pytest.raises(PKIError, match=r"needs the 0x prefix .*0x1a2b3c"):
+        revocation.certificate_status(lab, state_dir, "ecc", "1a2b3c")
+    assert stub.calls == []
+
+
+def test_status_asks_the_hierarchys_intermediate_ca(lab, state_dir, stub):
+    info = revocation.certificate_status(lab, state_dir, "ecc", "0x1a2b3c")
+    assert info.status == "VALID"
+    assert stub.calls == [("ecc", "https://127.0.0.1:8464")]
+
+
+def test_revoke_sends_dogtags_reason_name(lab, state_dir, stub):
+    info = revocation.revoke(lab, state_dir, "ecc", "0x1A2B3C", "key_compromise")
+    assert stub.revoked == [(SERIAL, "Key_Compromise")]
+    assert info.status == "REVOKED"
+    assert revocation.status_record("ecc", info)["revocation_reason"] == "Key_Compromise"
+    assert "revocation reason: Key_Compromise" in revocation.status_lines(info)
+
+
+def test_certificate_on_another_ca_names_this_ca_and_the_other_hierarchies(lab, state_dir, stub):
+    with pytest.raises(LabctlError) as info:
+        revocation.certificate_status(lab, state_dir, "ecc", "0xdead")
+    assert str(info.value) == (
+        "certificate 0xdead not found on the ecc Intermediate CA (dogtag-ecc-intermediate-ca); EST-issued"
+        " certificates live on the Intermediate CA of the hierarchy that issued them: try --pki-type rsa|pqc"
+    )
+    with pytest.raises(LabctlError, match=r"not found on the rsa Intermediate CA .*try --pki-type ecc\|pqc"):
+        revocation.revoke(lab, state_dir, "rsa", "0xdead", "superseded")
+
+
+def test_revoking_twice_says_already_revoked(lab, state_dir, stub):
+    revocation.revoke(lab, state_dir, "ecc", "0x1a2b3c", "key_compromise")
+    with pytest.raises(LabctlError) as info:
+        revocation.revoke(lab, state_dir, "ecc", "0x1a2b3c", "superseded")
+    assert "certificate 0x1a2b3c is already revoked on the ecc Intermediate CA" in str(info.value)
+    assert "Key_Compromise" in str(info.value)
+    assert stub.revoked == [(SERIAL, "Key_Compromise")]
+
+
+def test_unreachable_ca_asks_whether_the_lab_is_up(lab, state_dir, stub):
+    stub.unreachable = True
+    with pytest.raises(LabctlError, match=r"unreachable.*is the lab up\?"):
+        revocation.certificate_status(lab, state_dir, "ecc", "0x1a2b3c")
+
+
+def test_missing_admin_credential_names_the_state_dir(lab, tmp_path, stub):
+    with pytest.raises(LabctlError, match=r"no lab admin credential for ecc in .*labctl up"):
+        revocation.certificate_status(lab, tmp_path, "ecc", "0x1a2b3c")
+    assert stub.calls == []
+
+
+def test_cli_revoke_and_cert_status(state_dir, stub):
+    runner = CliRunner()
+    result = runner.invoke(main, ["--state-dir", str(state_dir), "cert-status", "0x1a2b3c", "--pki-type", "ecc"])
+    assert result.exit_code == 0, result.output
+    assert "status:            VALID" in result.output
+    result = runner.invoke(
+        main,
+        [
+            "--state-dir",
+            str(state_dir),
+            "revoke",
+            "0x1a2b3c",
+            "--pki-type",
+            "ecc",
+            "--reason",
+            "key_compromise",
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output) == {
+        "hierarchy": "ecc",
+        "serial": "0x1a2b3c",
+        "subject": "CN=device01.cert-lab.local",
+        "issuer": "CN=Cert-Lab ECC Intermediate CA",
+        "status": "REVOKED",
+        "revocation_reason": "Key_Compromise",
+    }
+
+
+def test_cli_error_is_one_line(state_dir, stub):
+    result = CliRunner().invoke(main, ["--state-dir", str(state_dir), "cert-status", "0xdead", "--pki-type", "ecc"])
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        "Error: certificate 0xdead not found on the ecc Intermediate CA (dogtag-ecc-intermediate-ca); EST-issued"
+        " certificates live on the Intermediate CA of the hierarchy that issued them: try --pki-type rsa|pqc"
+    ]
+
+
+def _pki_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, str(PKI_CLI), *args], capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("status", "1a2b3c"), "serial '1a2b3c' needs the 0x prefix"),
+        (("revoke", "0x1a2b3c", "--reason", "stolen"), "unknown revocation reason 'stolen'"),
+        (("status", "0x1a2b3c", "--ca", "root", "--pki-type", "ecc"), "the ecc Root CA is offline"),
+        (("status", "0x1a2b3c", "--pki-type", "dsa"), "has no hierarchy 'dsa'"),
+    ],
+)
+def test_pki_cli_errors_are_one_line_without_traceback(tmp_path, args, message):
+    result = _pki_cli(*args, "--state-dir", str(tmp_path))
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_pki_cli_root_points_to_the_intermediate_ca(tmp_path):
+    stderr = _pki_cli("revoke", "0x1a", "--ca", "root", "--reason", "superseded", "--state-dir", str(tmp_path)).stderr
+    assert "no REST API" in stderr
+    assert "EST-issued certificates live on the Intermediate CA" in stderr
