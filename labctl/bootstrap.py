@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import ssl
 from collections.abc import Sequence
@@ -145,6 +146,16 @@ def collect_admin_credential(hierarchy: Hierarchy, state: HierarchyState, files:
     if ca_cert is not None:
         root = load_pem_certificates(state.root_cert.read_bytes())
         state.chain.write_bytes(certificates_pem([load_pem_certificates(ca_cert)[0], *root]))
+
+
+def install_bootstrap_credential(state: HierarchyState, files: CAFiles) -> bool:
+    """Give the CA the SHA-256 of the hierarchy's IoT bootstrap credential; True when it changed."""
+    digest = hashlib.sha256(state.bootstrap_credential().encode()).hexdigest()
+    data = f"{digest}\n".encode()
+    if files.read("bootstrap.sha256") == data:
+        return False
+    files.write("bootstrap.sha256", data)
+    return True
 
 
 def admin_client(hierarchy: Hierarchy, state: HierarchyState, url: str, *, hostname: str = "127.0.0.1") -> CAClient:

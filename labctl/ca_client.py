@@ -113,12 +113,23 @@ class CAClient:
 
     def enroll(self, csr: x509.CertificateSigningRequest, profile_id: str) -> x509.Certificate:
         """Submit as the calling agent; the CA issues at once. CAError when it does not."""
-        csr_b64 = base64.b64encode(csr.public_bytes(serialization.Encoding.DER)).decode()
-        body = self._request("POST", "/ca/v2/certrequests", json=dogtag.enrollment_request(profile_id, csr_b64)).json()
-        info = dogtag.parse_request_infos(body)[0]
+        info = self.submit(csr, profile_id)
         if info.status != "complete" or info.cert_id is None:
             raise CAError(f"CA did not issue request 0x{info.request_id:x}: {info.status} {info.error or ''}".strip())
         return load_pem_certificates(self.certificate(info.cert_id).pem)[0]
+
+    def submit(
+        self,
+        csr: x509.CertificateSigningRequest,
+        profile_id: str,
+        *,
+        credentials: dict[str, str] | None = None,
+        api: str = "v2",
+    ) -> dogtag.RequestInfo:
+        """Submit an enrollment request and return its state, whatever it is (complete, pending, rejected)."""
+        csr_b64 = base64.b64encode(csr.public_bytes(serialization.Encoding.DER)).decode()
+        body = dogtag.enrollment_request(profile_id, csr_b64, credentials=credentials)
+        return dogtag.parse_request_infos(self._request("POST", f"/ca/{api}/certrequests", json=body).json())[0]
 
     def certificate(self, serial: int) -> dogtag.CertInfo:
         return dogtag.parse_cert_data(self._request("GET", f"/ca/v2/certs/{dogtag.format_id(serial)}").json())

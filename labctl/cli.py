@@ -20,9 +20,10 @@ from typing import Any
 
 import click
 
+from labctl import iot as iot_client
 from labctl import revocation
 from labctl.bootstrap import host_supports_tls
-from labctl.clients import file_admin, host_admin, transport_for, verify_lab
+from labctl.clients import file_admin, host_admin, run_iot_device, transport_for, verify_lab
 from labctl.devices import Enrolled, HostTransport, Transport, enroll_device, fetch_cacerts, reenroll_device
 from labctl.dogtag import CertInfo
 from labctl.endpoint import Endpoint, endpoint_for
@@ -30,6 +31,7 @@ from labctl.errors import ESTError, LabctlError, VerificationFailed
 from labctl.est_client import ESTClient, est_ssl_context
 from labctl.events import StepEvent, StepStatus
 from labctl.hosts import HOSTS_FILE, apply_block, has_block, hosts_lines, remove_block, update_hosts_file
+from labctl.iot import IoTDevice
 from labctl.local import LocalLab
 from labctl.orchestrator import Orchestrator
 from labctl.pki.issue import certificates_pem, load_csr
@@ -476,6 +478,92 @@ def est_call(
         return
     # PEM, not one JSON line: podman's log splits long lines, and an ML-DSA certificate is over 10 KB.
     click.echo(certificates_pem(certificates).decode(), nl=False)
+
+
+# --- the IoT client ---------------------------------------------------------------------------------
+
+
+@main.group()
+def iot() -> None:
+    """The lab's IoT device client: EST first, the CA's REST API when the RA is unavailable."""
+
+
+@iot.command("enroll")
+@click.option("--pki-type", default="rsa", show_default=True, help="hierarchy: rsa, ecc or pqc")
+@click.option("--cn", default="iot-device-01.cert-lab.local", show_default=True, help="the device's name")
+@click.option(
+    "--bootstrap-credential/--no-bootstrap-credential",
+    default=True,
+    show_default=True,
+    help="give the device the hierarchy's bootstrap credential (without it, a fallback request stays pending)",
+)
+@click.pass_obj
+def iot_enroll(obj: Context, pki_type: str, cn: str, bootstrap_credential: bool) -> None:
+    """Run the IoT client once in a container on the hierarchy's network; key and certificate stay on its volume."""
+    hierarchy = obj.lab.hierarchy(pki_type)
+    with _orchestrator(obj) as orchestrator:
+        code, lines, summary = run_iot_device(
+            orchestrator,
+            orchestrator.endpoint(hierarchy),
+            common_name=cn,
+            with_bootstrap_credential=bootstrap_credential,
+        )
+    for line in lines:
+        if line.strip():
+            click.echo(f"  {line}")
+    if code != 0 or "error" in summary:
+        raise LabctlError(str(summary.get("error", f"the IoT client exited {code}")))
+    click.echo(f"labctl: {cn} enrolled via {summary['path']}: serial {summary['serial']}, {summary['subject']}")
+
+
+@main.command("iot-device", hidden=True)
+@click.option("--hierarchy", required=True)
+@click.option("--cn", required=True)
+@click.option("--ra-url", required=True)
+@click.option("--ca-url", required=True)
+@click.option("--trust", type=click.Path(path_type=Path, exists=True), required=True)
+@click.option("--est-credentials", type=click.Path(path_type=Path, exists=True))
+@click.option("--bootstrap-credential", type=click.Path(path_type=Path, exists=True))
+@click.option("--data-dir", type=click.Path(path_type=Path), required=True)
+@click.pass_obj
+def iot_device(
+    obj: Context,
+    hierarchy: str,
+    cn: str,
+    ra_url: str,
+    ca_url: str,
+    trust: Path,
+    est_credentials: Path | None,
+    bootstrap_credential: Path | None,
+    data_dir: Path,
+) -> None:
+    """The IoT client itself (run inside a lab container): log lines, then one JSON summary line."""
+    auth = None
+    if est_credentials is not None:
+        user, _, password = est_credentials.read_text(encoding="utf-8").strip().partition(":")
+        auth = (user, password)
+    device = IoTDevice(
+        common_name=cn,
+        algorithm=obj.lab.hierarchy(hierarchy).algorithm,
+        data_dir=data_dir,
+        ra_url=ra_url,
+        ca_url=ca_url,
+        trust_file=trust,
+        est_credentials=auth,
+        bootstrap_credential=bootstrap_credential.read_text(encoding="utf-8").strip() if bootstrap_credential else None,
+    )
+    try:
+        result = iot_client.enroll(device, log=click.echo)
+    except LabctlError as exc:
+        click.echo(json.dumps({"error": str(exc), "pending": isinstance(exc, iot_client.EnrollmentPending)}))
+        sys.exit(1)
+    certificate = result.certificate
+    summary = {
+        "path": result.path.value,
+        "serial": f"0x{certificate.serial_number:x}",
+        "subject": certificate.subject.rfc4514_string(),
+    }
+    click.echo(json.dumps(summary))
 
 
 if __name__ == "__main__":

@@ -18,8 +18,9 @@ from labctl.endpoint import Endpoint
 from labctl.errors import ESTError, LabctlError
 from labctl.orchestrator import CLIENT_DIR, Orchestrator
 from labctl.pki.issue import csr_pem, load_pem_certificates
-from labctl.runtime.base import FileContent
+from labctl.runtime.base import FileContent, VolumeMount
 from labctl.state import HierarchyState
+from labctl.topology import iot_volume_name
 from labctl.verify import AdminFactory, CheckResult, verify_containment, verify_endpoint
 
 
@@ -143,6 +144,46 @@ def transport_for(orchestrator: Orchestrator, endpoint: Endpoint) -> Transport:
     if host_supports_tls(endpoint.hierarchy.algorithm):
         return HostTransport(endpoint)
     return InNetworkTransport(orchestrator, endpoint)
+
+
+IOT_DATA_DIR = "/var/lib/labctl/iot"
+
+
+def run_iot_device(
+    orchestrator: Orchestrator, endpoint: Endpoint, *, common_name: str, with_bootstrap_credential: bool
+) -> tuple[int, list[str], dict[str, str]]:
+    """Run the IoT client once in a container on the hierarchy's network, its data on a named volume.
+
+    Returns:
+        (exit code, the client's log lines, its final JSON summary or {}).
+    """
+    hierarchy = endpoint.hierarchy
+    state = HierarchyState.of(orchestrator.state_dir, hierarchy)
+    lab_file = Path(orchestrator.lab.source)
+    files = {
+        "lab.toml": FileContent(lab_file.read_bytes()),
+        "ca-chain.pem": FileContent(endpoint.trust_file.read_bytes()),
+        "est-credentials": FileContent(f"{endpoint.username}:{endpoint.password}".encode(), 0o600),
+    }
+    args = [
+        "--config", f"{CLIENT_DIR}/lab.toml",
+        "iot-device",
+        "--hierarchy", hierarchy.name,
+        "--cn", common_name,
+        "--ra-url", f"https://{hierarchy.ra.hostname}:{hierarchy.ra.port}",
+        "--ca-url", f"https://{hierarchy.ca.container}:{hierarchy.ca.port}",
+        "--trust", f"{CLIENT_DIR}/ca-chain.pem",
+        "--est-credentials", f"{CLIENT_DIR}/est-credentials",
+        "--data-dir", IOT_DATA_DIR,
+    ]  # fmt: skip
+    if with_bootstrap_credential:
+        files["bootstrap-credential"] = FileContent(state.bootstrap_credential().encode(), 0o600)
+        args += ["--bootstrap-credential", f"{CLIENT_DIR}/bootstrap-credential"]
+    volume = iot_volume_name(orchestrator.lab, hierarchy, common_name)
+    result = orchestrator.run_client(hierarchy, args, files, mounts=[VolumeMount(volume, IOT_DATA_DIR)])
+    lines = result.output.splitlines()
+    summaries = [json.loads(line) for line in lines if line.startswith('{"')]
+    return result.exit_code, [line for line in lines if not line.startswith('{"')], summaries[-1] if summaries else {}
 
 
 def _check(line: str) -> CheckResult:

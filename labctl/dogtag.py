@@ -76,9 +76,17 @@ def new_nonce() -> str:
 
 
 def enrollment_request(
-    profile_id: str, csr_b64: str, *, extra_inputs: Sequence[Mapping[str, Any]] = ()
+    profile_id: str,
+    csr_b64: str,
+    *,
+    extra_inputs: Sequence[Mapping[str, Any]] = (),
+    credentials: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """A CertEnrollmentRequest as DogtagRABackend fills it: certReqInputImpl with a pkcs10 request."""
+    """A CertEnrollmentRequest as DogtagRABackend fills it: certReqInputImpl with a pkcs10 request.
+
+    `credentials` go in the request's Attributes, where Dogtag's authenticators read them (e.g. pin).
+    """
+    attributes = [{"name": name, "value": value} for name, value in (credentials or {}).items()]
     return {
         "ProfileID": profile_id,
         "Renewal": False,
@@ -94,7 +102,7 @@ def enrollment_request(
             },
             *extra_inputs,
         ],
-        "Attributes": {"Attribute": []},
+        "Attributes": {"Attribute": attributes},
     }
 
 
@@ -103,6 +111,7 @@ class EnrollmentRequest:
     profile_id: str
     csr: bytes  # as sent: base64 or PEM
     attributes: Mapping[str, str]
+    credentials: Mapping[str, str]  # the request's top-level Attributes: authenticator input such as pin
 
 
 def parse_enrollment_request(body: object) -> EnrollmentRequest:
@@ -132,7 +141,19 @@ def parse_enrollment_request(body: object) -> EnrollmentRequest:
     csr = attributes.get("cert_request", "")
     if not csr.strip():
         raise PKIError("enrollment request has no cert_request")
-    return EnrollmentRequest(profile_id, csr.encode("ascii", "replace"), attributes)
+    return EnrollmentRequest(profile_id, csr.encode("ascii", "replace"), attributes, _credentials(body))
+
+
+def _credentials(body: Mapping[str, Any]) -> dict[str, str]:
+    container = body.get("Attributes")
+    items = container.get("Attribute", []) if isinstance(container, dict) else []
+    credentials: dict[str, str] = {}
+    for item in items if isinstance(items, list) else []:
+        if isinstance(item, dict) and isinstance(item.get("name"), str):
+            value = item.get("value", item.get("Value"))
+            if isinstance(value, str):
+                credentials[item["name"]] = value
+    return credentials
 
 
 @dataclass(frozen=True, slots=True)

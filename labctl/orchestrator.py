@@ -20,6 +20,7 @@ from pathlib import Path
 from labctl.bootstrap import (
     admin_client,
     collect_admin_credential,
+    install_bootstrap_credential,
     install_intermediate,
     issue_ra_credentials,
     needs_compat_tls,
@@ -251,6 +252,21 @@ class Orchestrator:
             user=f"{IMAGE_UID}:{IMAGE_UID}",
         )
 
+    def static_hosts(self, hierarchy: Hierarchy) -> dict[str, str]:
+        """The hierarchy's names with static addresses, for /etc/hosts inside its containers.
+
+        aardvark-dns reloads whenever a container joins the network; a lookup that lands in the reload
+        is lost, and glibc retries after 5 s, twice: the RA's CA requests then time out. Names with
+        fixed addresses need no DNS at all.
+        """
+        hosts = {}
+        if hierarchy.ca.address is not None:
+            hosts[hierarchy.ca.container] = str(hierarchy.ca.address)
+        if hierarchy.ra.address is not None:
+            hosts[hierarchy.ra.container] = str(hierarchy.ra.address)
+            hosts[hierarchy.ra.hostname] = str(hierarchy.ra.address)
+        return hosts
+
     def ra_spec(self, hierarchy: Hierarchy) -> ContainerSpec:
         ra = hierarchy.ra
         state = HierarchyState.of(self.state_dir, hierarchy)
@@ -284,6 +300,7 @@ class Orchestrator:
             user=f"{IMAGE_UID}:{IMAGE_UID}",
             files={RA_CONF_DIR: files},
             files_owner=(IMAGE_UID, IMAGE_UID),
+            extra_hosts=self.static_hosts(hierarchy),
         )
 
     def _ensure_container(self, spec: ContainerSpec, *, keep: Callable[[], bool]) -> str | None:
@@ -342,10 +359,11 @@ class Orchestrator:
     def _ca_healthy(self, hierarchy: Hierarchy) -> str | None:
         waited = self._wait_healthy(hierarchy.ca.container)
         state = HierarchyState.of(self.state_dir, hierarchy)
+        files = ContainerCAFiles(self.runtime, hierarchy.ca.container, CA_DATA_DIR)
         if waited or not state.admin_cert.exists():
-            files = ContainerCAFiles(self.runtime, hierarchy.ca.container, CA_DATA_DIR)
             collect_admin_credential(hierarchy, state, files)
-        return None if waited else "healthy"
+        changed = install_bootstrap_credential(state, files)
+        return None if waited or changed else "healthy"
 
     def _ra_credentials(self, hierarchy: Hierarchy) -> str | None:
         state = HierarchyState.of(self.state_dir, hierarchy)
@@ -405,12 +423,22 @@ class Orchestrator:
     # --- clients inside the lab -----------------------------------------------------------------
 
     def run_client(
-        self, hierarchy: Hierarchy, args: Sequence[str], files: Mapping[str, FileContent], *, timeout: float = 120.0
+        self,
+        hierarchy: Hierarchy,
+        args: Sequence[str],
+        files: Mapping[str, FileContent],
+        *,
+        mounts: Sequence[VolumeMount] = (),
+        timeout: float = 120.0,
     ) -> ExecResult:
         """Run `labctl ARGS` in a short-lived container on the hierarchy's network (files in /tmp/labctl).
 
-        For clients the host cannot be: ML-DSA TLS needs OpenSSL 3.5, which the image has.
+        For clients the host cannot be (ML-DSA TLS needs OpenSSL 3.5, which the image has), and for
+        the lab's own devices (the IoT client). Volumes in `mounts` are created, labelled, if missing.
         """
+        for mount in mounts:
+            if not self.runtime.volume_exists(mount.volume):
+                self.runtime.create_volume(VolumeSpec(mount.volume, self._labels(hierarchy, "client-data")))
         if not self._image_hash:
             # The client is this labctl: its image must hold the same code (a content-hash check, rebuilt if not).
             self._image_hash = self._build_image(self.runtime, self._base_image).content_hash
@@ -421,9 +449,11 @@ class Orchestrator:
             command=("labctl", *args),
             network=network_name(self.lab, hierarchy),
             labels=self._labels(hierarchy, "client"),
+            mounts=tuple(mounts),
             user=f"{IMAGE_UID}:{IMAGE_UID}",
             files={CLIENT_DIR: files},
             files_owner=(IMAGE_UID, IMAGE_UID),
+            extra_hosts=self.static_hosts(hierarchy),
         )
         self.runtime.create_container(spec)
         try:

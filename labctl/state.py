@@ -78,6 +78,19 @@ class HierarchyState:
     def credentials_file(self) -> Path:
         return self.root / "est-credentials"
 
+    @property
+    def bootstrap_file(self) -> Path:
+        """The IoT devices' bootstrap credential (the CA keeps only its SHA-256)."""
+        return self.root / "iot-bootstrap-credential"
+
+    def bootstrap_credential(self) -> str:
+        """Generated once, then kept (0600)."""
+        if self.bootstrap_file.exists():
+            return self.bootstrap_file.read_text(encoding="utf-8").strip()
+        credential = secrets.token_urlsafe(24)
+        write_secret(self.bootstrap_file, f"{credential}\n".encode())
+        return credential
+
     def est_credentials(self) -> tuple[str, str]:
         """The EST realm user and password: generated once, then kept (0600)."""
         if self.credentials_file.exists():

@@ -80,6 +80,12 @@ def volume_name(lab: Lab, hierarchy: Hierarchy) -> str:
     return f"{lab.name}-{hierarchy.name}-ca-data"
 
 
+def iot_volume_name(lab: Lab, hierarchy: Hierarchy, common_name: str) -> str:
+    """An IoT device's data volume: its key and certificate survive the client container."""
+    safe = re.sub(r"[^a-zA-Z0-9_.-]", "-", common_name)[:100]
+    return f"{lab.name}-{hierarchy.name}-iot-{safe}"
+
+
 def load_lab(path: Path | None = None) -> Lab:
     """Read and validate a lab file (the shipped default when path is None)."""
     source = path or DEFAULT_LAB_FILE

@@ -55,6 +55,8 @@ class Profile:
     grants_agent: bool = False
     # Only an authenticated agent may enroll with this profile; anyone else's request stays pending.
     agent_approved_only: bool = True
+    # Also issued at once for a request carrying the CA's device bootstrap credential (Dogtag: PIN-based enrollment).
+    accepts_bootstrap_credential: bool = False
     allowed_kinds: frozenset[KeyKind] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -108,6 +110,14 @@ PROFILES: Mapping[str, Profile] = _profiles(
         {KeyKind.RSA: _RSA_KU, KeyKind.EC: _EC_KU, KeyKind.ML_DSA: _MLDSA_KU},
         SERVER_AND_CLIENT,
         90,
+    ),
+    Profile(
+        "caIoTDeviceCert",
+        "IoT device identity, enrolled directly at the CA when the RA is unavailable (bootstrap credential)",
+        {KeyKind.RSA: _RSA_KU, KeyKind.EC: _EC_KU, KeyKind.ML_DSA: _MLDSA_KU},
+        CLIENT_ONLY,
+        365,
+        accepts_bootstrap_credential=True,
     ),
     Profile(
         "estRAAgentCert",

@@ -91,6 +91,8 @@ class ContainerSpec:
     files: Mapping[str, Mapping[str, FileContent]] = field(default_factory=dict)
     # Owner (uid, gid) of the copied files.
     files_owner: tuple[int, int] = (0, 0)
+    # /etc/hosts entries {name: address}: names resolved without DNS.
+    extra_hosts: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

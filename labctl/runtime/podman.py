@@ -260,6 +260,7 @@ class PodmanRuntime:
             "environment": dict(spec.environment),
             "read_only": spec.read_only,
             "cap_drop": list(spec.cap_drop),
+            "extra_hosts": dict(spec.extra_hosts),
             "detach": True,
         }
         if spec.user:

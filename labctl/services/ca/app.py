@@ -224,7 +224,9 @@ async def submit_request(request: web.Request) -> web.Response:
         enrollment = dogtag.parse_enrollment_request(body)
     except PKIError as exc:
         raise ServiceError(400, str(exc)) from exc
-    record = _authority(request).submit(enrollment.csr, enrollment.profile_id, _caller(request))
+    record = _authority(request).submit(
+        enrollment.csr, enrollment.profile_id, _caller(request), bootstrap_credential=enrollment.credentials.get("pin")
+    )
     return web.json_response({"total": 1, "entries": [_request_info(request, record)]})
 
 

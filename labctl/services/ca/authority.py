@@ -10,6 +10,8 @@ certificate(s) and the lab admin credential, and reports `running`. Its key neve
 from __future__ import annotations
 
 import enum
+import hashlib
+import hmac
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -308,8 +310,11 @@ class IntermediateCA:
 
     # --- enrollment ----------------------------------------------------------------------------
 
-    def submit(self, csr_data: bytes, profile_id: str, caller: Caller) -> RequestRecord:
-        """An enrollment request: issued at once for an agent, pending otherwise (never issued unapproved).
+    def submit(
+        self, csr_data: bytes, profile_id: str, caller: Caller, *, bootstrap_credential: str | None = None
+    ) -> RequestRecord:
+        """An enrollment request: issued at once for an agent, or for a profile that accepts the device
+        bootstrap credential when the request carries a valid one; pending otherwise (never issued unapproved).
 
         Raises:
             ServiceError: 400 for a malformed CSR or unknown profile; 503 before install.
@@ -321,6 +326,8 @@ class IntermediateCA:
         except PKIError as exc:
             raise ServiceError(400, str(exc)) from exc
         subject = csr.subject.rfc4514_string()
+        if profile.accepts_bootstrap_credential and self._valid_bootstrap(bootstrap_credential):
+            return self._enroll_now(csr, profile, requester=f"bootstrap:{caller.name}")
         if not caller.is_agent:
             request_id = self.store.add_request(
                 request_type="enrollment",
@@ -333,6 +340,16 @@ class IntermediateCA:
             log.info("request 0x%x (%s, %s) pending agent approval", request_id, profile_id, subject)
             return self._request(request_id)
         return self._enroll_now(csr, profile, requester=caller.name)
+
+    def _valid_bootstrap(self, credential: str | None) -> bool:
+        """The credential's SHA-256 is in bootstrap.sha256 (one per line), written by labctl at install."""
+        path = self.dir / "bootstrap.sha256"
+        if not credential or not path.exists():
+            return False
+        offered = hashlib.sha256(credential.encode()).hexdigest()
+        known = path.read_text(encoding="ascii", errors="replace").split()
+        # Compare against each without stopping early, so timing does not tell how much matched.
+        return any([hmac.compare_digest(offered, digest) for digest in known])
 
     def approve(self, request_id: int, caller: Caller) -> RequestRecord:
         self._require_agent(caller)
