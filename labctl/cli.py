@@ -22,7 +22,7 @@ import click
 
 from labctl import iot as iot_client
 from labctl import revocation
-from labctl.bootstrap import host_supports_tls
+from labctl.bootstrap import host_supports_tls, needs_compat_tls
 from labctl.clients import file_admin, host_admin, run_iot_device, transport_for, verify_lab
 from labctl.devices import Enrolled, HostTransport, Transport, enroll_device, fetch_cacerts, reenroll_device
 from labctl.dogtag import CertInfo
@@ -31,10 +31,13 @@ from labctl.errors import ESTError, LabctlError, VerificationFailed
 from labctl.est_client import ESTClient, est_ssl_context
 from labctl.events import StepEvent, StepStatus
 from labctl.hosts import HOSTS_FILE, apply_block, has_block, hosts_lines, remove_block, update_hosts_file
+from labctl.images import CONTAINERFILE, DEFAULT_BASE, ensure_image
 from labctl.iot import IoTDevice
 from labctl.local import LocalLab
 from labctl.orchestrator import Orchestrator
 from labctl.pki.issue import certificates_pem, load_csr
+from labctl.plan import build_plan
+from labctl.render import render_ra_config
 from labctl.runtime.podman import PodmanRuntime
 from labctl.state import HierarchyState, default_state_dir
 from labctl.topology import Lab, load_lab
@@ -51,10 +54,11 @@ class LabctlGroup(click.Group):
 
 
 class Context:
-    def __init__(self, config: Path | None, state_dir: Path | None) -> None:
+    def __init__(self, config: Path | None, state_dir: Path | None, base_image: str = DEFAULT_BASE) -> None:
         self._config = config
         self._state_dir = state_dir
         self._lab: Lab | None = None
+        self.base_image = base_image
 
     @property
     def lab(self) -> Lab:
@@ -70,14 +74,20 @@ class Context:
 @click.group(cls=LabctlGroup)
 @click.option("--config", type=click.Path(path_type=Path), help="lab file (default: the shipped labctl/lab.toml)")
 @click.option("--state-dir", type=click.Path(path_type=Path), help="host state (default: $XDG_STATE_HOME/labctl/<lab>)")
+@click.option(
+    "--base-image",
+    default=DEFAULT_BASE,
+    show_default=True,
+    help="FROM of the lab image; the default is bootstrapped with mmdebstrap when absent",
+)
 @click.option("-v", "--verbose", is_flag=True, help="log what happens underneath")
 @click.pass_context
-def main(ctx: click.Context, config: Path | None, state_dir: Path | None, verbose: bool) -> None:
+def main(ctx: click.Context, config: Path | None, state_dir: Path | None, base_image: str, verbose: bool) -> None:
     """Stand up a PKI lab: RSA, ECC and ML-DSA hierarchies, each with an Intermediate CA and an EST RA."""
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
-    ctx.obj = Context(config, state_dir)
+    ctx.obj = Context(config, state_dir, base_image)
 
 
 def _interrupt(signum: int, _frame: object) -> None:
@@ -161,7 +171,52 @@ def serve_local(
 def _orchestrator(obj: Context, *, as_json: bool = False) -> Iterator[Orchestrator]:
     """A podman runtime (starting the service when none answers) and the lab's orchestrator."""
     with PodmanRuntime() as runtime:
-        yield Orchestrator(obj.lab, runtime, obj.state_dir, on_event=_json_event if as_json else _print_event)
+        yield Orchestrator(
+            obj.lab,
+            runtime,
+            obj.state_dir,
+            on_event=_json_event if as_json else _print_event,
+            base_image=obj.base_image,
+        )
+
+
+@main.command()
+@click.option("--force", is_flag=True, help="rebuild even when the image is up to date")
+@click.pass_obj
+def build(obj: Context, force: bool) -> None:
+    """Build the lab image (offline from the wheelhouse; the base bootstrapped with mmdebstrap when absent)."""
+    started = time.perf_counter()
+    with PodmanRuntime() as runtime:
+        result = ensure_image(runtime, base=obj.base_image, force=force)
+    state = "built" if result.built else "up to date"
+    click.echo(
+        f"labctl: {result.reference} {state} ({result.content_hash[:12]}) in {time.perf_counter() - started:.1f}s"
+    )
+
+
+@main.command()
+@click.option("--out", type=click.Path(path_type=Path), default=Path("rendered"), show_default=True)
+@click.pass_obj
+def render(obj: Context, out: Path) -> None:
+    """Write what `up` would use, starting nothing: each RA's configuration, the Containerfile, the plan."""
+    lab = obj.lab
+    for hierarchy in lab.hierarchies:
+        username, password = HierarchyState.of(obj.state_dir, hierarchy).est_credentials()
+        files = render_ra_config(
+            hierarchy,
+            ca_url=f"https://{hierarchy.ca.container}:{hierarchy.ca.port}",
+            username=username,
+            password=password,
+            compat_tls=needs_compat_tls(hierarchy),
+        )
+        for name, text in files.items():
+            target = out / hierarchy.name / "ra" / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text, encoding="utf-8")
+            target.chmod(0o600)  # realm.conf holds the EST password
+    (out / "Containerfile").write_text(CONTAINERFILE.read_text(encoding="utf-8"), encoding="utf-8")
+    (out / "plan.txt").write_text("\n".join(build_plan(list(lab.hierarchies)).order()) + "\n", encoding="utf-8")
+    click.echo(f"labctl: rendered {len(lab.hierarchies)} RA configurations, the Containerfile and the plan into {out}")
 
 
 def _json_event(event: StepEvent) -> None:
