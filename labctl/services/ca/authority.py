@@ -45,11 +45,20 @@ from labctl.pki.keys import (
     write_private_key,
 )
 from labctl.pki.profiles import SERVER_PROFILE_BY_KIND, Profile, get_profile
-from labctl.services.ca.store import CertRecord, CertStatus, RequestRecord, RequestStatus, SerialInUse, Store
+from labctl.services.ca.store import (
+    CertRecord,
+    CertStatus,
+    NewRequest,
+    RequestRecord,
+    RequestStatus,
+    SerialInUse,
+    Store,
+)
 
 log = logging.getLogger(__name__)
 
 ADMIN_PROFILE = "caAdminCert"
+VERIFIED_PEERS_MAX = 256
 COMPAT_TLS_PROFILE = "caServerCert"
 
 
@@ -139,6 +148,7 @@ class IntermediateCA:
         self._issuer: Issuer | None = None
         self._chain: list[x509.Certificate] = []
         self._crl_der: bytes | None = None
+        self._verified_peers: dict[bytes, x509.Certificate] = {}
 
     # --- files ---------------------------------------------------------------------------------
 
@@ -290,12 +300,19 @@ class IntermediateCA:
         """
         if peer_der is None or self._issuer is None:
             return ANONYMOUS
-        try:
-            certificate = x509.load_der_x509_certificate(peer_der)
-            certificate.verify_directly_issued_by(self._issuer.certificate)
-        except (ValueError, TypeError, Exception) as exc:
-            log.info("client certificate not issued by this CA: %s", exc)
-            return ANONYMOUS
+        certificate = self._verified_peers.get(peer_der)
+        if certificate is None:
+            try:
+                certificate = x509.load_der_x509_certificate(peer_der)
+                certificate.verify_directly_issued_by(self._issuer.certificate)
+            except (ValueError, TypeError, Exception) as exc:
+                log.info("client certificate not issued by this CA: %s", exc)
+                return ANONYMOUS
+            # The RA presents the same credential on every request: verify its signature once. Its status
+            # is still read from the database on every call below, so a revocation takes effect at once.
+            if len(self._verified_peers) >= VERIFIED_PEERS_MAX:
+                self._verified_peers.pop(next(iter(self._verified_peers)))
+            self._verified_peers[peer_der] = certificate
         record = self.store.get_certificate(certificate.serial_number)
         name = common_name_of(certificate.subject) or certificate.subject.rfc4514_string()
         now = datetime.now(UTC)
@@ -368,24 +385,26 @@ class IntermediateCA:
         return self._request(request_id)
 
     def _enroll_now(self, csr: x509.CertificateSigningRequest, profile: Profile, *, requester: str) -> RequestRecord:
-        request_id = self.store.add_request(
-            request_type="enrollment",
-            profile_id=profile.profile_id,
-            csr_der=_der(csr),
-            subject=csr.subject.rfc4514_string(),
-            status=RequestStatus.PENDING,
-            requester=requester,
-        )
-        return self._issue(request_id, csr, profile)
+        """Issue at once: the request is recorded complete with its certificate, in one transaction."""
+        new_request = NewRequest(_der(csr), csr.subject.rfc4514_string(), requester)
+        return self._issue(None, csr, profile, new_request=new_request)
 
-    def _issue(self, request_id: int, csr: x509.CertificateSigningRequest, profile: Profile) -> RequestRecord:
+    def _issue(
+        self,
+        request_id: int | None,
+        csr: x509.CertificateSigningRequest,
+        profile: Profile,
+        *,
+        new_request: NewRequest | None = None,
+    ) -> RequestRecord:
+        """Sign and record; a profile refusing the key marks the request rejected (Dogtag), with the reason."""
         issuer = self.issuer
         try:
             for _attempt in range(5):
                 serial = random_serial()
                 certificate = issue_certificate(issuer, csr, profile, serial=serial)
                 try:
-                    self.store.add_certificate(
+                    recorded = self.store.add_certificate(
                         serial=serial,
                         request_id=request_id,
                         profile_id=profile.profile_id,
@@ -395,15 +414,28 @@ class IntermediateCA:
                         not_before=certificate.not_valid_before_utc,
                         not_after=certificate.not_valid_after_utc,
                         is_agent=profile.grants_agent,
+                        new_request=new_request,
                     )
                 except SerialInUse:
                     continue
                 log.info("issued 0x%x %s (%s)", serial, certificate.subject.rfc4514_string(), profile.profile_id)
-                return self._request(request_id)
+                assert recorded is not None
+                return self._request(recorded)
             raise ServiceError(500, "could not draw an unused serial number")
         except PKIError as exc:
-            # Dogtag: a profile constraint refusing the request marks it rejected, with the reason.
-            self.store.set_request_status(request_id, RequestStatus.REJECTED, error=str(exc))
+            if request_id is None:
+                assert new_request is not None
+                request_id = self.store.add_request(
+                    request_type="enrollment",
+                    profile_id=profile.profile_id,
+                    csr_der=new_request.csr_der,
+                    subject=new_request.subject,
+                    status=RequestStatus.REJECTED,
+                    requester=new_request.requester,
+                    error=str(exc),
+                )
+            else:
+                self.store.set_request_status(request_id, RequestStatus.REJECTED, error=str(exc))
             log.info("request 0x%x rejected: %s", request_id, exc)
             return self._request(request_id)
 

@@ -96,6 +96,15 @@ class CertRecord:
     issued_at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class NewRequest:
+    """A request created already complete, with its certificate (an agent's immediate issuance)."""
+
+    csr_der: bytes
+    subject: str
+    requester: str
+
+
 class SerialInUse(Exception):
     """The serial is already taken: draw another (a 159-bit random collision, in practice never)."""
 
@@ -179,8 +188,15 @@ class Store:
         not_before: datetime,
         not_after: datetime,
         is_agent: bool,
-    ) -> None:
-        """Record an issued certificate and complete its request in one transaction.
+        new_request: NewRequest | None = None,
+    ) -> int | None:
+        """Record an issued certificate and complete its request in one transaction (one fsync).
+
+        With `new_request`, the request is created complete in the same transaction (immediate
+        issuance); otherwise `request_id` names the pending request it completes.
+
+        Returns:
+            The request's ID.
 
         Raises:
             SerialInUse: the serial is taken; nothing was written.
@@ -188,6 +204,22 @@ class Store:
         now = _now()
         try:
             with self._transaction():
+                if new_request is not None:
+                    cursor = self._db.execute(
+                        "INSERT INTO requests (request_type, profile_id, csr_der, subject, status, requester, serial,"
+                        " created_at, updated_at) VALUES ('enrollment', ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (
+                            profile_id,
+                            new_request.csr_der,
+                            new_request.subject,
+                            RequestStatus.COMPLETE.value,
+                            new_request.requester,
+                            f"{serial:x}",
+                            now,
+                            now,
+                        ),
+                    )
+                    request_id = cursor.lastrowid
                 self._db.execute(
                     "INSERT INTO certs (serial, request_id, profile_id, subject, issuer, der, not_before, not_after,"
                     " is_agent, issued_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -204,13 +236,14 @@ class Store:
                         now,
                     ),
                 )
-                if request_id is not None:
+                if request_id is not None and new_request is None:
                     self._db.execute(
                         "UPDATE requests SET status = ?, serial = ?, error = NULL, updated_at = ? WHERE id = ?",
                         (RequestStatus.COMPLETE.value, f"{serial:x}", now, request_id),
                     )
         except sqlite3.IntegrityError as exc:
             raise SerialInUse(f"serial 0x{serial:x} is already in use") from exc
+        return request_id
 
     def get_certificate(self, serial: int) -> CertRecord | None:
         row = self._db.execute("SELECT * FROM certs WHERE serial = ?", (f"{serial:x}",)).fetchone()
