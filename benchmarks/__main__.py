@@ -17,7 +17,6 @@ import json
 import os
 import platform
 import shutil
-import socket
 import ssl
 import subprocess
 import tempfile
@@ -32,27 +31,11 @@ from benchmarks.load import build_request, run_load, trivial_server
 from labctl.local import LocalLab
 from labctl.pki.issue import build_csr, certificates_pem, common_name_subject, create_root_ca
 from labctl.pki.keys import KeyAlgorithm, generate_private_key, write_private_key
-from labctl.topology import DEFAULT_LAB_FILE, parse_lab
+from labctl.ports import with_free_ports
+from labctl.topology import load_lab
 
 CONCURRENCY = (1, 8, 32)
 CSR_POOL = 16
-
-
-def _free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    for sock in sockets:
-        sock.bind(("127.0.0.1", 0))
-    ports = [sock.getsockname()[1] for sock in sockets]
-    for sock in sockets:
-        sock.close()
-    return ports
-
-
-def _lab_on_free_ports() -> Any:
-    text = DEFAULT_LAB_FILE.read_text()
-    for old, new in zip((8444, 8447, 8464, 8466, 8454, 8456), _free_ports(6), strict=True):
-        text = text.replace(f"port = {old}\n", f"port = {new}\n")
-    return parse_lab(text, source="benchmark lab")
 
 
 def _machine() -> dict[str, Any]:
@@ -138,7 +121,7 @@ def main() -> None:
     hierarchies = args.hierarchy or ["rsa", "ecc"]
     report: dict[str, Any] = {"machine": _machine(), "ceiling": {}, "client_ceiling": [], "enrollment": {}}
     report["client_ceiling"] = asyncio.run(_client_ceiling(args.duration))
-    lab = _lab_on_free_ports()
+    lab = with_free_ports(load_lab())
     for name in hierarchies:
         hierarchy = lab.hierarchy(name)
         ceiling = measure_ceiling(hierarchy.algorithm)
