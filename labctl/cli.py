@@ -34,6 +34,7 @@ from labctl.hosts import HOSTS_FILE, apply_block, has_block, hosts_lines, remove
 from labctl.images import CONTAINERFILE, DEFAULT_BASE, ensure_image
 from labctl.iot import IoTDevice
 from labctl.local import LocalLab
+from labctl.lock import lab_lock
 from labctl.orchestrator import Orchestrator
 from labctl.pki.issue import certificates_pem, load_csr
 from labctl.plan import build_plan
@@ -42,6 +43,10 @@ from labctl.runtime.podman import PodmanRuntime
 from labctl.state import HierarchyState, default_state_dir
 from labctl.topology import Lab, load_lab
 from labctl.verify import CheckResult, verify_endpoint, write_junit
+
+# Commands that change the lab wait this long for another one to finish (so two commands run back to
+# back, e.g. by CI, serialize instead of racing); read-only commands take no lock.
+LOCK_WAIT_S = 60.0
 
 
 class LabctlGroup(click.Group):
@@ -69,6 +74,12 @@ class Context:
     @property
     def state_dir(self) -> Path:
         return self._state_dir or default_state_dir(self.lab)
+
+    @contextmanager
+    def locked(self, command: str) -> Iterator[None]:
+        """Hold the lab's lock (see labctl.lock) while a command changes the lab."""
+        with lab_lock(self.state_dir, wait_s=LOCK_WAIT_S, command=command):
+            yield
 
 
 @click.group(cls=LabctlGroup)
@@ -148,6 +159,12 @@ def serve_local(
     runner = LocalLab(lab, obj.state_dir, hierarchies=chosen, on_event=_print_event)
     _stop_on_termination()
     click.echo(f"labctl: starting {', '.join(chosen)} on 127.0.0.1 (state: {obj.state_dir})")
+    with obj.locked("serve-local"):
+        _serve_local(obj, runner, timeout=timeout, as_json=as_json, exit_after_verify=exit_after_verify)
+
+
+def _serve_local(obj: Context, runner: LocalLab, *, timeout: float, as_json: bool, exit_after_verify: bool) -> None:
+    """Start, verify and (unless `exit_after_verify`) serve until Ctrl-C; the processes stop on the way out."""
     try:
         endpoints = runner.up(timeout=timeout)
         results = [r for e in endpoints for r in verify_endpoint(e, admin=host_admin(obj.state_dir, e))]
@@ -186,7 +203,7 @@ def _orchestrator(obj: Context, *, as_json: bool = False) -> Iterator[Orchestrat
 def build(obj: Context, force: bool) -> None:
     """Build the lab image (offline from the wheelhouse; the base bootstrapped with mmdebstrap when absent)."""
     started = time.perf_counter()
-    with PodmanRuntime() as runtime:
+    with obj.locked("build"), PodmanRuntime() as runtime:
         result = ensure_image(runtime, base=obj.base_image, force=force)
     state = "built" if result.built else "up to date"
     click.echo(
@@ -243,7 +260,7 @@ def up(obj: Context, hierarchies: tuple[str, ...], timeout: float, verify: bool,
     """Build what is missing and bring the lab up, healthy (idempotent; repairs a broken lab)."""
     _stop_on_termination()
     started = time.perf_counter()
-    with _orchestrator(obj, as_json=as_json) as orchestrator:
+    with obj.locked("up"), _orchestrator(obj, as_json=as_json) as orchestrator:
         endpoints = orchestrator.up(hierarchies, timeout=timeout)
         if not as_json:
             click.echo(f"labctl: lab {obj.lab.name} up in {time.perf_counter() - started:.1f}s")
@@ -295,13 +312,14 @@ def verify_endpoint_command(
 def down(obj: Context, volumes: bool) -> None:
     """Remove the lab's containers and networks (only what carries this lab's labels)."""
     started = time.perf_counter()
-    with _orchestrator(obj) as orchestrator:
-        report = orchestrator.down(volumes=volumes)
-    click.echo(
-        f"labctl: removed {len(report.containers)} containers, {len(report.networks)} networks,"
-        f" {len(report.volumes)} volumes in {time.perf_counter() - started:.1f}s"
-    )
-    _remove_hosts_block(obj.lab)
+    with obj.locked("down"):
+        with _orchestrator(obj) as orchestrator:
+            report = orchestrator.down(volumes=volumes)
+        click.echo(
+            f"labctl: removed {len(report.containers)} containers, {len(report.networks)} networks,"
+            f" {len(report.volumes)} volumes in {time.perf_counter() - started:.1f}s"
+        )
+        _remove_hosts_block(obj.lab)
 
 
 @main.command()
@@ -374,7 +392,8 @@ def _print_certificate(hierarchy: str, info: CertInfo, as_json: bool) -> None:
 @click.pass_obj
 def revoke(obj: Context, serial: str, pki_type: str, reason: str, as_json: bool) -> None:
     """Revoke certificate SERIAL (0x-prefixed hex) on the hierarchy's Intermediate CA."""
-    info = revocation.revoke(obj.lab, obj.state_dir, pki_type, serial, reason)
+    with obj.locked("revoke"):
+        info = revocation.revoke(obj.lab, obj.state_dir, pki_type, serial, reason)
     _print_certificate(pki_type, info, as_json)
 
 
@@ -556,7 +575,7 @@ def iot() -> None:
 def iot_enroll(obj: Context, pki_type: str, cn: str, bootstrap_credential: bool) -> None:
     """Run the IoT client once in a container on the hierarchy's network; key and certificate stay on its volume."""
     hierarchy = obj.lab.hierarchy(pki_type)
-    with _orchestrator(obj) as orchestrator:
+    with obj.locked("iot enroll"), _orchestrator(obj) as orchestrator:
         code, lines, summary = run_iot_device(
             orchestrator,
             orchestrator.endpoint(hierarchy),

@@ -24,6 +24,8 @@ ErrorRenderer = Callable[[ServiceError], web.Response]
 PeerCertificate = Callable[[web.Request], bytes | None]
 # The request body limit of an app, for the 413 message.
 MAX_BODY = web.AppKey("max_body", int)
+# Seconds a connection may take to deliver a complete request head, and may idle between requests.
+HEADER_TIMEOUT_S = 10.0
 
 
 def tls_peer_certificate(request: web.Request) -> bytes | None:
@@ -110,6 +112,24 @@ def error_middleware(render: ErrorRenderer) -> Middleware:
     return middleware
 
 
+def app_runner(app: web.Application, *, header_timeout_s: float = HEADER_TIMEOUT_S) -> web.AppRunner:
+    """The runner both services use; a client has `header_timeout_s` to send a complete request head.
+
+    Slow clients ("slowloris": headers at a byte a second) must not hold connections forever.
+    aiohttp has no separate request-header timeout, but its keep-alive timer bounds exactly that:
+    RequestHandler.connection_made (aiohttp 3.14) arms it when the connection opens, the end of
+    each response re-arms it, data arriving does not, and when it fires while the handler still
+    waits for a complete request head, the connection is closed (_process_keepalive). So
+    `keepalive_timeout` is both the header timeout and the idle keep-alive timeout; aiohttp's
+    default, 3630 s, would let a trickling client keep its connection for an hour. It does not
+    bound a slow request body (the handler is running then) nor the TLS handshake (asyncio's
+    ssl_handshake_timeout, 60 s, does). tests/integration/test_slow_clients.py checks this holds.
+    """
+    return web.AppRunner(
+        app, access_log=None, handle_signals=False, shutdown_timeout=2, keepalive_timeout=header_timeout_s
+    )
+
+
 async def serve(
     app: web.Application,
     *,
@@ -118,9 +138,10 @@ async def serve(
     ssl_context: Callable[[], ssl.SSLContext],
     reload: asyncio.Event | None = None,
     reloaded: asyncio.Event | None = None,
+    header_timeout_s: float = HEADER_TIMEOUT_S,
 ) -> None:
     """Serve until SIGTERM or SIGINT; rebuild the TLS listener whenever `reload` is set, then set `reloaded`."""
-    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2)
+    runner = app_runner(app, header_timeout_s=header_timeout_s)
     await runner.setup()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -50,7 +50,12 @@ class DogtagRABackend:
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None:
-            connector = aiohttp.TCPConnector(ssl=self._ssl if self._ssl is not None else False, limit=64)
+            # Idle connections are dropped well before the CA closes them (labctl.services.http's
+            # HEADER_TIMEOUT_S, 10 s), so a POST is never sent on a connection the CA is closing;
+            # aiohttp retries only idempotent requests on a stale connection.
+            connector = aiohttp.TCPConnector(
+                ssl=self._ssl if self._ssl is not None else False, limit=64, keepalive_timeout=5.0
+            )
             self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
         return self._session
 
