@@ -165,6 +165,9 @@ class RequestInfo:
     status: str
     cert_id: int | None
     error: str | None
+    # The lab CA's extension: an issued request's certificate (PEM) in the submit answer, which saves the
+    # client Dogtag's GET certs/{id}. Dogtag's own classes ignore unknown fields; clients fall back to the GET.
+    certificate_pem: bytes | None = None
 
 
 def parse_request_infos(body: object) -> list[RequestInfo]:
@@ -185,6 +188,7 @@ def parse_request_infos(body: object) -> list[RequestInfo]:
                 status=str(entry.get("requestStatus", "")),
                 cert_id=parse_id(cert_id) if isinstance(cert_id, str) and cert_id else None,
                 error=entry.get("errorMessage") if isinstance(entry.get("errorMessage"), str) else None,
+                certificate_pem=entry["certificate"].encode() if isinstance(entry.get("certificate"), str) else None,
             )
         )
     return infos

@@ -120,8 +120,13 @@ class DogtagRABackend:
             raise ServiceError(
                 502, f"CA left request 0x{info.request_id:x} {info.status}; the RA is not an agent there"
             )
-        data = await self._json("GET", f"/certs/{dogtag.format_id(info.cert_id)}")
         try:
+            if info.certificate_pem is not None:
+                certificate = load_pem_certificates(info.certificate_pem)[0]
+                if certificate.serial_number == info.cert_id:
+                    return certificate
+            # Dogtag's way (and the fallback): fetch the certificate by its ID.
+            data = await self._json("GET", f"/certs/{dogtag.format_id(info.cert_id)}")
             return load_pem_certificates(dogtag.parse_cert_data(data).pem)[0]
         except PKIError as exc:
             raise ServiceError(502, f"CA certificate unreadable: {exc}") from exc
