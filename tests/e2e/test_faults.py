@@ -1,0 +1,89 @@
+"""Faults: the ecc CA killed in the middle of enrollment load. The RA answers 503 with Retry-After
+within a bound and never hangs; after `labctl up` every certificate issued and every revocation made
+before the kill is still there, and no serial is ever used twice."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+
+import httpx
+import pytest
+from cryptography.hazmat.primitives import serialization
+
+from labctl.clients import host_admin
+from labctl.endpoint import endpoint_for
+from labctl.est_client import est_ssl_context
+from labctl.pki.issue import build_csr, common_name_subject
+from labctl.pki.keys import generate_private_key
+from labctl.pki.pkcs7 import load_certs_only
+from labctl.runtime.podman import PodmanRuntime
+
+from .conftest import LabCLI
+
+pytestmark = pytest.mark.e2e
+# The RA's deadline towards its CA is 10 s (backend.conf timeout): no answer may take much longer.
+ANSWER_BOUND_S = 15.0
+
+
+def _counts(lab_cli: LabCLI) -> dict[str, int]:
+    rows = [json.loads(line) for line in lab_cli.run("status", "--json").stdout.splitlines()]
+    return next(r["counts"] for r in rows if r["hierarchy"] == "ecc" and r["role"] == "ca")
+
+
+def test_ca_killed_during_load(lab_cli: LabCLI, runtime: PodmanRuntime) -> None:
+    endpoint = endpoint_for(lab_cli.lab, lab_cli.state_dir, lab_cli.lab.hierarchy("ecc"))
+    csr = build_csr(generate_private_key(endpoint.hierarchy.algorithm), common_name_subject("load.cert-lab.local"))
+    payload = base64.b64encode(csr.public_bytes(serialization.Encoding.DER))
+    context = est_ssl_context(endpoint.trust_file)
+    url = f"{endpoint.ra_url}/.well-known/est/simpleenroll"
+    serials: list[int] = []
+    outcomes: list[tuple[int, float, str | None]] = []  # status, seconds, Retry-After
+    stop = threading.Event()
+
+    def load() -> None:
+        with httpx.Client(verify=context, auth=(endpoint.username, endpoint.password), timeout=30) as client:
+            while not stop.is_set():
+                started = time.perf_counter()
+                try:
+                    response = client.post(url, content=payload, headers={"Content-Type": "application/pkcs10"})
+                except httpx.HTTPError:
+                    outcomes.append((0, time.perf_counter() - started, None))
+                    continue
+                outcomes.append(
+                    (response.status_code, time.perf_counter() - started, response.headers.get("Retry-After"))
+                )
+                if response.status_code == 200:
+                    serials.append(load_certs_only(response.content)[0].serial_number)
+
+    # Before the kill: some issued certificates, one revoked.
+    worker = threading.Thread(target=load)
+    worker.start()
+    time.sleep(2)
+    with host_admin(lab_cli.state_dir, endpoint)() as admin:
+        revoked = serials[0]
+        admin.revoke(revoked, "Key_Compromise")
+    issued_before_kill = list(serials)
+    counts_before_kill = _counts(lab_cli)
+    runtime.stop_container(endpoint.hierarchy.ca.container, timeout_s=0)  # SIGKILL, no grace
+    time.sleep(4)
+    stop.set()
+    worker.join(timeout=60)
+    assert not worker.is_alive(), "the load client hung"
+
+    failed = [(status, seconds, retry) for status, seconds, retry in outcomes if status != 200]
+    assert failed, "the CA's death went unnoticed"
+    assert all(status == 503 and retry for status, _, retry in failed), failed[:5]
+    assert max(seconds for _, seconds, _ in outcomes) < ANSWER_BOUND_S
+
+    lab_cli.run("up", "--hierarchy", "ecc")
+    after = _counts(lab_cli)
+    assert after["REVOKED"] == counts_before_kill["REVOKED"] >= 1
+    assert after["VALID"] + after["REVOKED"] >= counts_before_kill["VALID"] + counts_before_kill["REVOKED"]
+    assert len(set(serials)) == len(serials)  # no serial reused
+    with host_admin(lab_cli.state_dir, endpoint)() as admin:
+        assert admin.certificate(revoked).status == "REVOKED"
+        for serial in issued_before_kill[1:6]:
+            assert admin.certificate(serial).status == "VALID"
