@@ -129,6 +129,8 @@ class Orchestrator:
         self._build_image = build_image or (lambda runtime, base: ensure_image(runtime, base=base))
         self._image_hash = ""
         self._timeout = 60.0
+        # Containers found healthy (and kept) during the current up: their health step need not ask again.
+        self._found_healthy: set[str] = set()
 
     # --- up ------------------------------------------------------------------------------------
 
@@ -136,6 +138,7 @@ class Orchestrator:
         """Bring the chosen hierarchies (default: all) up and healthy; idempotent and repairing."""
         chosen = [self.lab.hierarchy(name) for name in hierarchies] if hierarchies else list(self.lab.hierarchies)
         self._timeout = timeout
+        self._found_healthy = set()
         self._run(build_plan(chosen))
         return [self.endpoint(hierarchy) for hierarchy in chosen]
 
@@ -338,7 +341,7 @@ class Orchestrator:
 
         def keep() -> bool:
             # A running CA is fine when healthy, or when it still waits for its certificate.
-            if self.runtime.run_healthcheck(name) is Health.HEALTHY:
+            if self._healthy_now(name):
                 return True
             return self.runtime.read_file(name, f"{CA_DATA_DIR}/ca.crt") is None
 
@@ -347,12 +350,13 @@ class Orchestrator:
     def _ca_installed(self, hierarchy: Hierarchy) -> str | None:
         name = hierarchy.ca.container
         files = ContainerCAFiles(self.runtime, name, CA_DATA_DIR)
+        if files.read("ca.crt") is None:
 
-        def probe() -> tuple[bool | None, str]:
-            self._require_running(name)
-            return (True, "CSR written") if files.read("ca.csr") is not None else (None, "no CSR yet")
+            def probe() -> tuple[bool | None, str]:
+                self._require_running(name)
+                return (True, "CSR written") if files.read("ca.csr") is not None else (None, "no CSR yet")
 
-        wait_until(probe, what=f"{name} CSR", timeout=self._timeout, clock=self._clock, diagnose=self._tail(name))
+            wait_until(probe, what=f"{name} CSR", timeout=self._timeout, clock=self._clock, diagnose=self._tail(name))
         state = HierarchyState.of(self.state_dir, hierarchy)
         return None if install_intermediate(hierarchy, state, files) else "installed"
 
@@ -384,9 +388,7 @@ class Orchestrator:
 
     def _ra_container(self, hierarchy: Hierarchy) -> str | None:
         name = hierarchy.ra.container
-        return self._ensure_container(
-            self.ra_spec(hierarchy), keep=lambda: self.runtime.run_healthcheck(name) is Health.HEALTHY
-        )
+        return self._ensure_container(self.ra_spec(hierarchy), keep=lambda: self._healthy_now(name))
 
     def _ra_healthy(self, hierarchy: Hierarchy) -> str | None:
         return None if self._wait_healthy(hierarchy.ra.container) else "healthy"
@@ -402,12 +404,23 @@ class Orchestrator:
     def _tail(self, name: str) -> Callable[[], str]:
         return lambda: f"last log lines:\n{self.runtime.logs(name)}"
 
+    def _healthy_now(self, name: str) -> bool:
+        """Run the health check once; remember a healthy answer for this run's health step."""
+        if self.runtime.run_healthcheck(name) is not Health.HEALTHY:
+            return False
+        self._found_healthy.add(name)
+        return True
+
     def _wait_healthy(self, name: str) -> bool:
         """Drive the container's health check (no systemd timer runs it here) until healthy or the deadline.
+
+        A container this run kept because it was healthy is not checked again.
 
         Returns:
             False when it was healthy at the first check, True when it had to wait.
         """
+        if name in self._found_healthy:
+            return False
         probes = 0
 
         def probe() -> tuple[bool | None, str]:
@@ -527,11 +540,19 @@ class ContainerCAFiles:
         self._runtime = runtime
         self._container = container
         self._directory = directory
+        self._seen: dict[str, bytes] = {}
 
     def read(self, name: str) -> bytes | None:
-        return self._runtime.read_file(self._container, f"{self._directory}/{name}")
+        """A file's content; files once read are remembered (each read is a tar copy out of the container)."""
+        if name in self._seen:
+            return self._seen[name]
+        data = self._runtime.read_file(self._container, f"{self._directory}/{name}")
+        if data is not None:  # a missing file may appear later: ask again next time
+            self._seen[name] = data
+        return data
 
     def write(self, name: str, data: bytes) -> None:
         self._runtime.write_files(
             self._container, self._directory, {name: FileContent(data, 0o644)}, owner=(IMAGE_UID, IMAGE_UID)
         )
+        self._seen[name] = data
