@@ -22,6 +22,7 @@ from cryptography import x509
 
 from labctl.ca_client import CAClient, ca_ssl_context, issued_by_check
 from labctl.errors import LabctlError, PKIError
+from labctl.files import write_atomic, write_secret
 from labctl.pki.issue import (
     Issuer,
     build_csr,
@@ -38,7 +39,7 @@ from labctl.pki.issue import (
 )
 from labctl.pki.keys import KeyAlgorithm, generate_private_key, read_private_key, write_private_key
 from labctl.render import AGENT_NICKNAME, render_ra_config
-from labctl.state import HierarchyState, write_secret
+from labctl.state import HierarchyState
 from labctl.topology import Hierarchy
 
 log = logging.getLogger(__name__)
@@ -81,9 +82,7 @@ class LocalCAFiles:
         return target.read_bytes() if target.exists() else None
 
     def write(self, name: str, data: bytes) -> None:
-        tmp = self.path / f".{name}.tmp"
-        tmp.write_bytes(data)
-        tmp.replace(self.path / name)
+        write_atomic(self.path / name, data)
 
 
 # --- 1. root -----------------------------------------------------------------------------------

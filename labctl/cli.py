@@ -40,7 +40,7 @@ from labctl.pki.issue import certificates_pem, load_csr
 from labctl.plan import build_plan
 from labctl.render import render_ra_config
 from labctl.runtime.podman import PodmanRuntime
-from labctl.state import HierarchyState, default_state_dir
+from labctl.state import HierarchyState, default_state_dir, read_credentials
 from labctl.topology import Lab, load_lab
 from labctl.verify import CheckResult, verify_endpoint, write_junit
 
@@ -300,7 +300,7 @@ def verify_endpoint_command(
     admin_key: Path,
 ) -> None:
     """The in-network half of `labctl verify`: check one RA, print JSON lines (run inside a lab container)."""
-    user, _, password = credentials.read_text(encoding="utf-8").strip().partition(":")
+    user, password = read_credentials(credentials)
     endpoint = Endpoint(obj.lab.hierarchy(hierarchy), ra_url, ca_url, trust, user, password)
     results = verify_endpoint(endpoint, admin=file_admin(ca_url, trust, admin_cert, admin_key))
     _print_results(results, as_json=True)
@@ -533,8 +533,7 @@ def est_call(
     """The in-network half of the EST commands: one exchange; PEM out, or one JSON error line (in a lab container)."""
     auth = None
     if credentials is not None:
-        user, _, password = credentials.read_text(encoding="utf-8").strip().partition(":")
-        auth = (user, password)
+        auth = read_credentials(credentials)
     context = est_ssl_context(trust, cert=cert, key=key)
     request = load_csr(csr.read_bytes()) if csr is not None else None
     try:
@@ -614,8 +613,7 @@ def iot_device(
     """The IoT client itself (run inside a lab container): log lines, then one JSON summary line."""
     auth = None
     if est_credentials is not None:
-        user, _, password = est_credentials.read_text(encoding="utf-8").strip().partition(":")
-        auth = (user, password)
+        auth = read_credentials(est_credentials)
     device = IoTDevice(
         common_name=cn,
         algorithm=obj.lab.hierarchy(hierarchy).algorithm,

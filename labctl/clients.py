@@ -49,17 +49,28 @@ def verify_lab(orchestrator: Orchestrator, endpoints: Sequence[Endpoint]) -> lis
     return results
 
 
+def _client_files(orchestrator: Orchestrator, endpoint: Endpoint) -> dict[str, FileContent]:
+    """What every in-network labctl client gets in CLIENT_DIR: the lab file, the trust anchor, the EST credentials."""
+    lab_file = Path(orchestrator.lab.source)
+    if not lab_file.is_file():
+        raise LabctlError(f"lab file {orchestrator.lab.source} is not a file to hand to the in-network client")
+    return {
+        "lab.toml": FileContent(lab_file.read_bytes()),
+        "ca-chain.pem": FileContent(endpoint.trust_file.read_bytes()),
+        "est-credentials": _credentials_file(endpoint),
+    }
+
+
+def _credentials_file(endpoint: Endpoint) -> FileContent:
+    return FileContent(f"{endpoint.username}:{endpoint.password}".encode(), 0o600)
+
+
 def verify_in_network(orchestrator: Orchestrator, endpoint: Endpoint) -> list[CheckResult]:
     """verify_endpoint() for one hierarchy, run from a container on its network against the RA's hostname."""
     hierarchy = endpoint.hierarchy
     state = HierarchyState.of(orchestrator.state_dir, hierarchy)
-    lab_file = Path(orchestrator.lab.source)
-    if not lab_file.is_file():
-        raise LabctlError(f"lab file {orchestrator.lab.source} is not a file to hand to the in-network client")
     files = {
-        "lab.toml": FileContent(lab_file.read_bytes()),
-        "ca-chain.pem": FileContent(endpoint.trust_file.read_bytes()),
-        "est-credentials": FileContent(f"{endpoint.username}:{endpoint.password}".encode(), 0o600),
+        **_client_files(orchestrator, endpoint),
         # The lab admin credential, for the revocation checks; the container is removed right after.
         "admin.crt": FileContent(state.admin_cert.read_bytes()),
         "admin.key": FileContent(state.admin_key.read_bytes(), 0o600),
@@ -116,8 +127,7 @@ class InNetworkTransport:
         return self._call("cacerts", {}, [])
 
     def simpleenroll(self, csr: x509.CertificateSigningRequest) -> x509.Certificate:
-        credentials = f"{self._endpoint.username}:{self._endpoint.password}".encode()
-        files = {"csr.pem": FileContent(csr_pem(csr)), "est-credentials": FileContent(credentials, 0o600)}
+        files = {"csr.pem": FileContent(csr_pem(csr)), "est-credentials": _credentials_file(self._endpoint)}
         args = ["--csr", f"{CLIENT_DIR}/csr.pem", "--credentials", f"{CLIENT_DIR}/est-credentials"]
         return self._call("simpleenroll", files, args)[0]
 
@@ -159,12 +169,7 @@ def run_iot_device(
     """
     hierarchy = endpoint.hierarchy
     state = HierarchyState.of(orchestrator.state_dir, hierarchy)
-    lab_file = Path(orchestrator.lab.source)
-    files = {
-        "lab.toml": FileContent(lab_file.read_bytes()),
-        "ca-chain.pem": FileContent(endpoint.trust_file.read_bytes()),
-        "est-credentials": FileContent(f"{endpoint.username}:{endpoint.password}".encode(), 0o600),
-    }
+    files = _client_files(orchestrator, endpoint)
     args = [
         "--config", f"{CLIENT_DIR}/lab.toml",
         "iot-device",

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from labctl.errors import LabctlError
+from labctl.files import write_secret
 from labctl.topology import Hierarchy, Lab
 
 EST_USERNAME = "est-client"
@@ -22,13 +23,12 @@ def default_state_dir(lab: Lab) -> Path:
     return Path(base) / "labctl" / lab.name
 
 
-def write_secret(path: Path, data: bytes) -> None:
-    """Write a file readable by its owner only, from its first byte."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-    os.chmod(path, 0o600)
+def read_credentials(path: Path) -> tuple[str, str]:
+    """A `user:password` file (EST realm credentials, as curl -u takes them)."""
+    user, sep, password = path.read_text(encoding="utf-8").strip().partition(":")
+    if not sep or not user or not password:
+        raise LabctlError(f"{path} is not user:password", hint="delete it to regenerate")
+    return user, password
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,11 +94,7 @@ class HierarchyState:
     def est_credentials(self) -> tuple[str, str]:
         """The EST realm user and password: generated once, then kept (0600)."""
         if self.credentials_file.exists():
-            text = self.credentials_file.read_text(encoding="utf-8").strip()
-            user, sep, password = text.partition(":")
-            if not sep or not user or not password:
-                raise LabctlError(f"{self.credentials_file} is not user:password", hint="delete it to regenerate")
-            return user, password
+            return read_credentials(self.credentials_file)
         password = secrets.token_urlsafe(18)
         write_secret(self.credentials_file, f"{EST_USERNAME}:{password}\n".encode())
         return EST_USERNAME, password

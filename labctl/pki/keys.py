@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import enum
-import os
 from pathlib import Path
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, mldsa, rsa
 
 from labctl.errors import PKIError
+from labctl.files import write_secret
 
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | mldsa.MLDSA87PrivateKey
 PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey | mldsa.MLDSA87PublicKey
@@ -138,11 +138,7 @@ def load_private_key_pem(data: bytes) -> PrivateKey:
 
 def write_private_key(path: Path, key: PrivateKey) -> None:
     """Write a PEM private key readable by its owner only (0600 from the first byte, no umask window)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(private_key_pem(key))
-    os.chmod(path, 0o600)
+    write_secret(path, private_key_pem(key))
 
 
 def read_private_key(path: Path) -> PrivateKey:

@@ -22,6 +22,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from labctl.errors import PKIError, ServiceError
+from labctl.files import write_atomic
 from labctl.pki.issue import (
     Issuer,
     RevokedEntry,
@@ -183,7 +184,7 @@ class IntermediateCA:
     def _ensure_csr(self) -> None:
         if not self.csr_path.exists():
             csr = build_csr(self._key, common_name_subject(self.config.common_name))
-            _write_atomic(self.csr_path, csr.public_bytes(serialization.Encoding.PEM))
+            write_atomic(self.csr_path, csr.public_bytes(serialization.Encoding.PEM))
 
     # --- install -------------------------------------------------------------------------------
 
@@ -233,7 +234,7 @@ class IntermediateCA:
         verify_chain(certificate, [certificate, *roots])
         self._issuer = Issuer(certificate, self._key)
         self._chain = [certificate, *roots]
-        _write_atomic(self.chain_path, certificates_pem(self._chain))
+        write_atomic(self.chain_path, certificates_pem(self._chain))
         self._crl_der = None
         self._issue_admin_credential()
 
@@ -242,7 +243,7 @@ class IntermediateCA:
         if not admin_csr.exists() or admin_crt.exists():
             return
         record = self._enroll_now(load_csr(admin_csr.read_bytes()), get_profile(ADMIN_PROFILE), requester="installer")
-        _write_atomic(admin_crt, self.certificate_of(record).public_bytes(serialization.Encoding.PEM))
+        write_atomic(admin_crt, self.certificate_of(record).public_bytes(serialization.Encoding.PEM))
         log.info("issued lab admin credential 0x%x", record.serial)
 
     def tls_material(self) -> TLSMaterial:
@@ -270,7 +271,7 @@ class IntermediateCA:
             csr = build_csr(key, common_name_subject(names[0]), names)
             record = self._enroll_now(csr, get_profile(profile_id), requester="installer")
             chain = [self.certificate_of(record), self._issuer.certificate]
-        _write_atomic(cert_path, certificates_pem(chain))
+        write_atomic(cert_path, certificates_pem(chain))
         return cert_path, key_path
 
     # --- state ---------------------------------------------------------------------------------
@@ -488,7 +489,7 @@ class IntermediateCA:
             ]
             crl = build_crl(self.issuer, entries, number=self.store.next_crl_number())
             self._crl_der = crl.public_bytes(serialization.Encoding.DER)
-            _write_atomic(self.dir / "crl.der", self._crl_der)
+            write_atomic(self.dir / "crl.der", self._crl_der)
         return self._crl_der
 
     def _require_agent(self, caller: Caller) -> None:
@@ -517,9 +518,3 @@ def _issued_by(certificate: x509.Certificate, issuer: Issuer) -> bool:
 def _self_signed(key: PrivateKey, names: Sequence[str]) -> x509.Certificate:
     """A stand-in TLS certificate while the CA awaits its own (nothing secret is served then)."""
     return create_root_ca(key, f"{names[0]} (awaiting CA certificate)", days=2).certificate
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
