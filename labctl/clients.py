@@ -16,9 +16,10 @@ from labctl.ca_client import CAClient, ca_ssl_context
 from labctl.devices import HostTransport, Transport
 from labctl.endpoint import Endpoint
 from labctl.errors import ESTError, LabctlError
-from labctl.orchestrator import CLIENT_DIR, Orchestrator
+from labctl.orchestrator import Orchestrator
 from labctl.pki.issue import csr_pem, load_pem_certificates
 from labctl.runtime.base import FileContent, VolumeMount
+from labctl.specs import CLIENT_DIR
 from labctl.state import HierarchyState
 from labctl.topology import iot_volume_name
 from labctl.verify import AdminFactory, CheckResult, verify_containment, verify_endpoint

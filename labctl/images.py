@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CONTAINERFILE = PROJECT_ROOT / "compose" / "Containerfile"
 DEFAULT_BASE = "localhost/labctl-base:trixie"
-IMAGE = "localhost/labctl:latest"
+IMAGE_REPOSITORY = "localhost/labctl"
 IMAGE_PYTHON = "3.13"  # Debian trixie's
 IMAGE_UID = 10001
 SUITE = "trixie"
@@ -50,9 +50,10 @@ def ensure_image(runtime: ContainerRuntime, *, base: str = DEFAULT_BASE, force: 
     base_labels = runtime.image_labels(base) or {}
     wheelhouse = ensure_wheelhouse()
     digest = content_hash(base, base_labels, wheelhouse)
-    labels = runtime.image_labels(IMAGE)
+    reference = image_reference(digest)
+    labels = runtime.image_labels(reference)
     if not force and labels is not None and labels.get(CONTENT_HASH_LABEL) == digest:
-        return ImageResult(IMAGE, False, digest)
+        return ImageResult(reference, False, digest)
     with tempfile.TemporaryDirectory(prefix="labctl-build-") as scratch:
         context = Path(scratch)
         shutil.copy(CONTAINERFILE, context / "Containerfile")
@@ -62,12 +63,26 @@ def ensure_image(runtime: ContainerRuntime, *, base: str = DEFAULT_BASE, force: 
         runtime.build_image(
             context,
             "Containerfile",
-            IMAGE,
+            reference,
             labels={CONTENT_HASH_LABEL: digest},
             build_args={"BASE": base, "UID": str(IMAGE_UID)},
         )
-    log.info("built %s (%s)", IMAGE, digest[:12])
-    return ImageResult(IMAGE, True, digest)
+    log.info("built %s", reference)
+    _prune(runtime, keep=reference)
+    return ImageResult(reference, True, digest)
+
+
+def image_reference(digest: str) -> str:
+    """The image's tag names its content, so labs built from different labctl sources (two checkouts,
+    a CI job beside a workstation lab) each keep their own image instead of rebuilding one tag in turn."""
+    return f"{IMAGE_REPOSITORY}:{digest[:12]}"
+
+
+def _prune(runtime: ContainerRuntime, *, keep: str) -> None:
+    """Remove the older lab images no container uses any more (each is a few hundred MB)."""
+    for tag in runtime.image_tags(IMAGE_REPOSITORY):
+        if tag != keep and not runtime.remove_image(tag):
+            log.info("kept %s: a container still uses it", tag)
 
 
 def ensure_base(runtime: ContainerRuntime, base: str) -> bool:

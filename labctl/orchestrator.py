@@ -17,6 +17,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+from labctl import specs
 from labctl.bootstrap import (
     admin_client,
     collect_admin_credential,
@@ -30,34 +31,26 @@ from labctl.ca_client import CAClient, ca_ssl_context
 from labctl.endpoint import Endpoint, endpoint_for
 from labctl.errors import CAError, NotReadyError, TopologyError
 from labctl.events import EventSink, ignore_events, timed_step
-from labctl.images import DEFAULT_BASE, IMAGE, IMAGE_UID, ImageResult, ensure_image
+from labctl.images import DEFAULT_BASE, IMAGE_UID, ImageResult, ensure_image
 from labctl.plan import Plan, Step, StepKind, build_plan
 from labctl.readiness import Clock, SystemClock, wait_until
 from labctl.runtime.base import (
-    HIERARCHY_LABEL,
     LAB_LABEL,
-    ROLE_LABEL,
     SPEC_HASH_LABEL,
     ContainerRuntime,
     ContainerSpec,
     ExecResult,
     FileContent,
     Health,
-    HealthCheck,
-    NetworkSpec,
-    PortSpec,
     VolumeMount,
     VolumeSpec,
 )
+from labctl.specs import CA_DATA_DIR, CLIENT_DIR
 from labctl.state import HierarchyState
 from labctl.topology import Hierarchy, Lab, network_name, volume_name
 
 log = logging.getLogger(__name__)
 
-CA_DATA_DIR = "/var/lib/labctl/ca"
-CLIENT_DIR = "/tmp/labctl"
-RA_CONF_DIR = "/etc/labctl/est"
-HEALTH_TIMEOUT_S = 5.0
 STOP_TIMEOUT_S = 5
 MAX_PARALLEL_STEPS = 4
 
@@ -128,6 +121,7 @@ class Orchestrator:
         self._base_image = base_image
         self._build_image = build_image or (lambda runtime, base: ensure_image(runtime, base=base))
         self._image_hash = ""
+        self._image = ""  # the lab image's reference, known once the image step ran
         self._timeout = 60.0
         # Containers found healthy (and kept) during the current up: their health step need not ask again.
         self._found_healthy: set[str] = set()
@@ -183,7 +177,7 @@ class Orchestrator:
         if step.kind is StepKind.IMAGE:
             with timed_step(self._emit, step.step_id) as outcome:
                 image = self._build_image(self.runtime, self._base_image)
-                self._image_hash = image.content_hash
+                self._image, self._image_hash = image.reference, image.content_hash
                 if not image.built:
                     outcome.skip("up to date")
             return
@@ -206,16 +200,13 @@ class Orchestrator:
 
     # --- steps (each returns a reason when it had nothing to do) --------------------------------
 
-    def _labels(self, hierarchy: Hierarchy, role: str) -> dict[str, str]:
-        return {LAB_LABEL: self.lab.name, HIERARCHY_LABEL: hierarchy.name, ROLE_LABEL: role}
-
     def _network(self, hierarchy: Hierarchy) -> str | None:
         name = network_name(self.lab, hierarchy)
         if name in self.runtime.list_networks({LAB_LABEL: self.lab.name}):
             return "exists"
         if self.runtime.network_exists(name):
             raise TopologyError(f"network {name} exists but does not belong to lab {self.lab.name}")
-        self.runtime.create_network(NetworkSpec(name, hierarchy.subnet, self._labels(hierarchy, "network")))
+        self.runtime.create_network(specs.network_spec(self.lab, hierarchy))
         return None
 
     def _volume(self, hierarchy: Hierarchy) -> str | None:
@@ -224,87 +215,20 @@ class Orchestrator:
             return "exists"
         if self.runtime.volume_exists(name):
             raise TopologyError(f"volume {name} exists but does not belong to lab {self.lab.name}")
-        self.runtime.create_volume(VolumeSpec(name, self._labels(hierarchy, "ca-data")))
+        self.runtime.create_volume(specs.volume_spec(self.lab, hierarchy))
         return None
 
     def ca_spec(self, hierarchy: Hierarchy) -> ContainerSpec:
-        ca = hierarchy.ca
-        command = [
-            "python", "-m", "labctl.services.ca",
-            "--data-dir", CA_DATA_DIR,
-            "--algorithm", hierarchy.algorithm.value,
-            "--common-name", ca.common_name,
-            "--host", "0.0.0.0",
-            "--port", str(ca.port),
-            "--tls-name", ca.container, "--tls-name", "localhost", "--tls-name", "127.0.0.1",
-        ]  # fmt: skip
-        if needs_compat_tls(hierarchy):
-            command.append("--tls-compat-rsa")
-        return ContainerSpec(
-            name=ca.container,
-            image=IMAGE,
-            command=tuple(command),
-            network=network_name(self.lab, hierarchy),
-            labels=self._labels(hierarchy, "ca"),
-            ip=ca.address,
-            ports=(PortSpec(ca.port, ca.port, str(self.lab.bind_address)),),
-            mounts=(VolumeMount(volume_name(self.lab, hierarchy), CA_DATA_DIR),),
-            health=HealthCheck(
-                ("python", "-m", "labctl.services.health", "ca", "--port", str(ca.port)), timeout_s=HEALTH_TIMEOUT_S
-            ),
-            user=f"{IMAGE_UID}:{IMAGE_UID}",
-        )
-
-    def static_hosts(self, hierarchy: Hierarchy) -> dict[str, str]:
-        """The hierarchy's names with static addresses, for /etc/hosts inside its containers.
-
-        aardvark-dns reloads whenever a container joins the network; a lookup that lands in the reload
-        is lost, and glibc retries after 5 s, twice: the RA's CA requests then time out. Names with
-        fixed addresses need no DNS at all.
-        """
-        hosts = {}
-        if hierarchy.ca.address is not None:
-            hosts[hierarchy.ca.container] = str(hierarchy.ca.address)
-        if hierarchy.ra.address is not None:
-            hosts[hierarchy.ra.container] = str(hierarchy.ra.address)
-            hosts[hierarchy.ra.hostname] = str(hierarchy.ra.address)
-        return hosts
+        return specs.ca_spec(self.lab, hierarchy, self._image)
 
     def ra_spec(self, hierarchy: Hierarchy) -> ContainerSpec:
-        ra = hierarchy.ra
         state = HierarchyState.of(self.state_dir, hierarchy)
-        files = {
+        config = {
             path.name: FileContent(path.read_bytes(), 0o600)
             for path in sorted(state.ra_dir.iterdir())
             if path.is_file()
         }
-        return ContainerSpec(
-            name=ra.container,
-            image=IMAGE,
-            command=("python", "-m", "labctl.services.est_ra", "--conf-dir", RA_CONF_DIR),
-            network=network_name(self.lab, hierarchy),
-            labels=self._labels(hierarchy, "ra"),
-            aliases=(ra.hostname,),
-            ip=ra.address,
-            ports=(PortSpec(ra.port, ra.port, str(self.lab.bind_address)),),
-            health=HealthCheck(
-                (
-                    "python",
-                    "-m",
-                    "labctl.services.health",
-                    "ra",
-                    "--port",
-                    str(ra.port),
-                    "--trust",
-                    f"{RA_CONF_DIR}/ca-chain.pem",
-                ),
-                timeout_s=HEALTH_TIMEOUT_S,
-            ),
-            user=f"{IMAGE_UID}:{IMAGE_UID}",
-            files={RA_CONF_DIR: files},
-            files_owner=(IMAGE_UID, IMAGE_UID),
-            extra_hosts=self.static_hosts(hierarchy),
-        )
+        return specs.ra_spec(self.lab, hierarchy, self._image, config)
 
     def _ensure_container(self, spec: ContainerSpec, *, keep: Callable[[], bool]) -> str | None:
         """Create and start the container unless one with the same spec runs and `keep()` says it is fine."""
@@ -451,22 +375,23 @@ class Orchestrator:
         """
         for mount in mounts:
             if not self.runtime.volume_exists(mount.volume):
-                self.runtime.create_volume(VolumeSpec(mount.volume, self._labels(hierarchy, "client-data")))
+                self.runtime.create_volume(VolumeSpec(mount.volume, specs.labels(self.lab, hierarchy, "client-data")))
         if not self._image_hash:
             # The client is this labctl: its image must hold the same code (a content-hash check, rebuilt if not).
-            self._image_hash = self._build_image(self.runtime, self._base_image).content_hash
+            image = self._build_image(self.runtime, self._base_image)
+            self._image, self._image_hash = image.reference, image.content_hash
         name = f"{self.lab.name}-{hierarchy.name}-client-{secrets.token_hex(4)}"
         spec = ContainerSpec(
             name=name,
-            image=IMAGE,
+            image=self._image,
             command=("labctl", *args),
             network=network_name(self.lab, hierarchy),
-            labels=self._labels(hierarchy, "client"),
+            labels=specs.labels(self.lab, hierarchy, "client"),
             mounts=tuple(mounts),
             user=f"{IMAGE_UID}:{IMAGE_UID}",
             files={CLIENT_DIR: files},
             files_owner=(IMAGE_UID, IMAGE_UID),
-            extra_hosts=self.static_hosts(hierarchy),
+            extra_hosts=specs.static_hosts(hierarchy),
         )
         self.runtime.create_container(spec)
         try:

@@ -187,6 +187,18 @@ class FakeRuntime:
             labels = self.images.get(reference)
             return dict(labels) if labels is not None else None
 
+    def image_tags(self, repository: str) -> list[str]:
+        with self._lock:
+            return sorted(ref for ref in self.images if ref.rpartition(":")[0] == repository)
+
+    def remove_image(self, reference: str) -> bool:
+        with self._lock:
+            if any(c.spec.image == reference for c in self.containers.values()):
+                return False
+            self.calls.append(("remove_image", reference))
+            self.images.pop(reference, None)
+            return True
+
     def import_rootfs(self, tarball: Path, reference: str) -> None:
         with self._lock:
             self.calls.append(("import_rootfs", reference))

@@ -211,6 +211,23 @@ class PodmanRuntime:
                 return None
             return dict(self._client().images.get(reference).labels or {})
 
+    def image_tags(self, repository: str) -> list[str]:
+        with _translated(f"list images {repository}"):
+            tags = (tag for image in self._client().images.list() for tag in image.tags or ())
+            return sorted(tag for tag in tags if tag.rpartition(":")[0] == repository)
+
+    def remove_image(self, reference: str) -> bool:
+        with _translated(f"remove image {reference}"):
+            try:
+                self._client().images.remove(reference)
+            except NotFound:
+                return True
+            except APIError as exc:
+                if exc.status_code == 409:  # a container (of this or another lab) still uses it
+                    return False
+                raise
+            return True
+
     def import_rootfs(self, tarball: Path, reference: str) -> None:
         # podman-py has no image import; its raw API client reaches libpod's /images/import.
         with _translated(f"import {tarball} as {reference}"), tarball.open("rb") as handle:

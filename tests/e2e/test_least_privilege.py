@@ -15,9 +15,8 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from labctl.images import IMAGE
-from labctl.orchestrator import CA_DATA_DIR, RA_CONF_DIR
 from labctl.runtime.podman import PodmanRuntime
+from labctl.specs import CA_DATA_DIR, RA_CONF_DIR
 from labctl.state import HierarchyState
 from labctl.topology import load_lab
 from labctl.verify import _KEY_SCAN
@@ -166,7 +165,10 @@ def test_ra_holds_no_ca_key(lab_cli, hierarchy):
 
 def test_image_layers_hold_no_private_key(lab_cli, tmp_path):
     archive = tmp_path / "image.tar"
-    subprocess.run(["podman", "save", "-o", str(archive), IMAGE], capture_output=True, timeout=300, check=True)
+    container = LAB.hierarchies[0].ca.container
+    inspect = ["podman", "container", "inspect", "--format", "{{.ImageName}}", container]
+    image = subprocess.run(inspect, capture_output=True, text=True, timeout=30, check=True).stdout.strip()
+    subprocess.run(["podman", "save", "-o", str(archive), image], capture_output=True, timeout=300, check=True)
     found, scanned = [], 0
     with tarfile.open(archive) as image:
         manifest = image.extractfile("manifest.json")

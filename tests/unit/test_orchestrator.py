@@ -23,8 +23,8 @@ from cryptography.hazmat.primitives import serialization
 import labctl.orchestrator as orchestrator_module
 from labctl.errors import NotReadyError, TopologyError
 from labctl.events import StepEvent, StepStatus
-from labctl.images import IMAGE, IMAGE_UID, ImageResult
-from labctl.orchestrator import CA_DATA_DIR, RA_CONF_DIR, Orchestrator
+from labctl.images import IMAGE_UID, ImageResult, image_reference
+from labctl.orchestrator import Orchestrator
 from labctl.pki.issue import csr_pem, load_pem_certificates, verify_chain
 from labctl.plan import build_plan
 from labctl.runtime.base import (
@@ -41,6 +41,7 @@ from labctl.runtime.base import (
 )
 from labctl.runtime.fake import FakeRuntime
 from labctl.services.ca.authority import CAConfig, IntermediateCA
+from labctl.specs import CA_DATA_DIR, RA_CONF_DIR
 from labctl.state import HierarchyState
 from labctl.topology import DEFAULT_LAB_FILE, Hierarchy, Lab, network_name, parse_lab, volume_name
 from tests.helpers import FakeClock, key_for
@@ -95,13 +96,18 @@ class FakeImageBuilder:
         self.content_hash = content_hash
 
     def __call__(self, runtime: ContainerRuntime, base: str) -> ImageResult:
-        labels = runtime.image_labels(IMAGE)
+        reference = image_reference(self.content_hash)
+        labels = runtime.image_labels(reference)
         if labels is not None and labels.get(CONTENT_HASH_LABEL) == self.content_hash:
-            return ImageResult(IMAGE, False, self.content_hash)
+            return ImageResult(reference, False, self.content_hash)
         runtime.build_image(
-            Path("/nonexistent"), "Containerfile", IMAGE, labels={CONTENT_HASH_LABEL: self.content_hash}, build_args={}
+            Path("/nonexistent"),
+            "Containerfile",
+            reference,
+            labels={CONTENT_HASH_LABEL: self.content_hash},
+            build_args={},
         )
-        return ImageResult(IMAGE, True, self.content_hash)
+        return ImageResult(reference, True, self.content_hash)
 
 
 class SimulatedCA:
