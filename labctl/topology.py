@@ -6,13 +6,16 @@ no hierarchy is hard-coded anywhere else. Defaults live in the shipped lab file,
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
+
+import tomli_w
 
 from labctl.errors import PKIError, TopologyError
 from labctl.pki.keys import KeyAlgorithm
@@ -84,6 +87,96 @@ def iot_volume_name(lab: Lab, hierarchy: Hierarchy, common_name: str) -> str:
     """An IoT device's data volume: its key and certificate survive the client container."""
     safe = re.sub(r"[^a-zA-Z0-9_.-]", "-", common_name)[:100]
     return f"{lab.name}-{hierarchy.name}-iot-{safe}"
+
+
+def renamed(lab: Lab, name: str) -> Lab:
+    """The same lab under another name, so it can run beside the original on one host.
+
+    Networks, volumes and the state dir follow from the name; container names get the name as a
+    prefix, and an RA hostname label equal to the old name is replaced (est-ca.cert-lab.local
+    becomes est-ca.NAME.local), so no name the two labs publish is shared.
+    """
+    if not _NAME.match(name):
+        raise TopologyError(f"lab name {name!r} is not valid: lower-case letters, digits and '-', at most 31")
+    if name == lab.name:
+        return lab
+
+    def hostname(text: str) -> str:
+        return ".".join(name if label == lab.name else label for label in text.split("."))
+
+    hierarchies = tuple(
+        dataclasses.replace(
+            h,
+            ca=dataclasses.replace(h.ca, container=f"{name}-{h.ca.container}"),
+            ra=dataclasses.replace(h.ra, container=f"{name}-{h.ra.container}", hostname=hostname(h.ra.hostname)),
+        )
+        for h in lab.hierarchies
+    )
+    moved = dataclasses.replace(lab, name=name, hierarchies=hierarchies)
+    _validate(moved)  # a prefixed container name may outgrow the limit
+    return moved
+
+
+def with_subnets(lab: Lab, subnets: Sequence[ipaddress.IPv4Network]) -> Lab:
+    """The same lab on other subnets; static addresses keep their host part (172.26.0.11 -> 10.90.3.11)."""
+    if len(subnets) != len(lab.hierarchies):
+        raise TopologyError(f"lab {lab.name} needs {len(lab.hierarchies)} subnets, got {len(subnets)}")
+
+    def move(
+        address: ipaddress.IPv4Address | None, old: ipaddress.IPv4Network, new: ipaddress.IPv4Network
+    ) -> ipaddress.IPv4Address | None:
+        if address is None:
+            return None
+        return new.network_address + (int(address) - int(old.network_address))
+
+    hierarchies = []
+    for h, subnet in zip(lab.hierarchies, subnets, strict=True):
+        if subnet.prefixlen > h.subnet.prefixlen:
+            raise TopologyError(f"subnet {subnet} is smaller than {h.name}'s {h.subnet}")
+        hierarchies.append(
+            dataclasses.replace(
+                h,
+                subnet=subnet,
+                ca=dataclasses.replace(h.ca, address=move(h.ca.address, h.subnet, subnet)),
+                ra=dataclasses.replace(h.ra, address=move(h.ra.address, h.subnet, subnet)),
+            )
+        )
+    moved = dataclasses.replace(lab, hierarchies=tuple(hierarchies))
+    _validate(moved)
+    return moved
+
+
+def dump_lab(lab: Lab) -> str:
+    """The lab as a lab file (parse_lab(dump_lab(lab)) == lab, but for `source`)."""
+
+    def table(h: Hierarchy) -> dict[str, Any]:
+        ca: dict[str, Any] = {"container": h.ca.container, "common_name": h.ca.common_name, "port": h.ca.port}
+        ra: dict[str, Any] = {
+            "container": h.ra.container,
+            "hostname": h.ra.hostname,
+            "port": h.ra.port,
+            "tls_profile": h.ra.tls_profile,
+            "enroll_profile": h.ra.enroll_profile,
+        }
+        if h.ca.address is not None:
+            ca["address"] = str(h.ca.address)
+        if h.ra.address is not None:
+            ra["address"] = str(h.ra.address)
+        return {
+            "algorithm": h.algorithm.value,
+            "subnet": str(h.subnet),
+            "root_common_name": h.root_common_name,
+            "root_validity_days": h.root_validity_days,
+            "intermediate_validity_days": h.intermediate_validity_days,
+            "ca": ca,
+            "ra": ra,
+        }
+
+    document = {
+        "lab": {"name": lab.name, "bind_address": str(lab.bind_address)},
+        "hierarchy": {h.name: table(h) for h in lab.hierarchies},
+    }
+    return tomli_w.dumps(document)
 
 
 def load_lab(path: Path | None = None) -> Lab:
