@@ -6,6 +6,7 @@ message (plus its hint), no traceback; anything else is a bug and keeps its trac
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -37,11 +38,12 @@ from labctl.local import LocalLab
 from labctl.lock import lab_lock
 from labctl.orchestrator import Orchestrator
 from labctl.pki.issue import certificates_pem, load_csr
+from labctl.placement import Selection, forget_lab, place, record_lab, recorded_lab, select_lab
 from labctl.plan import build_plan
 from labctl.render import render_ra_config
 from labctl.runtime.podman import PodmanRuntime
-from labctl.state import HierarchyState, default_state_dir, read_credentials
-from labctl.topology import Lab, load_lab
+from labctl.state import HierarchyState, read_credentials
+from labctl.topology import Lab
 from labctl.verify import CheckResult, verify_endpoint, write_junit
 
 # Commands that change the lab wait this long for another one to finish (so two commands run back to
@@ -59,21 +61,37 @@ class LabctlGroup(click.Group):
 
 
 class Context:
-    def __init__(self, config: Path | None, state_dir: Path | None, base_image: str = DEFAULT_BASE) -> None:
+    def __init__(
+        self,
+        config: Path | None,
+        state_dir: Path | None,
+        base_image: str = DEFAULT_BASE,
+        lab_name: str | None = None,
+    ) -> None:
         self._config = config
         self._state_dir = state_dir
-        self._lab: Lab | None = None
+        self._lab_name = lab_name
+        self._selection: Selection | None = None
         self.base_image = base_image
 
     @property
+    def selection(self) -> Selection:
+        if self._selection is None:
+            self._selection = select_lab(self._config, self._lab_name, self._state_dir)
+        return self._selection
+
+    @property
     def lab(self) -> Lab:
-        if self._lab is None:
-            self._lab = load_lab(self._config)
-        return self._lab
+        return self.selection.lab
+
+    @lab.setter
+    def lab(self, lab: Lab) -> None:
+        """The lab as `up` placed it (free subnets or ports)."""
+        self._selection = dataclasses.replace(self.selection, lab=lab)
 
     @property
     def state_dir(self) -> Path:
-        return self._state_dir or default_state_dir(self.lab)
+        return self.selection.state_dir
 
     @contextmanager
     def locked(self, command: str) -> Iterator[None]:
@@ -84,6 +102,11 @@ class Context:
 
 @click.group(cls=LabctlGroup)
 @click.option("--config", type=click.Path(path_type=Path), help="lab file (default: the shipped labctl/lab.toml)")
+@click.option(
+    "--lab",
+    "lab_name",
+    help="the lab's name (default: the lab file's, cert-lab): its own containers, networks, volumes and state",
+)
 @click.option("--state-dir", type=click.Path(path_type=Path), help="host state (default: $XDG_STATE_HOME/labctl/<lab>)")
 @click.option(
     "--base-image",
@@ -93,12 +116,19 @@ class Context:
 )
 @click.option("-v", "--verbose", is_flag=True, help="log what happens underneath")
 @click.pass_context
-def main(ctx: click.Context, config: Path | None, state_dir: Path | None, base_image: str, verbose: bool) -> None:
+def main(
+    ctx: click.Context,
+    config: Path | None,
+    lab_name: str | None,
+    state_dir: Path | None,
+    base_image: str,
+    verbose: bool,
+) -> None:
     """Stand up a PKI lab: RSA, ECC and ML-DSA hierarchies, each with an Intermediate CA and an EST RA."""
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
-    ctx.obj = Context(config, state_dir, base_image)
+    ctx.obj = Context(config, state_dir, base_image, lab_name)
 
 
 def _interrupt(signum: int, _frame: object) -> None:
@@ -255,12 +285,37 @@ def _json_event(event: StepEvent) -> None:
 @click.option("--timeout", default=90.0, show_default=True, help="seconds each container may take to become healthy")
 @click.option("--verify/--no-verify", default=False, help="run the smoke checks once the lab is up")
 @click.option("--json", "as_json", is_flag=True, help="events and results as JSON lines")
+@click.option(
+    "--subnets",
+    type=click.Choice(["lab", "auto"]),
+    default="lab",
+    show_default=True,
+    help="the lab file's subnets, or free ones (kept by later ups)",
+)
+@click.option(
+    "--ports",
+    type=click.Choice(["lab", "auto"]),
+    default="lab",
+    show_default=True,
+    help="the lab file's ports, or free ones (kept by later ups)",
+)
 @click.pass_obj
-def up(obj: Context, hierarchies: tuple[str, ...], timeout: float, verify: bool, as_json: bool) -> None:
+def up(
+    obj: Context, hierarchies: tuple[str, ...], timeout: float, verify: bool, as_json: bool, subnets: str, ports: str
+) -> None:
     """Build what is missing and bring the lab up, healthy (idempotent; repairs a broken lab)."""
     _stop_on_termination()
     started = time.perf_counter()
     with obj.locked("up"), _orchestrator(obj, as_json=as_json) as orchestrator:
+        if subnets == "auto" or ports == "auto":
+            obj.lab = orchestrator.lab = place(
+                obj.lab,
+                previous=recorded_lab(obj.state_dir),
+                auto_subnets=subnets == "auto",
+                auto_ports=ports == "auto",
+                used_subnets=orchestrator.runtime.network_subnets(),
+            )
+        record_lab(obj.lab, obj.state_dir)
         endpoints = orchestrator.up(hierarchies, timeout=timeout)
         if not as_json:
             click.echo(f"labctl: lab {obj.lab.name} up in {time.perf_counter() - started:.1f}s")
@@ -320,6 +375,8 @@ def down(obj: Context, volumes: bool) -> None:
             f" {len(report.volumes)} volumes in {time.perf_counter() - started:.1f}s"
         )
         _remove_hosts_block(obj.lab)
+        if volumes:
+            forget_lab(obj.state_dir)  # nothing of the lab is left: the next up starts from the lab file
 
 
 @main.command()
@@ -335,7 +392,7 @@ def status(obj: Context, as_json: bool) -> None:
             continue
         ca = f"  CA {row.ca_status} {dict(row.counts)}" if row.ca_status else ""
         click.echo(
-            f"  {row.hierarchy:<5} {row.role:<3} {row.container:<28} {row.state:<9} {row.health:<10}"
+            f"  {row.hierarchy:<5} {row.role:<3} {row.container:<32} {row.state:<9} {row.health:<10}"
             f" {row.address or '-':<13} 127.0.0.1:{row.port}{ca}"
         )
 

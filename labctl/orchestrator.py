@@ -36,7 +36,9 @@ from labctl.plan import Plan, Step, StepKind, build_plan
 from labctl.readiness import Clock, SystemClock, wait_until
 from labctl.runtime.base import (
     LAB_LABEL,
+    MANAGED_BY_LABEL,
     SPEC_HASH_LABEL,
+    ContainerInfo,
     ContainerRuntime,
     ContainerSpec,
     ExecResult,
@@ -45,6 +47,7 @@ from labctl.runtime.base import (
     VolumeMount,
     VolumeSpec,
 )
+from labctl.services.est_ra.config import READY_MARKER
 from labctl.specs import CA_DATA_DIR, CLIENT_DIR
 from labctl.state import HierarchyState
 from labctl.topology import Hierarchy, Lab, network_name, volume_name
@@ -234,6 +237,8 @@ class Orchestrator:
         """Create and start the container unless one with the same spec runs and `keep()` says it is fine."""
         digest = self._spec_hash(spec)
         info = self.runtime.inspect_container(spec.name)
+        if info is not None and info.labels.get(MANAGED_BY_LABEL):
+            return self._adopt(spec, info)
         if info is not None and info.is_running and info.labels.get(SPEC_HASH_LABEL) == digest and keep():
             return "running"
         if info is not None:
@@ -247,6 +252,31 @@ class Orchestrator:
         self.runtime.create_container(labelled)
         self.runtime.start_container(spec.name)
         return None
+
+    def _adopt(self, spec: ContainerSpec, info: ContainerInfo) -> str:
+        """A container compose or kube runs: check it is this lab's and running, and give it its files.
+
+        Its files (the RA's configuration) are written while it runs, the ready marker last; the RA
+        started with --wait-for-config then reads them. The marker holds the files' digest, so
+        rotated credentials are written again.
+        """
+        manager = info.labels[MANAGED_BY_LABEL]
+        if info.labels.get(LAB_LABEL) != self.lab.name:
+            raise TopologyError(f"container {spec.name} ({manager}) does not belong to lab {self.lab.name}")
+        if not info.is_running:
+            raise NotReadyError(
+                f"{spec.name} is {info.state}; {manager} runs it, so labctl does not recreate it",
+                hint=f"start it with {manager} (e.g. `podman-compose up -d`), then run `labctl up` again",
+            )
+        for directory, files in spec.files.items():
+            digest = hashlib.sha256(b"".join(f"{n}:{c.mode}".encode() + c.data for n, c in sorted(files.items())))
+            marker = digest.hexdigest().encode()
+            if self.runtime.read_file(spec.name, f"{directory}/{READY_MARKER}") == marker:
+                continue
+            self.runtime.write_files(spec.name, directory, files, owner=spec.files_owner)
+            ready = {READY_MARKER: FileContent(marker, 0o600)}
+            self.runtime.write_files(spec.name, directory, ready, owner=spec.files_owner)
+        return f"run by {manager}"
 
     def _spec_hash(self, spec: ContainerSpec) -> str:
         digest = hashlib.sha256(self._image_hash.encode())

@@ -5,7 +5,8 @@
 
 The fixture brings the lab up (replacing any lab of the same name) and removes it, volumes and all,
 when the session ends, also after failures and Ctrl-C. With `--lab-reuse` it uses the running lab
-(bringing up only what is missing) and leaves it running. Options: --lab-config, --lab-state-dir.
+(bringing up only what is missing) and leaves it running. Options: --lab-config, --lab-state-dir, and
+--lab-name NAME for a lab of its own on free subnets and ports (several jobs on one host).
 """
 
 from __future__ import annotations
@@ -21,9 +22,9 @@ from labctl.devices import Transport
 from labctl.endpoint import Endpoint
 from labctl.lock import lab_lock
 from labctl.orchestrator import Orchestrator
+from labctl.placement import forget_lab, place, record_lab, recorded_lab, select_lab
 from labctl.runtime.podman import PodmanRuntime
-from labctl.state import default_state_dir
-from labctl.topology import Lab, load_lab
+from labctl.topology import Lab
 
 UP_TIMEOUT_S = 180.0
 
@@ -32,6 +33,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("labctl", "labctl: ephemeral PKI labs")
     group.addoption("--lab-reuse", action="store_true", help="use the running lab and leave it running")
     group.addoption("--lab-config", default=None, help="lab file (default: labctl's shipped lab.toml)")
+    group.addoption(
+        "--lab-name",
+        default=None,
+        help="run a lab of this name on free subnets and ports, beside any other lab (e.g. one per CI job)",
+    )
     group.addoption("--lab-state-dir", default=None, help="labctl state dir (default: $XDG_STATE_HOME/labctl/<lab>)")
 
 
@@ -68,13 +74,19 @@ class LabFixture:
 def lab(request: pytest.FixtureRequest) -> Iterator[LabFixture]:
     config = request.config
     lab_file = config.getoption("--lab-config")
-    model = load_lab(Path(lab_file) if lab_file else None)
+    name = config.getoption("--lab-name")
     state_option = config.getoption("--lab-state-dir")
-    state_dir = Path(state_option) if state_option else default_state_dir(model)
+    selection = select_lab(Path(lab_file) if lab_file else None, name, Path(state_option) if state_option else None)
+    model, state_dir = selection.lab, selection.state_dir
     reuse = bool(config.getoption("--lab-reuse"))
     with PodmanRuntime() as runtime:
-        orchestrator = Orchestrator(model, runtime, state_dir)
         with lab_lock(state_dir, wait_s=60, command="pytest lab fixture (up)"):
+            if name is not None:
+                previous = recorded_lab(state_dir) if reuse else None
+                used = runtime.network_subnets()
+                model = place(model, previous=previous, auto_subnets=True, auto_ports=True, used_subnets=used)
+                record_lab(model, state_dir)
+            orchestrator = Orchestrator(model, runtime, state_dir)
             if not reuse:
                 orchestrator.down(volumes=True)
             endpoints = orchestrator.up(timeout=UP_TIMEOUT_S)
@@ -84,3 +96,4 @@ def lab(request: pytest.FixtureRequest) -> Iterator[LabFixture]:
             if not reuse:
                 with lab_lock(state_dir, wait_s=60, command="pytest lab fixture (down)"):
                     orchestrator.down(volumes=True)
+                    forget_lab(state_dir)

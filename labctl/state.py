@@ -13,14 +13,14 @@ from pathlib import Path
 
 from labctl.errors import LabctlError
 from labctl.files import write_secret
-from labctl.topology import Hierarchy, Lab
+from labctl.topology import Hierarchy
 
 EST_USERNAME = "est-client"
 
 
-def default_state_dir(lab: Lab) -> Path:
+def default_state_dir(lab_name: str) -> Path:
     base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "labctl" / lab.name
+    return Path(base) / "labctl" / lab_name
 
 
 def read_credentials(path: Path) -> tuple[str, str]:

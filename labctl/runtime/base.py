@@ -17,6 +17,8 @@ LAB_LABEL = "io.labctl.lab"
 HIERARCHY_LABEL = "io.labctl.hierarchy"
 ROLE_LABEL = "io.labctl.role"
 SPEC_HASH_LABEL = "io.labctl.spec-hash"
+# On containers another tool runs (compose, kube): labctl bootstraps them but never recreates them.
+MANAGED_BY_LABEL = "io.labctl.managed-by"
 CONTENT_HASH_LABEL = "io.labctl.content-hash"
 
 
@@ -121,6 +123,7 @@ class ContainerRuntime(Protocol):
     def create_network(self, spec: NetworkSpec) -> None: ...
     def remove_network(self, name: str) -> None: ...
     def list_networks(self, labels: Mapping[str, str]) -> list[str]: ...
+    def network_subnets(self) -> list[ipaddress.IPv4Network]: ...  # every network's, any owner
 
     # volumes
     def volume_exists(self, name: str) -> bool: ...

@@ -9,6 +9,7 @@ outlive the container, as with podman. Every mutating call is appended to `calls
 
 from __future__ import annotations
 
+import ipaddress
 import posixpath
 import threading
 from collections.abc import Callable, Mapping
@@ -150,6 +151,10 @@ class FakeRuntime:
     def list_networks(self, labels: Mapping[str, str]) -> list[str]:
         with self._lock:
             return sorted(name for name, spec in self.networks.items() if _has_labels(spec.labels, labels))
+
+    def network_subnets(self) -> list[ipaddress.IPv4Network]:
+        with self._lock:
+            return [spec.subnet for spec in self.networks.values()]
 
     # --- volumes -------------------------------------------------------------------------------
 

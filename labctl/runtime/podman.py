@@ -7,6 +7,7 @@ service answers, labctl starts `podman system service` for as long as it needs i
 from __future__ import annotations
 
 import io
+import ipaddress
 import logging
 import os
 import shutil
@@ -179,6 +180,16 @@ class PodmanRuntime:
         with _translated("list networks"):
             networks = self._client().networks.list()
             return sorted(str(n.name) for n in networks if _has_labels(n.attrs.get("labels"), labels))
+
+    def network_subnets(self) -> list[ipaddress.IPv4Network]:
+        with _translated("list networks"):
+            subnets = []
+            for network in self._client().networks.list():
+                for entry in network.attrs.get("subnets") or ():
+                    subnet = ipaddress.ip_network(str(entry.get("subnet")), strict=False)
+                    if isinstance(subnet, ipaddress.IPv4Network):
+                        subnets.append(subnet)
+            return subnets
 
     # --- volumes -------------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ Runs on the ECC hierarchy alone: P-384 keys are cheap, RSA-4096 ones are not.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import re
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 import labctl.orchestrator as orchestrator_module
+from labctl import specs
 from labctl.errors import NotReadyError, TopologyError
 from labctl.events import StepEvent, StepStatus
 from labctl.images import IMAGE_UID, ImageResult, image_reference
@@ -31,6 +33,7 @@ from labctl.runtime.base import (
     CONTENT_HASH_LABEL,
     HIERARCHY_LABEL,
     LAB_LABEL,
+    MANAGED_BY_LABEL,
     ROLE_LABEL,
     SPEC_HASH_LABEL,
     ContainerRuntime,
@@ -41,6 +44,7 @@ from labctl.runtime.base import (
 )
 from labctl.runtime.fake import FakeRuntime
 from labctl.services.ca.authority import CAConfig, IntermediateCA
+from labctl.services.est_ra.config import READY_MARKER
 from labctl.specs import CA_DATA_DIR, RA_CONF_DIR
 from labctl.state import HierarchyState
 from labctl.topology import DEFAULT_LAB_FILE, Hierarchy, Lab, network_name, parse_lab, volume_name
@@ -564,3 +568,47 @@ def test_endpoints_name_the_ra_and_ca_on_loopback(rig: LabRig) -> None:
     assert endpoint.ca_url == "https://127.0.0.1:8464"
     assert network_name(rig.lab, rig.hierarchy) == NETWORK
     assert volume_name(rig.lab, rig.hierarchy) == VOLUME
+
+
+# --- containers run by compose or kube (adopted) ----------------------------------------------
+
+
+def _compose_like(rig: LabRig) -> None:
+    """What `podman-compose up -d` leaves: the lab's networks, volumes and containers, labelled managed-by."""
+    image = FakeImageBuilder()(rig.runtime, "base").reference
+    lab_specs = specs.lab_specs(rig.lab, image)
+    for network in lab_specs.networks:
+        rig.runtime.create_network(network)
+    for volume in lab_specs.volumes:
+        rig.runtime.create_volume(volume)
+    for spec in lab_specs.containers:
+        labelled = dataclasses.replace(spec, labels={**spec.labels, MANAGED_BY_LABEL: "compose"})
+        rig.runtime.create_container(labelled)
+        rig.runtime.start_container(spec.name)
+
+
+def test_up_bootstraps_containers_compose_runs_without_recreating_them(rig: LabRig) -> None:
+    _compose_like(rig)
+    rig.up()
+    created = [call for call in rig.runtime.calls if call[0] in ("create_container", "remove_container")]
+    assert created == []  # compose's containers are kept, never replaced
+    files = rig.runtime.files(RA)
+    assert f"{RA_CONF_DIR}/tls.crt" in files and f"{RA_CONF_DIR}/{READY_MARKER}" in files
+    assert rig.runtime.run_healthcheck(RA) is Health.HEALTHY
+    assert {"ecc/ca/container", "ecc/ra/container"} <= rig.statuses(StepStatus.SKIPPED)
+
+
+def test_up_writes_an_adopted_ras_configuration_once(rig: LabRig) -> None:
+    _compose_like(rig)
+    rig.up()
+    rig.up()
+    assert not [call for call in rig.runtime.calls if call[0] == "write_files"]
+
+
+def test_up_refuses_to_recreate_a_stopped_compose_container(rig: LabRig) -> None:
+    _compose_like(rig)
+    rig.runtime.stop_container(RA)
+    with pytest.raises(NotReadyError, match=f"{RA} is exited; compose runs it") as caught:
+        rig.orchestrator.up(timeout=5)
+    assert "podman-compose up -d" in (caught.value.hint or "")
+    assert rig.runtime.inspect_container(RA).state == "exited"  # type: ignore[union-attr]

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import ssl
+import time
 from pathlib import Path
 
 from cryptography import x509
@@ -14,8 +16,10 @@ from labctl.pki.issue import load_pem_certificates
 from labctl.services.est_ra.app import create_app
 from labctl.services.est_ra.authz import Authorizer
 from labctl.services.est_ra.backend import DogtagRABackend
-from labctl.services.est_ra.config import ConfigError, RAConfig, load_config
+from labctl.services.est_ra.config import READY_MARKER, ConfigError, RAConfig, load_config
 from labctl.services.http import configure_logging, serve, server_ssl_context
+
+log = logging.getLogger("labctl.est_ra")
 
 
 def intermediate_of(chain_file: Path) -> x509.Certificate:
@@ -51,12 +55,28 @@ async def run(config: RAConfig) -> None:
     await serve(app, host=config.server.host, port=config.server.port, ssl_context=ssl_context)
 
 
+def wait_for_config(conf_dir: Path, *, interval_s: float = 0.5) -> None:
+    """Wait until labctl has written the configuration and its READY_MARKER (written last, so no half-copied set is read).
+
+    Compose and kube start the RA before its CA is installed; labctl issues the RA's credentials then.
+    """
+    announced = False
+    while not (conf_dir / READY_MARKER).exists():
+        if not announced:
+            log.info("waiting for the configuration in %s (written by `labctl up`)", conf_dir)
+            announced = True
+        time.sleep(interval_s)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="labctl-est-ra", description=__doc__)
     parser.add_argument("--conf-dir", type=Path, required=True)
     parser.add_argument("--log-level", default="INFO")
+    parser.add_argument("--wait-for-config", action="store_true", help="start before the configuration is written")
     args = parser.parse_args(argv)
     configure_logging(args.log_level)
+    if args.wait_for_config:
+        wait_for_config(args.conf_dir)
     try:
         config = load_config(args.conf_dir)
     except LabctlError as exc:

@@ -11,6 +11,9 @@ from pathlib import Path
 from labctl.errors import LabctlError
 from labctl.pki.keys import KeyAlgorithm
 
+# Written into the conf dir after every other file, by labctl, for an RA started with --wait-for-config.
+READY_MARKER = ".ready"
+
 
 class ConfigError(LabctlError):
     """An RA configuration file is missing, malformed or inconsistent."""

@@ -1,0 +1,143 @@
+"""Which lab a command acts on, and where on the host it sits (names, subnets, ports).
+
+Several labs share one host: `--lab NAME` gives a lab its own containers, networks, volumes and
+state dir (topology.renamed), and `up --subnets auto --ports auto` moves it off the addresses and
+ports other labs use. The lab a lab was brought up as is recorded in its state dir, so every later
+command (`verify`, `status`, `est-enroll`, ...) given the same `--lab` finds the same ports and
+subnets without repeating the options, and a second `up` keeps them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import logging
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from labctl.errors import TopologyError
+from labctl.files import write_atomic
+from labctl.ports import with_free_ports
+from labctl.state import default_state_dir
+from labctl.topology import Lab, dump_lab, load_lab, renamed, with_subnets
+
+log = logging.getLogger(__name__)
+
+RECORDED_LAB = "lab.toml"
+# Where `--subnets auto` looks: away from podman's own pool (10.88/10.89) and the 172.16/12 range
+# Docker and the default lab use.
+AUTO_SUBNET_POOL = ipaddress.IPv4Network("10.210.0.0/16")
+ROUTES_FILE = Path("/proc/net/route")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Selection:
+    lab: Lab
+    state_dir: Path
+    recorded: bool  # the lab came from its state dir's record
+
+
+def select_lab(config: Path | None, name: str | None, state_dir: Path | None) -> Selection:
+    """The lab a command acts on.
+
+    The lab file (`config`, else the shipped default) renamed to `name`; without `config`, the lab
+    recorded in the state dir by the last `up` wins, so auto-chosen ports and subnets are found again.
+    """
+    base = load_lab(config)
+    lab_name = base.name if name is None else name
+    if lab_name != base.name:
+        renamed(base, lab_name)  # checks the name before it makes a path
+    directory = state_dir or default_state_dir(lab_name)
+    record = directory / RECORDED_LAB
+    if config is None and record.is_file():
+        lab = load_lab(record)
+        if lab.name != lab_name:
+            raise TopologyError(
+                f"{record} records lab {lab.name!r}, not {lab_name!r}", hint="use that lab's own --state-dir"
+            )
+        return Selection(lab, directory, recorded=True)
+    return Selection(renamed(base, lab_name), directory, recorded=False)
+
+
+def record_lab(lab: Lab, state_dir: Path) -> None:
+    """Remember the lab as brought up (atomically: an interrupted write leaves the old record)."""
+    state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    write_atomic(state_dir / RECORDED_LAB, dump_lab(lab).encode())
+
+
+def forget_lab(state_dir: Path) -> None:
+    (state_dir / RECORDED_LAB).unlink(missing_ok=True)
+
+
+def recorded_lab(state_dir: Path) -> Lab | None:
+    record = state_dir / RECORDED_LAB
+    return load_lab(record) if record.is_file() else None
+
+
+def place(
+    lab: Lab,
+    *,
+    previous: Lab | None,
+    auto_subnets: bool,
+    auto_ports: bool,
+    used_subnets: Iterable[ipaddress.IPv4Network] = (),
+) -> Lab:
+    """The lab with free subnets and/or ports when asked; a lab placed before keeps its place."""
+    if auto_subnets:
+        if previous is not None and _same_hierarchies(lab, previous):
+            lab = with_subnets(lab, [h.subnet for h in previous.hierarchies])
+        else:
+            taken = [*used_subnets, *host_routes()]
+            lab = with_subnets(lab, list(free_subnets(len(lab.hierarchies), taken)))
+    if auto_ports:
+        if previous is not None and _same_hierarchies(lab, previous):
+            lab = _ports_of(lab, previous)
+        else:
+            lab = with_free_ports(lab)
+    return lab
+
+
+def free_subnets(count: int, taken: Iterable[ipaddress.IPv4Network]) -> Iterator[ipaddress.IPv4Network]:
+    """`count` /24 subnets from the auto pool that overlap nothing taken."""
+    taken = list(taken)
+    found = 0
+    for candidate in AUTO_SUBNET_POOL.subnets(new_prefix=24):
+        if found == count:
+            return
+        if not any(candidate.overlaps(other) for other in taken):
+            found += 1
+            yield candidate
+    if found < count:
+        raise TopologyError(f"no {count} free /24 subnets left in {AUTO_SUBNET_POOL}", hint="remove unused networks")
+
+
+def host_routes(routes_file: Path = ROUTES_FILE) -> list[ipaddress.IPv4Network]:
+    """The host's IPv4 routes but the default: a lab subnet on one of them would shadow it."""
+    try:
+        lines = routes_file.read_text(encoding="ascii").splitlines()[1:]
+    except OSError:
+        return []
+    routes = []
+    for line in lines:
+        fields = line.split()
+        if len(fields) < 8 or fields[1] == "00000000":
+            continue
+        # /proc/net/route writes addresses as little-endian hex.
+        destination = ipaddress.IPv4Address(int.from_bytes(bytes.fromhex(fields[1]), "little"))
+        mask = ipaddress.IPv4Address(int.from_bytes(bytes.fromhex(fields[7]), "little"))
+        routes.append(ipaddress.IPv4Network(f"{destination}/{mask}", strict=False))
+    return routes
+
+
+def _same_hierarchies(lab: Lab, other: Lab) -> bool:
+    return [h.name for h in lab.hierarchies] == [h.name for h in other.hierarchies]
+
+
+def _ports_of(lab: Lab, previous: Lab) -> Lab:
+    hierarchies = tuple(
+        dataclasses.replace(
+            h, ca=dataclasses.replace(h.ca, port=p.ca.port), ra=dataclasses.replace(h.ra, port=p.ra.port)
+        )
+        for h, p in zip(lab.hierarchies, previous.hierarchies, strict=True)
+    )
+    return dataclasses.replace(lab, hierarchies=hierarchies)
