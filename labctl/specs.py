@@ -101,6 +101,7 @@ def ca_spec(lab: Lab, hierarchy: Hierarchy, image: str) -> ContainerSpec:
         mounts=(VolumeMount(volume_name(lab, hierarchy), CA_DATA_DIR),),
         health=ca_health(hierarchy),
         user=f"{IMAGE_UID}:{IMAGE_UID}",
+        read_only=True,  # the CA writes only its data volume (podman adds tmpfs /tmp and /run)
     )
 
 
@@ -127,6 +128,9 @@ def ra_spec(
         ports=(PortSpec(ra.port, ra.port, str(lab.bind_address)),),
         health=ra_health(hierarchy),
         user=f"{IMAGE_UID}:{IMAGE_UID}",
+        # The RA writes nothing; its configuration is copied in before start. Started before its
+        # configuration exists (compose, kube), it must be writable for labctl to copy it in later.
+        read_only=not wait_for_config,
         files={RA_CONF_DIR: dict(config)} if config else {},
         files_owner=(IMAGE_UID, IMAGE_UID),
         extra_hosts=static_hosts(hierarchy),

@@ -105,6 +105,22 @@ def test_service_has_no_capabilities(lab_cli, runtime, container):
 
 
 @pytest.mark.parametrize("container", CONTAINERS)
+def test_service_root_filesystem_is_read_only(lab_cli, runtime, container):
+    """Only the CA's data volume is writable: the code, the RA's configuration and / are not."""
+    for path in ("/probe", "/etc/labctl/probe", "/usr/lib/probe"):
+        result = runtime.exec(container, ("python", "-c", f"open({path!r}, 'w')"))
+        assert result.exit_code != 0 and "Read-only file system" in result.output, (path, result.output)
+
+
+@pytest.mark.parametrize("hierarchy", HIERARCHIES)
+def test_ca_data_volume_is_the_only_writable_place_of_the_ca(lab_cli, runtime, hierarchy):
+    container = LAB.hierarchy(hierarchy).ca.container
+    probe = f"{CA_DATA_DIR}/.write-probe"
+    result = runtime.exec(container, ("python", "-c", f"import os; open({probe!r}, 'w').close(); os.remove({probe!r})"))
+    assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize("container", CONTAINERS)
 def test_published_ports_bind_loopback_only(lab_cli, container):
     output = subprocess.run(
         ["podman", "port", container], capture_output=True, text=True, timeout=30, check=True
