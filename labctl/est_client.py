@@ -9,15 +9,18 @@ from __future__ import annotations
 import base64
 import ssl
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from labctl.errors import ESTError, PKIError
-from labctl.pki.csrattrs import CsrAttrs, decode_csrattrs
 from labctl.pki.issue import decode_base64
 from labctl.pki.pkcs7 import load_certs_only
+
+if TYPE_CHECKING:
+    from labctl.pki.csrattrs import CsrAttrs
 
 
 def est_ssl_context(
@@ -88,6 +91,10 @@ class ESTClient:
         body = self._send("GET", "csrattrs")
         try:
             der = body if body[:1] == b"\x30" else decode_base64(body, what="csrattrs")
+            # Imported here: pyasn1-modules' RFC 5652/5280 types take ~0.1 s to load, and every labctl
+            # command imports this module (a no-op `up` should not pay for a csrattrs parser).
+            from labctl.pki.csrattrs import decode_csrattrs
+
             return decode_csrattrs(der)
         except PKIError as exc:
             raise ESTError(f"csrattrs answer unreadable: {exc}") from exc
