@@ -18,6 +18,8 @@ HIERARCHY_LABEL = "io.labctl.hierarchy"
 ROLE_LABEL = "io.labctl.role"
 SPEC_HASH_LABEL = "io.labctl.spec-hash"
 CONTENT_HASH_LABEL = "io.labctl.content-hash"
+# Set by the renderings for other tools (labctl.targets): which tool made the object, when labctl did not.
+MANAGED_BY_LABEL = "io.labctl.managed-by"
 
 
 class Health(enum.StrEnum):
