@@ -43,6 +43,7 @@ from labctl.plan import build_plan
 from labctl.render import render_ra_config
 from labctl.runtime.podman import PodmanRuntime
 from labctl.state import HierarchyState, read_credentials
+from labctl.targets import TARGETS
 from labctl.topology import Lab
 from labctl.verify import CheckResult, verify_endpoint, write_junit
 
@@ -242,10 +243,45 @@ def build(obj: Context, force: bool) -> None:
 
 
 @main.command()
-@click.option("--out", type=click.Path(path_type=Path), default=Path("rendered"), show_default=True)
+@click.option(
+    "--target", type=click.Choice(sorted(TARGETS)), help="render the whole lab for compose or Kubernetes instead"
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    help="directory (default: rendered); with --target a file or directory (default: stdout)",
+)
+@click.option("--image", help="with --target: the lab image (default: the one `up` uses, built when missing)")
 @click.pass_obj
-def render(obj: Context, out: Path) -> None:
-    """Write what `up` would use, starting nothing: each RA's configuration, the Containerfile, the plan."""
+def render(obj: Context, target: str | None, out: Path | None, image: str | None) -> None:
+    """Write what `up` would use, starting nothing: each RA's configuration, the Containerfile, the plan.
+
+    With --target, the whole lab as a compose file (podman-compose) or Kubernetes manifests.
+    """
+    if target is None:
+        if image is not None:
+            raise click.UsageError("--image needs --target")
+        _render_ra_config(obj, out or Path("rendered"))
+        return
+    text = TARGETS[target].render(obj.lab, image or _lab_image(obj))
+    if out is None:
+        click.echo(text, nl=False)
+        return
+    path = out / TARGETS[target].file_name if out.is_dir() else out
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {path}: {exc.strerror}") from exc
+    click.echo(f"labctl: rendered lab {obj.lab.name} for {target} into {path}")
+
+
+def _lab_image(obj: Context) -> str:
+    """The image `up` would use: its tag is a content hash, which needs podman (the base image's labels)."""
+    with obj.locked("build"), PodmanRuntime() as runtime:
+        return ensure_image(runtime, base=obj.base_image).reference
+
+
+def _render_ra_config(obj: Context, out: Path) -> None:
     lab = obj.lab
     for hierarchy in lab.hierarchies:
         username, password = HierarchyState.of(obj.state_dir, hierarchy).est_credentials()

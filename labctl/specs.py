@@ -30,6 +30,8 @@ CA_DATA_DIR = "/var/lib/labctl/ca"
 RA_CONF_DIR = "/etc/labctl/est"
 CLIENT_DIR = "/tmp/labctl"
 HEALTH_TIMEOUT_S = 5.0
+# The RA's flag for "start without configuration; labctl writes it into the running container".
+WAIT_FOR_CONFIG = "--wait-for-config"
 
 
 def labels(lab: Lab, hierarchy: Hierarchy, role: str) -> dict[str, str]:
@@ -116,7 +118,7 @@ def ra_spec(
     ra = hierarchy.ra
     command: tuple[str, ...] = ("python", "-m", "labctl.services.est_ra", "--conf-dir", RA_CONF_DIR)
     if wait_for_config:
-        command += ("--wait-for-config",)
+        command += (WAIT_FOR_CONFIG,)
     return ContainerSpec(
         name=ra.container,
         image=image,
