@@ -1,0 +1,68 @@
+"""The compose rendering, run for real: podman-compose starts the lab, `labctl up` bootstraps its
+certificates (the root key stays on the host), `labctl verify` passes, podman-compose removes it.
+
+It runs as a lab of its own (free subnets and ports) beside the default one.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from labctl.placement import place
+from labctl.runtime.base import LAB_LABEL, MANAGED_BY_LABEL
+from labctl.runtime.podman import PodmanRuntime
+from labctl.topology import dump_lab, load_lab, renamed
+from tests.e2e.conftest import LabCLI
+
+pytestmark = pytest.mark.e2e
+NAME = "e2e-compose"
+PODMAN_COMPOSE = Path(sys.executable).with_name("podman-compose")
+
+
+def _compose(compose_file: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(PODMAN_COMPOSE), "-f", str(compose_file), *args], capture_output=True, text=True, timeout=600, check=False
+    )
+
+
+def test_podman_compose_runs_the_rendered_lab_and_labctl_verifies_it(
+    lab_cli: LabCLI, runtime: PodmanRuntime, tmp_path: Path
+) -> None:
+    lab = place(renamed(load_lab(), NAME), previous=None, auto_subnets=True, auto_ports=True,
+                used_subnets=runtime.network_subnets())  # fmt: skip
+    lab_file = tmp_path / "lab.toml"
+    lab_file.write_text(dump_lab(lab))
+    cli = LabCLI(tmp_path / "state", lab)
+    compose_file = tmp_path / "compose.yaml"
+    config = ("--config", str(lab_file))
+    cli.run(*config, "down", "--volumes")
+    cli.run(*config, "render", "--target", "compose", "--out", str(compose_file))
+    try:
+        started = _compose(compose_file, "up", "-d")
+        assert started.returncode == 0, started.stdout[-2000:] + started.stderr[-2000:]
+        containers = runtime.list_containers({LAB_LABEL: NAME})
+        assert len(containers) == 6 and {c.labels.get(MANAGED_BY_LABEL) for c in containers} == {"compose"}
+        ids_before = {c.name: c.image for c in containers}
+
+        events = cli.events(*config, "up")  # the certificate bootstrap: CA install, RA credentials
+        assert {events[f"{h.name}/ca/installed"] for h in lab.hierarchies} == {"done"}
+        assert {events[f"{h.name}/ra/container"] for h in lab.hierarchies} == {"skipped"}  # compose's, kept
+
+        output = cli.run(*config, "verify", "--json").stdout
+        results = [json.loads(line) for line in output.splitlines()]
+        assert len(results) == 30 and all(r["passed"] for r in results), output
+        assert {c.name: c.image for c in runtime.list_containers({LAB_LABEL: NAME})} == ids_before
+    finally:
+        stopped = _compose(compose_file, "down", "-v")
+    assert stopped.returncode == 0, stopped.stderr[-2000:]
+    selector = {LAB_LABEL: NAME}
+    assert (runtime.list_containers(selector), runtime.list_networks(selector), runtime.list_volumes(selector)) == (
+        [],
+        [],
+        [],
+    )
