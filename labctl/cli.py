@@ -31,7 +31,7 @@ from labctl.errors import ESTError, LabctlError, VerificationFailed
 from labctl.est_client import ESTClient, est_ssl_context
 from labctl.events import StepEvent, StepStatus
 from labctl.hosts import HOSTS_FILE, apply_block, has_block, hosts_lines, remove_block, update_hosts_file
-from labctl.images import CONTAINERFILE, DEFAULT_BASE, ensure_image
+from labctl.images import CONTAINERFILE, DEFAULT_BASE, IMAGE_REPOSITORY, ImageResult, ensure_image
 from labctl.iot import IoTDevice
 from labctl.local import LocalLab
 from labctl.lock import lab_lock
@@ -39,6 +39,7 @@ from labctl.orchestrator import Orchestrator
 from labctl.pki.issue import certificates_pem, load_csr
 from labctl.plan import build_plan
 from labctl.render import render_ra_config
+from labctl.runtime.base import ContainerRuntime
 from labctl.runtime.podman import PodmanRuntime
 from labctl.state import HierarchyState, default_state_dir, read_credentials
 from labctl.topology import Lab, load_lab
@@ -59,11 +60,21 @@ class LabctlGroup(click.Group):
 
 
 class Context:
-    def __init__(self, config: Path | None, state_dir: Path | None, base_image: str = DEFAULT_BASE) -> None:
+    def __init__(
+        self,
+        config: Path | None,
+        state_dir: Path | None,
+        base_image: str = DEFAULT_BASE,
+        image_repository: str = IMAGE_REPOSITORY,
+    ) -> None:
         self._config = config
         self._state_dir = state_dir
         self._lab: Lab | None = None
         self.base_image = base_image
+        self.image_repository = image_repository
+
+    def build_image(self, runtime: ContainerRuntime, base: str, *, force: bool = False) -> ImageResult:
+        return ensure_image(runtime, base=base, repository=self.image_repository, force=force)
 
     @property
     def lab(self) -> Lab:
@@ -91,14 +102,27 @@ class Context:
     show_default=True,
     help="FROM of the lab image; the default is bootstrapped with mmdebstrap when absent",
 )
+@click.option(
+    "--image-repository",
+    default=IMAGE_REPOSITORY,
+    show_default=True,
+    help="repository of the lab image (tagged by content hash); a build prunes older tags of this repository only",
+)
 @click.option("-v", "--verbose", is_flag=True, help="log what happens underneath")
 @click.pass_context
-def main(ctx: click.Context, config: Path | None, state_dir: Path | None, base_image: str, verbose: bool) -> None:
+def main(
+    ctx: click.Context,
+    config: Path | None,
+    state_dir: Path | None,
+    base_image: str,
+    image_repository: str,
+    verbose: bool,
+) -> None:
     """Stand up a PKI lab: RSA, ECC and ML-DSA hierarchies, each with an Intermediate CA and an EST RA."""
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
-    ctx.obj = Context(config, state_dir, base_image)
+    ctx.obj = Context(config, state_dir, base_image, image_repository)
 
 
 def _interrupt(signum: int, _frame: object) -> None:
@@ -194,6 +218,7 @@ def _orchestrator(obj: Context, *, as_json: bool = False) -> Iterator[Orchestrat
             obj.state_dir,
             on_event=_json_event if as_json else _print_event,
             base_image=obj.base_image,
+            build_image=obj.build_image,
         )
 
 
@@ -204,7 +229,7 @@ def build(obj: Context, force: bool) -> None:
     """Build the lab image (offline from the wheelhouse; the base bootstrapped with mmdebstrap when absent)."""
     started = time.perf_counter()
     with obj.locked("build"), PodmanRuntime() as runtime:
-        result = ensure_image(runtime, base=obj.base_image, force=force)
+        result = obj.build_image(runtime, obj.base_image, force=force)
     state = "built" if result.built else "up to date"
     click.echo(
         f"labctl: {result.reference} {state} ({result.content_hash[:12]}) in {time.perf_counter() - started:.1f}s"
