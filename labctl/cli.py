@@ -6,6 +6,7 @@ message (plus its hint), no traceback; anything else is a bug and keeps its trac
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -17,12 +18,14 @@ from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import click
 
 from labctl import iot as iot_client
-from labctl import revocation
+from labctl import loadgen, revocation
 from labctl.bootstrap import host_supports_tls, needs_compat_tls
+from labctl.ceiling import measure_ceiling
 from labctl.clients import file_admin, host_admin, run_iot_device, transport_for, verify_lab
 from labctl.devices import Enrolled, HostTransport, Transport, enroll_device, fetch_cacerts, reenroll_device
 from labctl.dogtag import CertInfo
@@ -37,6 +40,7 @@ from labctl.local import LocalLab
 from labctl.lock import lab_lock
 from labctl.orchestrator import Orchestrator
 from labctl.pki.issue import certificates_pem, load_csr
+from labctl.pki.keys import KeyAlgorithm
 from labctl.plan import build_plan
 from labctl.render import render_ra_config
 from labctl.runtime.base import ContainerRuntime
@@ -576,6 +580,58 @@ def est_call(
         return
     # PEM, not one JSON line: podman's log splits long lines, and an ML-DSA certificate is over 10 KB.
     click.echo(certificates_pem(certificates).decode(), nl=False)
+
+
+# --- the benchmarks' in-network load client (python -m benchmarks runs these in a lab container) -----
+
+_ALGORITHMS = click.Choice([algorithm.value for algorithm in KeyAlgorithm])
+
+
+@main.command("bench-enroll", hidden=True)
+@click.option("--algorithm", type=_ALGORITHMS, required=True, help="the hierarchy's key algorithm (for the CSRs)")
+@click.option("--label", required=True, help="name of the results (the hierarchy)")
+@click.option("--ra-url", required=True)
+@click.option("--trust", type=click.Path(path_type=Path, exists=True), required=True)
+@click.option("--credentials", type=click.Path(path_type=Path, exists=True), required=True)
+@click.option("--duration", type=float, default=5.0, show_default=True, help="seconds per load run")
+def bench_enroll(algorithm: str, label: str, ra_url: str, trust: Path, credentials: Path, duration: float) -> None:
+    """simpleenroll load on one RA (keep-alive at c=1/8/32, new TLS connection at c=8): JSON lines."""
+    url = urlsplit(ra_url)
+    if url.hostname is None:
+        raise LabctlError(f"--ra-url {ra_url} names no host")
+    click.echo(loadgen.record_line(loadgen.RecordKind.ENVIRONMENT, loadgen.current_environment()))
+    rows = asyncio.run(
+        loadgen.measure_enrollment(
+            label=label,
+            algorithm=KeyAlgorithm(algorithm),
+            host=url.hostname,
+            port=url.port or 443,
+            context=est_ssl_context(trust),
+            auth=read_credentials(credentials),
+            duration_s=duration,
+            server_hostname=url.hostname,
+        )
+    )
+    for row in rows:
+        click.echo(loadgen.record_line(loadgen.RecordKind.ENROLLMENT, row))
+
+
+@main.command("bench-ceiling", hidden=True)
+@click.option("--algorithm", "algorithms", type=_ALGORITHMS, multiple=True, help="key algorithm (repeatable)")
+@click.option("--duration", type=float, default=5.0, show_default=True, help="seconds per load run")
+@click.option("--crypto-seconds", type=float, default=2.0, show_default=True, help="seconds per crypto rate")
+def bench_ceiling(algorithms: tuple[str, ...], duration: float, crypto_seconds: float) -> None:
+    """Ceilings where this runs: the load client's own (trivial server), and per algorithm certificates
+    issued/s, signatures/s and TLS handshakes/s with a key of it: JSON lines."""
+    click.echo(loadgen.record_line(loadgen.RecordKind.ENVIRONMENT, loadgen.current_environment()))
+    for row in asyncio.run(loadgen.measure_client_ceiling(duration)):
+        click.echo(loadgen.record_line(loadgen.RecordKind.CLIENT_CEILING, row))
+    for name in algorithms:
+        algorithm = KeyAlgorithm(name)
+        ceiling = measure_ceiling(algorithm, seconds=crypto_seconds)
+        click.echo(loadgen.record_line(loadgen.RecordKind.CRYPTO_CEILING, ceiling))
+        handshakes = asyncio.run(loadgen.measure_handshake_ceiling(algorithm, duration))
+        click.echo(loadgen.record_line(loadgen.RecordKind.HANDSHAKE_CEILING, handshakes))
 
 
 # --- the IoT client ---------------------------------------------------------------------------------
