@@ -6,6 +6,7 @@ message (plus its hint), no traceback; anything else is a bug and keeps its trac
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import logging
@@ -18,12 +19,14 @@ from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import click
 
 from labctl import iot as iot_client
-from labctl import revocation
+from labctl import loadgen, revocation
 from labctl.bootstrap import host_supports_tls, needs_compat_tls
+from labctl.ceiling import measure_ceiling
 from labctl.clients import file_admin, host_admin, run_iot_device, transport_for, verify_lab
 from labctl.devices import Enrolled, HostTransport, Transport, enroll_device, fetch_cacerts, reenroll_device
 from labctl.dogtag import CertInfo
@@ -32,15 +35,17 @@ from labctl.errors import ESTError, LabctlError, VerificationFailed
 from labctl.est_client import ESTClient, est_ssl_context
 from labctl.events import StepEvent, StepStatus
 from labctl.hosts import HOSTS_FILE, apply_block, has_block, hosts_lines, remove_block, update_hosts_file
-from labctl.images import CONTAINERFILE, DEFAULT_BASE, ensure_image
+from labctl.images import CONTAINERFILE, DEFAULT_BASE, IMAGE_REPOSITORY, ImageResult, ensure_image
 from labctl.iot import IoTDevice
 from labctl.local import LocalLab
 from labctl.lock import lab_lock
 from labctl.orchestrator import Orchestrator
 from labctl.pki.issue import certificates_pem, load_csr
+from labctl.pki.keys import KeyAlgorithm
 from labctl.placement import Selection, forget_lab, place, record_lab, recorded_lab, select_lab
 from labctl.plan import build_plan
 from labctl.render import render_ra_config
+from labctl.runtime.base import ContainerRuntime
 from labctl.runtime.podman import PodmanRuntime
 from labctl.state import HierarchyState, read_credentials
 from labctl.targets import TARGETS
@@ -68,12 +73,17 @@ class Context:
         state_dir: Path | None,
         base_image: str = DEFAULT_BASE,
         lab_name: str | None = None,
+        image_repository: str = IMAGE_REPOSITORY,
     ) -> None:
         self._config = config
         self._state_dir = state_dir
         self._lab_name = lab_name
         self._selection: Selection | None = None
         self.base_image = base_image
+        self.image_repository = image_repository
+
+    def build_image(self, runtime: ContainerRuntime, base: str, *, force: bool = False) -> ImageResult:
+        return ensure_image(runtime, base=base, repository=self.image_repository, force=force)
 
     @property
     def selection(self) -> Selection:
@@ -115,6 +125,12 @@ class Context:
     show_default=True,
     help="FROM of the lab image; the default is bootstrapped with mmdebstrap when absent",
 )
+@click.option(
+    "--image-repository",
+    default=IMAGE_REPOSITORY,
+    show_default=True,
+    help="repository of the lab image (tagged by content hash); a build prunes older tags of this repository only",
+)
 @click.option("-v", "--verbose", is_flag=True, help="log what happens underneath")
 @click.pass_context
 def main(
@@ -123,13 +139,14 @@ def main(
     lab_name: str | None,
     state_dir: Path | None,
     base_image: str,
+    image_repository: str,
     verbose: bool,
 ) -> None:
     """Stand up a PKI lab: RSA, ECC and ML-DSA hierarchies, each with an Intermediate CA and an EST RA."""
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
-    ctx.obj = Context(config, state_dir, base_image, lab_name)
+    ctx.obj = Context(config, state_dir, base_image, lab_name, image_repository)
 
 
 def _interrupt(signum: int, _frame: object) -> None:
@@ -225,6 +242,7 @@ def _orchestrator(obj: Context, *, as_json: bool = False) -> Iterator[Orchestrat
             obj.state_dir,
             on_event=_json_event if as_json else _print_event,
             base_image=obj.base_image,
+            build_image=obj.build_image,
         )
 
 
@@ -235,7 +253,7 @@ def build(obj: Context, force: bool) -> None:
     """Build the lab image (offline from the wheelhouse; the base bootstrapped with mmdebstrap when absent)."""
     started = time.perf_counter()
     with obj.locked("build"), PodmanRuntime() as runtime:
-        result = ensure_image(runtime, base=obj.base_image, force=force)
+        result = obj.build_image(runtime, obj.base_image, force=force)
     state = "built" if result.built else "up to date"
     click.echo(
         f"labctl: {result.reference} {state} ({result.content_hash[:12]}) in {time.perf_counter() - started:.1f}s"
@@ -644,6 +662,58 @@ def est_call(
         return
     # PEM, not one JSON line: podman's log splits long lines, and an ML-DSA certificate is over 10 KB.
     click.echo(certificates_pem(certificates).decode(), nl=False)
+
+
+# --- the benchmarks' in-network load client (python -m benchmarks runs these in a lab container) -----
+
+_ALGORITHMS = click.Choice([algorithm.value for algorithm in KeyAlgorithm])
+
+
+@main.command("bench-enroll", hidden=True)
+@click.option("--algorithm", type=_ALGORITHMS, required=True, help="the hierarchy's key algorithm (for the CSRs)")
+@click.option("--label", required=True, help="name of the results (the hierarchy)")
+@click.option("--ra-url", required=True)
+@click.option("--trust", type=click.Path(path_type=Path, exists=True), required=True)
+@click.option("--credentials", type=click.Path(path_type=Path, exists=True), required=True)
+@click.option("--duration", type=float, default=5.0, show_default=True, help="seconds per load run")
+def bench_enroll(algorithm: str, label: str, ra_url: str, trust: Path, credentials: Path, duration: float) -> None:
+    """simpleenroll load on one RA (keep-alive at c=1/8/32, new TLS connection at c=8): JSON lines."""
+    url = urlsplit(ra_url)
+    if url.hostname is None:
+        raise LabctlError(f"--ra-url {ra_url} names no host")
+    click.echo(loadgen.record_line(loadgen.RecordKind.ENVIRONMENT, loadgen.current_environment()))
+    rows = asyncio.run(
+        loadgen.measure_enrollment(
+            label=label,
+            algorithm=KeyAlgorithm(algorithm),
+            host=url.hostname,
+            port=url.port or 443,
+            context=est_ssl_context(trust),
+            auth=read_credentials(credentials),
+            duration_s=duration,
+            server_hostname=url.hostname,
+        )
+    )
+    for row in rows:
+        click.echo(loadgen.record_line(loadgen.RecordKind.ENROLLMENT, row))
+
+
+@main.command("bench-ceiling", hidden=True)
+@click.option("--algorithm", "algorithms", type=_ALGORITHMS, multiple=True, help="key algorithm (repeatable)")
+@click.option("--duration", type=float, default=5.0, show_default=True, help="seconds per load run")
+@click.option("--crypto-seconds", type=float, default=2.0, show_default=True, help="seconds per crypto rate")
+def bench_ceiling(algorithms: tuple[str, ...], duration: float, crypto_seconds: float) -> None:
+    """Ceilings where this runs: the load client's own (trivial server), and per algorithm certificates
+    issued/s, signatures/s and TLS handshakes/s with a key of it: JSON lines."""
+    click.echo(loadgen.record_line(loadgen.RecordKind.ENVIRONMENT, loadgen.current_environment()))
+    for row in asyncio.run(loadgen.measure_client_ceiling(duration)):
+        click.echo(loadgen.record_line(loadgen.RecordKind.CLIENT_CEILING, row))
+    for name in algorithms:
+        algorithm = KeyAlgorithm(name)
+        ceiling = measure_ceiling(algorithm, seconds=crypto_seconds)
+        click.echo(loadgen.record_line(loadgen.RecordKind.CRYPTO_CEILING, ceiling))
+        handshakes = asyncio.run(loadgen.measure_handshake_ceiling(algorithm, duration))
+        click.echo(loadgen.record_line(loadgen.RecordKind.HANDSHAKE_CEILING, handshakes))
 
 
 # --- the IoT client ---------------------------------------------------------------------------------

@@ -44,13 +44,25 @@ def cache_dir() -> Path:
     return Path(base) / "labctl"
 
 
-def ensure_image(runtime: ContainerRuntime, *, base: str = DEFAULT_BASE, force: bool = False) -> ImageResult:
-    """Build the lab image unless one with the same content hash exists."""
+def ensure_image(
+    runtime: ContainerRuntime,
+    *,
+    base: str = DEFAULT_BASE,
+    repository: str = IMAGE_REPOSITORY,
+    force: bool = False,
+) -> ImageResult:
+    """Build the lab image unless one with the same content hash exists.
+
+    Args:
+        repository: where the image is tagged; older tags of this repository only are pruned.
+        force: rebuild even when the image is up to date, without the layer cache (a cached
+            rebuild of the same inputs would change nothing).
+    """
     ensure_base(runtime, base)
     base_labels = runtime.image_labels(base) or {}
     wheelhouse = ensure_wheelhouse()
     digest = content_hash(base, base_labels, wheelhouse)
-    reference = image_reference(digest)
+    reference = image_reference(digest, repository)
     labels = runtime.image_labels(reference)
     if not force and labels is not None and labels.get(CONTENT_HASH_LABEL) == digest:
         return ImageResult(reference, False, digest)
@@ -66,21 +78,24 @@ def ensure_image(runtime: ContainerRuntime, *, base: str = DEFAULT_BASE, force: 
             reference,
             labels={CONTENT_HASH_LABEL: digest},
             build_args={"BASE": base, "UID": str(IMAGE_UID)},
+            no_cache=force,
         )
     log.info("built %s", reference)
-    _prune(runtime, keep=reference)
+    _prune(runtime, keep=reference, repository=repository)
     return ImageResult(reference, True, digest)
 
 
-def image_reference(digest: str) -> str:
-    """The image's tag names its content, so labs built from different labctl sources (two checkouts,
-    a CI job beside a workstation lab) each keep their own image instead of rebuilding one tag in turn."""
-    return f"{IMAGE_REPOSITORY}:{digest[:12]}"
+def image_reference(digest: str, repository: str = IMAGE_REPOSITORY) -> str:
+    """The image's tag names its content, so running labs built from different labctl sources (two
+    checkouts, a CI job beside a workstation lab) keep their own image instead of rebuilding one tag in
+    turn. A build prunes the repository's other tags that no container uses (`--image-repository`
+    keeps a checkout's images apart entirely)."""
+    return f"{repository}:{digest[:12]}"
 
 
-def _prune(runtime: ContainerRuntime, *, keep: str) -> None:
+def _prune(runtime: ContainerRuntime, *, keep: str, repository: str) -> None:
     """Remove the older lab images no container uses any more (each is a few hundred MB)."""
-    for tag in runtime.image_tags(IMAGE_REPOSITORY):
+    for tag in runtime.image_tags(repository):
         if tag != keep and not runtime.remove_image(tag):
             log.info("kept %s: a container still uses it", tag)
 
@@ -93,6 +108,12 @@ def ensure_base(runtime: ContainerRuntime, base: str) -> bool:
         raise RuntimeBackendError(
             f"base image {base} is not present", hint=f"pull or import it first, or use the default {DEFAULT_BASE}"
         )
+    bootstrap_base(runtime, base)
+    return True
+
+
+def bootstrap_base(runtime: ContainerRuntime, base: str) -> None:
+    """Bootstrap a Debian base image with mmdebstrap and import it as `base`."""
     mmdebstrap = shutil.which("mmdebstrap")
     if mmdebstrap is None:
         raise RuntimeBackendError("mmdebstrap is not installed", hint="run scripts/setup-host")
@@ -108,7 +129,6 @@ def ensure_base(runtime: ContainerRuntime, base: str) -> bool:
         if result.returncode != 0:
             raise RuntimeBackendError(f"mmdebstrap failed ({result.returncode}): {result.stderr.strip()[-500:]}")
         runtime.import_rootfs(tarball, base)
-    return True
 
 
 def _requirements() -> list[str]:

@@ -112,6 +112,15 @@ class ContainerInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class MemoryUsage:
+    """A running container's memory, three ways (see PodmanRuntime.memory_usage)."""
+
+    rss_bytes: int  # resident set of the container's processes, shared library pages included
+    pss_bytes: int | None  # the same with each shared page divided among its sharers (None: kernel too old)
+    cgroup_bytes: int  # what its cgroup is charged, page cache included
+
+
+@dataclass(frozen=True, slots=True)
 class ExecResult:
     exit_code: int
     output: str
@@ -144,6 +153,7 @@ class ContainerRuntime(Protocol):
         *,
         labels: Mapping[str, str],
         build_args: Mapping[str, str],
+        no_cache: bool = False,
     ) -> None: ...
 
     # containers

@@ -217,6 +217,7 @@ class FakeRuntime:
         *,
         labels: Mapping[str, str],
         build_args: Mapping[str, str],
+        no_cache: bool = False,
     ) -> None:
         with self._lock:
             self.calls.append(("build_image", reference))

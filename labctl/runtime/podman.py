@@ -32,6 +32,7 @@ from labctl.runtime.base import (
     ExecResult,
     FileContent,
     Health,
+    MemoryUsage,
     NetworkSpec,
     VolumeSpec,
 )
@@ -239,6 +240,13 @@ class PodmanRuntime:
                 raise
             return True
 
+    def image_size(self, reference: str) -> int | None:
+        """The image's size in bytes as podman reports it (its layers and its base's), None when absent."""
+        with _translated(f"image {reference}"):
+            if not self._client().images.exists(reference):
+                return None
+            return int(self._client().images.get(reference).attrs.get("Size") or 0)
+
     def import_rootfs(self, tarball: Path, reference: str) -> None:
         # podman-py has no image import; its raw API client reaches libpod's /images/import.
         with _translated(f"import {tarball} as {reference}"), tarball.open("rb") as handle:
@@ -258,6 +266,7 @@ class PodmanRuntime:
         *,
         labels: Mapping[str, str],
         build_args: Mapping[str, str],
+        no_cache: bool = False,
     ) -> None:
         with _translated(f"build {reference}"):
             _, stream = self._client().images.build(
@@ -268,6 +277,7 @@ class PodmanRuntime:
                 buildargs=dict(build_args),
                 rm=True,
                 pull=False,
+                nocache=no_cache,
             )
             for chunk in stream:
                 log.debug("build: %s", chunk)
@@ -390,6 +400,33 @@ class PodmanRuntime:
             status = str(response.json().get("Status", "")).lower()
         return Health(status) if status in Health._value2member_map_ else Health.STARTING
 
+    def memory_usage(self, name: str) -> MemoryUsage | None:
+        """A running container's resident memory and its cgroup's charge; None when it is not running.
+
+        RSS and PSS come from /proc (the service runs on this host), summed over the container's
+        main process and its descendants. RSS counts the pages of shared libraries in full, in
+        every container of the same image (they share the image's files, so the page cache);
+        PSS divides each shared page among its sharers, so it sums across containers. podman's
+        stats "MemUsage" is the cgroup's usage: its anonymous memory plus the page cache charged
+        to it (files it read or wrote first: the CA's SQLite database), which the kernel reclaims
+        under pressure; a page first touched by another container is charged there.
+        """
+        with _translated(f"stats of {name}"):
+            try:
+                container = self._client().containers.get(name)
+            except NotFound:
+                return None
+            state = container.attrs.get("State") or {}
+            pid = int(state.get("Pid") or 0) if isinstance(state, dict) else 0
+            if pid <= 0:
+                return None
+            # libpod's /containers/stats; stream=False answers one sample.
+            stats = container.stats(stream=False, decode=True)
+        samples = stats.get("Stats") if isinstance(stats, dict) else None
+        cgroup = int(samples[0].get("MemUsage") or 0) if samples else 0
+        rss, pss = _tree_memory(pid)
+        return MemoryUsage(rss_bytes=rss, pss_bytes=pss, cgroup_bytes=cgroup)
+
     def logs(self, name: str, *, tail: int = 30) -> str:
         with _translated(f"logs of {name}"):
             try:
@@ -409,6 +446,43 @@ def _accepts(socket_path: str) -> bool:
         except OSError:
             return False
     return True
+
+
+def _tree_memory(pid: int) -> tuple[int, int | None]:
+    """RSS and PSS in bytes of a process and its descendants (processes gone meanwhile count 0).
+
+    PSS is None where the kernel has no /proc/PID/smaps_rollup (before 4.14).
+    """
+    rss, pss, pending = 0, 0, [pid]
+    has_pss = True
+    while pending:
+        current = pending.pop()
+        proc = Path(f"/proc/{current}")
+        try:
+            status = (proc / "status").read_text(encoding="utf-8")
+            try:
+                rollup: str | None = (proc / "smaps_rollup").read_text(encoding="utf-8")
+            except FileNotFoundError:
+                rollup = None
+            children = [
+                int(child)
+                for task in (proc / "task").iterdir()
+                for child in (task / "children").read_text(encoding="utf-8").split()
+            ]
+        except OSError:  # the process (or a thread) ended meanwhile
+            continue
+        rss += _kilobytes(status, "VmRSS:")
+        if rollup is None:
+            has_pss = False
+        else:
+            pss += _kilobytes(rollup, "Pss:")
+        pending += children
+    return rss * 1024, pss * 1024 if has_pss else None
+
+
+def _kilobytes(text: str, field: str) -> int:
+    """A "Field:   123 kB" line's number (0 when absent)."""
+    return sum(int(line.split()[1]) for line in text.splitlines() if line.startswith(field))
 
 
 def _has_labels(actual: Mapping[str, str] | None, wanted: Mapping[str, str]) -> bool:

@@ -1,0 +1,68 @@
+"""The load client and the ceilings, run by `labctl bench-enroll` / `labctl bench-ceiling` in a
+short-lived container of the lab image on a hierarchy's network: the client the host cannot be
+for ML-DSA TLS (its OpenSSL is 3.0; the image's is 3.5), and the same CPU as the services."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from labctl.endpoint import Endpoint
+from labctl.errors import LabctlError
+from labctl.loadgen import CONCURRENCY, NEW_CONNECTION_CONCURRENCY, LoadReport, parse_records
+from labctl.orchestrator import Orchestrator
+from labctl.pki.keys import KeyAlgorithm
+from labctl.runtime.base import ExecResult, FileContent
+from labctl.specs import CLIENT_DIR
+from labctl.topology import Hierarchy
+
+SETUP_ALLOWANCE_S = 180.0  # container start, key generation (16 RSA-4096 keys), crypto ceilings
+
+
+def _formatted(value: float) -> str:
+    return f"{value:g}"
+
+
+def enroll_in_network(orchestrator: Orchestrator, endpoint: Endpoint, *, duration: float) -> LoadReport:
+    """simpleenroll load on the hierarchy's RA, from a container on its network, against the RA's hostname."""
+    hierarchy = endpoint.hierarchy
+    files = {
+        "ca-chain.pem": FileContent(endpoint.trust_file.read_bytes()),
+        "est-credentials": FileContent(f"{endpoint.username}:{endpoint.password}".encode(), 0o600),
+    }
+    args = [
+        "bench-enroll",
+        "--algorithm", hierarchy.algorithm.value,
+        "--label", hierarchy.name,
+        "--ra-url", f"https://{hierarchy.ra.hostname}:{hierarchy.ra.port}",
+        "--trust", f"{CLIENT_DIR}/ca-chain.pem",
+        "--credentials", f"{CLIENT_DIR}/est-credentials",
+        "--duration", _formatted(duration),
+    ]  # fmt: skip
+    runs = len(CONCURRENCY) + len(NEW_CONNECTION_CONCURRENCY)
+    result = orchestrator.run_client(hierarchy, args, files, timeout=runs * duration + SETUP_ALLOWANCE_S)
+    return _report(result, f"bench-enroll on the {hierarchy.name} network")
+
+
+def ceilings_in_network(
+    orchestrator: Orchestrator,
+    hierarchy: Hierarchy,
+    algorithms: Sequence[KeyAlgorithm],
+    *,
+    duration: float,
+    crypto_seconds: float,
+) -> LoadReport:
+    """The load client's own ceiling and, per algorithm, the crypto and TLS handshake ceilings, in a container."""
+    args = ["bench-ceiling", "--duration", _formatted(duration), "--crypto-seconds", _formatted(crypto_seconds)]
+    for algorithm in algorithms:
+        args += ["--algorithm", algorithm.value]
+    runs = len(CONCURRENCY) + len(algorithms)
+    timeout = runs * duration + 2 * len(algorithms) * crypto_seconds + SETUP_ALLOWANCE_S
+    result = orchestrator.run_client(hierarchy, args, {}, timeout=timeout)
+    return _report(result, f"bench-ceiling on the {hierarchy.name} network")
+
+
+def _report(result: ExecResult, what: str) -> LoadReport:
+    report = parse_records(result.output)
+    if result.exit_code != 0 or report.is_empty:
+        raise LabctlError(f"{what} exited {result.exit_code}", hint=result.output.strip()[-2000:] or "no output")
+    return report

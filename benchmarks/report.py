@@ -1,0 +1,191 @@
+"""The benchmark report (the JSON `python -m benchmarks` writes) as markdown tables."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+MB = 1000 * 1000
+
+PHASE_LABELS = {
+    "cold_up": "cold `up`: nothing of the lab, image rebuilt without layer cache",
+    "warm_up": "warm `up`: after `down`, volumes kept",
+    "noop_up": "no-op `up` on the running lab (in-process)",
+    "noop_up_cli": "no-op `labctl up` (CLI process)",
+    "cli_start": "`labctl --help` (CLI process: interpreter and imports)",
+    "verify": "`verify`",
+    "down": "`down` (volumes kept)",
+}
+
+STEP_LABELS = {
+    "image": "image (build, or check its content hash)",
+    "network": "network",
+    "volume": "CA data volume",
+    "ca/container": "CA start (create + start)",
+    "ca/installed": "CA signing (CSR wait, root signs)",
+    "ca/healthy": "CA health wait",
+    "ra/credentials": "RA certificate issuance",
+    "ra/container": "RA start (create + start)",
+    "ra/healthy": "RA health wait",
+    "ca/removed": "CA stop + remove",
+    "ra/removed": "RA stop + remove",
+}
+STEP_PHASES = {"cold_up": "cold up", "warm_up": "warm up", "noop_up": "no-op up", "down": "down"}
+
+
+def _enrollment_table(
+    rows_by_hierarchy: Mapping[str, Sequence[Mapping[str, Any]]], ceilings: Mapping[str, float]
+) -> list[str]:
+    lines = [
+        "| hierarchy | mode | c | enrollments/s | p50 ms | p95 ms | p99 ms | errors | ceiling (issue/s) | achieved/ceiling |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, rows in rows_by_hierarchy.items():
+        ceiling = ceilings.get(name)
+        for row in rows:
+            mode = "keep-alive" if row["keepalive"] else "new TLS conn"
+            ratio = f"{row['per_s'] / ceiling:.2f}" if ceiling else "-"
+            lines.append(
+                f"| {name} | {mode} | {row['concurrency']} | {row['per_s']} | {row['p50_ms']} | {row['p95_ms']}"
+                f" | {row['p99_ms']} | {row['errors']} | {ceiling or '-'} | {ratio} |"
+            )
+    return lines
+
+
+def _number(value: Any) -> str:
+    return "-" if value is None else str(value)
+
+
+def markdown(report: Mapping[str, Any]) -> str:
+    machine = report["machine"]
+    lines = [
+        f"Machine: {machine['cores']} cores, {machine['memory_gib']} GiB, Python {machine['python']},"
+        f" {machine['openssl']}, {machine['podman']}; {report.get('duration_s', '-')} s per load run",
+    ]
+    podman = report.get("podman") or {}
+    container = podman.get("container") or {}
+    algorithms = (podman.get("lab") or {}).get("algorithms", {})
+    container_crypto = (container.get("ceilings") or {}).get("crypto_ceiling", {})
+
+    if report["enrollment"]:
+        lines += ["", "Enrollment, CA and RA as processes on the host (load client on the host):", ""]
+        ceilings = {name: c["issue_per_s"] for name, c in report["ceiling"].items()}
+        lines += _enrollment_table(report["enrollment"], ceilings)
+    if container.get("enrollment"):
+        lines += ["", "Enrollment, the podman lab (load client in a container on the hierarchy's network):", ""]
+        ceilings = {
+            name: round(container_crypto[algorithms[name]]["issue_per_s"], 1)
+            for name in container["enrollment"]
+            if algorithms.get(name) in container_crypto
+        }
+        lines += _enrollment_table(container["enrollment"], ceilings)
+
+    ceiling_rows = [
+        f"| {name} | host | {c['issue_per_s']} | {c['sign_per_s']} | {_number(c.get('handshake_per_s'))} |"
+        for name, c in report["ceiling"].items()
+    ]
+    handshakes = (container.get("ceilings") or {}).get("handshake_ceiling", {})
+    for name, algorithm in algorithms.items():
+        if algorithm in container_crypto:
+            crypto = container_crypto[algorithm]
+            handshake = handshakes.get(algorithm, {}).get("per_s")
+            ceiling_rows.append(
+                f"| {name} | container | {round(crypto['issue_per_s'], 1)} | {round(crypto['sign_per_s'], 1)}"
+                f" | {_number(handshake)} |"
+            )
+    if ceiling_rows:
+        lines += [
+            "",
+            "| crypto ceiling | where | certificates issued/s (1 core) | signatures/s (server key)"
+            " | TLS handshakes/s (c=8, new conn) |",
+            "|---|---|---|---|---|",
+            *ceiling_rows,
+        ]
+
+    client_rows = [
+        f"| host | {row['concurrency']} | {row['per_s']} | {row['p99_ms']} |" for row in report["client_ceiling"]
+    ]
+    client_rows += [
+        f"| container | {row['concurrency']} | {row['per_s']} | {row['p99_ms']} |"
+        for row in (container.get("ceilings") or {}).get("client_ceiling", [])
+    ]
+    if client_rows:
+        lines += ["", "| load client vs trivial TLS server (keep-alive) | c | req/s | p99 ms |", "|---|---|---|---|"]
+        lines += client_rows
+    environment = (container.get("ceilings") or {}).get("environment")
+    if environment:
+        lines += ["", f"In the container: Python {environment['python']}, {environment['openssl']}."]
+
+    if not podman.get("available"):
+        lines += ["", f"Podman parts not run: {podman.get('reason', 'not attempted')}."]
+    else:
+        lines += _lifecycle(podman)
+        lines += _footprint(podman)
+
+    errors = report.get("errors") or []
+    if report.get("total_s") is not None:
+        lines += ["", f"Run time: {report['total_s']} s"]
+    lines += ["", f"Errors: {len(errors)}", *(f"- {error}" for error in errors)]
+    return "\n".join(lines)
+
+
+def _lifecycle(podman: Mapping[str, Any]) -> list[str]:
+    lifecycle = podman.get("lifecycle")
+    lines: list[str] = []
+    if podman.get("base_bootstrap_s") is not None:
+        lines += ["", f"Base image bootstrap (mmdebstrap + import, once): {podman['base_bootstrap_s']} s"]
+    if not lifecycle:
+        return lines
+    phases = lifecycle["phases"]
+    lines += [
+        "",
+        f"| lab lifecycle (podman), {lifecycle['repeat']} run(s) | min s | median s | max s |",
+        "|---|---|---|---|",
+    ]
+    for name, label in PHASE_LABELS.items():
+        spread = phases.get(name, {}).get("spread")
+        if name == "verify":
+            label = f"{label} ({lifecycle['verify_checks']} checks)"
+        if spread:
+            lines.append(f"| {label} | {spread['min']} | {spread['median']} | {spread['max']} |")
+    verify = lifecycle.get("verify_by_hierarchy") or {}
+    if verify:
+        parts = ", ".join(f"{name} {spread['median']}" for name, spread in verify.items() if spread)
+        lines += ["", f"`verify` by hierarchy, median s (the sum of its checks' times): {parts}"]
+    lines += [
+        "",
+        f"| by step: median s of the slowest hierarchy | {' | '.join(STEP_PHASES.values())} |",
+        "|---|" + "---|" * len(STEP_PHASES),
+    ]
+    kinds = [k for k in STEP_LABELS if any(k in phases.get(p, {}).get("step_spread", {}) for p in STEP_PHASES)]
+    for kind in kinds:
+        cells = []
+        for phase in STEP_PHASES:
+            spread = phases.get(phase, {}).get("step_spread", {}).get(kind)
+            cells.append(str(spread["median"]) if spread else "")
+        lines.append(f"| {STEP_LABELS[kind]} | {' | '.join(cells)} |")
+    return lines
+
+
+def _footprint(podman: Mapping[str, Any]) -> list[str]:
+    lines: list[str] = []
+    footprint = podman.get("footprint")
+    if footprint:
+        lines += [
+            "",
+            "| container, MiB: idle / under load (peak) | RSS | PSS | cgroup usage |",
+            "|---|---|---|---|",
+        ]
+        for name, memory in footprint.items():
+            idle, load = memory.get("idle") or {}, memory.get("load_peak") or {}
+            cells = [
+                f"{_number(idle.get(key))} / {_number(load.get(key))}" for key in ("rss_mib", "pss_mib", "cgroup_mib")
+            ]
+            lines.append(f"| {name} | {' | '.join(cells)} |")
+    images = podman.get("images")
+    if images:
+        lines += ["", "| image | size MB |", "|---|---|"]
+        for role, image in images.items():
+            size = image.get("size_bytes")
+            lines.append(f"| {role}: {image['reference']} | {_number(round(size / MB, 1) if size else None)} |")
+    return lines

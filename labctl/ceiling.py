@@ -1,0 +1,55 @@
+"""What the machine allows, measured in the same run as the load: certificates per second that
+`cryptography` alone issues on one core, and signatures per second with the server key (one per
+TLS handshake). Run on the host by `python -m benchmarks`, and inside a lab container by
+`labctl bench-ceiling` (the container's OpenSSL is the one its services use).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+
+from labctl.pki.issue import build_csr, common_name_subject, create_root_ca, issue_certificate, random_serial
+from labctl.pki.keys import KeyAlgorithm, PrivateKey, generate_private_key
+from labctl.pki.profiles import get_profile
+
+SIGNED_DATA = b"x" * 64
+
+
+@dataclass(frozen=True, slots=True)
+class Ceiling:
+    algorithm: str
+    issue_per_s: float
+    sign_per_s: float
+
+
+def rate(work: Callable[[], object], seconds: float) -> float:
+    """How many times per second `work` runs, over about `seconds`."""
+    count, started = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - started) < seconds:
+        work()
+        count += 1
+    return count / elapsed
+
+
+def _signer(key: PrivateKey) -> Callable[[], bytes]:
+    """One signature as a TLS 1.3 server makes it: RSA-PSS, ECDSA, or pure ML-DSA (no pre-hash)."""
+    if isinstance(key, rsa.RSAPrivateKey):
+        pss = padding.PSS(mgf=padding.MGF1(hashes.SHA384()), salt_length=padding.PSS.DIGEST_LENGTH)
+        return lambda: key.sign(SIGNED_DATA, pss, hashes.SHA384())
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        return lambda: key.sign(SIGNED_DATA, ec.ECDSA(hashes.SHA384()))
+    return lambda: key.sign(SIGNED_DATA)
+
+
+def measure_ceiling(algorithm: KeyAlgorithm, *, seconds: float = 2.0) -> Ceiling:
+    issuer = create_root_ca(generate_private_key(algorithm), "ceiling CA", days=2)
+    csr = build_csr(generate_private_key(algorithm), common_name_subject("ceiling.cert-lab.local"))
+    profile = get_profile("estServiceCert")
+    issue = rate(lambda: issue_certificate(issuer, csr, profile, serial=random_serial()), seconds)
+    sign = rate(_signer(issuer.private_key), seconds)
+    return Ceiling(algorithm.value, issue, sign)

@@ -1,0 +1,426 @@
+"""An EST load client on raw asyncio streams, and the trivial TLS server it is measured against.
+
+httpx's async client manages ~750 req/s at c=8 here and slows as concurrency grows, so it would
+measure itself. Keep-alive or a new TLS connection per request. `python -m benchmarks` runs it on
+the host; for a hierarchy whose TLS the host cannot do (ML-DSA needs OpenSSL 3.5) the hidden
+`labctl bench-enroll` and `labctl bench-ceiling` run it in a container on the hierarchy's network
+(the image holds labctl, not the benchmarks) and print one JSON line per result, which
+parse_records() reads back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import enum
+import json
+import os
+import platform
+import ssl
+import statistics
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+
+from labctl.ceiling import Ceiling
+from labctl.errors import LabctlError
+from labctl.pki.issue import build_csr, certificates_pem, common_name_subject, create_root_ca
+from labctl.pki.keys import KeyAlgorithm, generate_private_key, write_private_key
+
+CONCURRENCY = (1, 8, 32)  # keep-alive runs
+NEW_CONNECTION_CONCURRENCY = (8,)  # a new TLS connection per request
+HANDSHAKE_CONCURRENCY = 8
+CSR_POOL = 16  # CSRs cycled through (key generation is slow for RSA-4096)
+
+
+@dataclass(frozen=True, slots=True)
+class LoadSummary:
+    """One load run: throughput and latency percentiles of the answered requests."""
+
+    label: str
+    concurrency: int
+    keepalive: bool
+    requests: int
+    errors: int
+    per_s: float
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    mean_ms: float
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The value below which a fraction `q` of `values` lie (nearest rank; 0.0 for no values)."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+@dataclass
+class LoadResult:
+    label: str
+    concurrency: int
+    keepalive: bool
+    requests: int = 0
+    errors: int = 0
+    seconds: float = 0.0
+    latencies_ms: list[float] = field(default_factory=list)
+
+    @property
+    def per_s(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+    def summary(self) -> LoadSummary:
+        return LoadSummary(
+            label=self.label,
+            concurrency=self.concurrency,
+            keepalive=self.keepalive,
+            requests=self.requests,
+            errors=self.errors,
+            per_s=round(self.per_s, 1),
+            p50_ms=round(percentile(self.latencies_ms, 0.50), 2),
+            p95_ms=round(percentile(self.latencies_ms, 0.95), 2),
+            p99_ms=round(percentile(self.latencies_ms, 0.99), 2),
+            mean_ms=round(statistics.fmean(self.latencies_ms), 2) if self.latencies_ms else 0.0,
+        )
+
+
+def build_request(host: str, path: str, body: bytes, *, auth: tuple[str, str] | None, keepalive: bool) -> bytes:
+    headers = [
+        f"POST {path} HTTP/1.1" if body else f"GET {path} HTTP/1.1",
+        f"Host: {host}",
+        "Connection: keep-alive" if keepalive else "Connection: close",
+    ]
+    if body:
+        headers += ["Content-Type: application/pkcs10", f"Content-Length: {len(body)}"]
+    if auth:
+        headers.append("Authorization: Basic " + base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode())
+    return ("\r\n".join(headers) + "\r\n\r\n").encode() + body
+
+
+async def _read_response(reader: asyncio.StreamReader) -> int:
+    status_line = await reader.readline()
+    if not status_line:
+        raise ConnectionError("connection closed")
+    status = int(status_line.split()[1])
+    length = 0
+    while True:
+        line = await reader.readline()
+        if line in (b"\r\n", b"\n", b""):
+            break
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value.strip())
+    await reader.readexactly(length)
+    return status
+
+
+async def run_load(
+    *,
+    label: str,
+    host: str,
+    port: int,
+    context: ssl.SSLContext | None,
+    requests: Sequence[bytes],
+    concurrency: int,
+    keepalive: bool,
+    duration_s: float,
+    server_hostname: str | None = None,
+) -> LoadResult:
+    """`concurrency` workers send requests (cycling through `requests`) for `duration_s`."""
+    result = LoadResult(label, concurrency, keepalive)
+    deadline = time.perf_counter() + duration_s
+
+    async def worker(index: int) -> None:
+        reader: asyncio.StreamReader | None = None
+        writer: asyncio.StreamWriter | None = None
+        sent = index
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            try:
+                if reader is None or writer is None:
+                    reader, writer = await asyncio.open_connection(
+                        host, port, ssl=context, server_hostname=server_hostname if context else None
+                    )
+                writer.write(requests[sent % len(requests)])
+                sent += 1
+                status = await _read_response(reader)
+                if status != 200:
+                    result.errors += 1
+                if not keepalive:
+                    writer.close()
+                    reader = writer = None
+            except (OSError, ConnectionError, asyncio.IncompleteReadError, ValueError, IndexError):
+                result.errors += 1
+                if writer is not None:
+                    writer.close()
+                reader = writer = None
+                continue
+            result.requests += 1
+            result.latencies_ms.append((time.perf_counter() - started) * 1000)
+        if writer is not None:
+            writer.close()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker(i) for i in range(concurrency)))
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+async def trivial_server(context: ssl.SSLContext | None) -> tuple[asyncio.Server, int]:
+    """A server (TLS unless `context` is None) that answers 200 at once: the load client's own ceiling."""
+    reply = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                line = await reader.readline()
+                if not line:
+                    break
+                length = 0
+                while line not in (b"\r\n", b"\n", b""):
+                    line = await reader.readline()
+                    if line.lower().startswith(b"content-length:"):
+                        length = int(line.split(b":")[1])
+                await reader.readexactly(length)
+                writer.write(reply)
+        except (OSError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=context)
+    port: int = server.sockets[0].getsockname()[1]
+    return server, port
+
+
+def _trivial_contexts(algorithm: KeyAlgorithm) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """A server context with a fresh self-signed key of `algorithm`, and a client context that checks nothing."""
+    key = generate_private_key(algorithm)
+    certificate = create_root_ca(key, "localhost", days=1).certificate
+    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    with tempfile.TemporaryDirectory(prefix="labctl-loadgen-") as scratch:
+        write_private_key(Path(scratch) / "key.pem", key)
+        (Path(scratch) / "cert.pem").write_bytes(certificates_pem([certificate]))
+        server_context.load_cert_chain(Path(scratch) / "cert.pem", Path(scratch) / "key.pem")
+    client_context = ssl.create_default_context()
+    client_context.check_hostname = False
+    client_context.verify_mode = ssl.CERT_NONE
+    return server_context, client_context
+
+
+async def measure_client_ceiling(duration_s: float, *, concurrency: Sequence[int] = CONCURRENCY) -> list[LoadSummary]:
+    """The load client against the trivial server (P-384, keep-alive): what the client itself can do."""
+    server_context, client_context = _trivial_contexts(KeyAlgorithm.EC_P384)
+    server, port = await trivial_server(server_context)
+    request = build_request("127.0.0.1", "/", b"", auth=None, keepalive=True)
+    rows = []
+    async with server:
+        for level in concurrency:
+            result = await run_load(
+                label="trivial", host="127.0.0.1", port=port, context=client_context, requests=[request],
+                concurrency=level, keepalive=True, duration_s=duration_s,
+            )  # fmt: skip
+            rows.append(result.summary())
+    return rows
+
+
+async def measure_handshake_ceiling(
+    algorithm: KeyAlgorithm, duration_s: float, *, concurrency: int = HANDSHAKE_CONCURRENCY
+) -> LoadSummary:
+    """Full TLS handshakes per second with a server key of `algorithm` (trivial server, a new connection per
+    request; client and server share the cores, as the lab's load client and RA do)."""
+    server_context, client_context = _trivial_contexts(algorithm)
+    server, port = await trivial_server(server_context)
+    request = build_request("127.0.0.1", "/", b"", auth=None, keepalive=False)
+    async with server:
+        result = await run_load(
+            label=algorithm.value, host="127.0.0.1", port=port, context=client_context, requests=[request],
+            concurrency=concurrency, keepalive=False, duration_s=duration_s,
+        )  # fmt: skip
+    return result.summary()
+
+
+def enrollment_bodies(algorithm: KeyAlgorithm, count: int = CSR_POOL) -> list[bytes]:
+    """`count` simpleenroll bodies (base64 DER CSRs), each with a fresh key of the hierarchy's algorithm."""
+    bodies = []
+    for index in range(count):
+        csr = build_csr(generate_private_key(algorithm), common_name_subject(f"bench-{index}.cert-lab.local"))
+        bodies.append(base64.b64encode(csr.public_bytes(serialization.Encoding.DER)))
+    return bodies
+
+
+async def measure_enrollment(
+    *,
+    label: str,
+    algorithm: KeyAlgorithm,
+    host: str,
+    port: int,
+    context: ssl.SSLContext,
+    auth: tuple[str, str],
+    duration_s: float,
+    server_hostname: str | None = None,
+    concurrency: Sequence[int] = CONCURRENCY,
+    new_connection: Sequence[int] = NEW_CONNECTION_CONCURRENCY,
+) -> list[LoadSummary]:
+    """simpleenroll with HTTP Basic against one RA: keep-alive at each `concurrency`, then a new TLS
+    connection per enrollment at each `new_connection` level."""
+    bodies = enrollment_bodies(algorithm)
+    netloc = f"{server_hostname or host}:{port}"
+    rows = []
+    for keepalive, levels in ((True, concurrency), (False, new_connection)):
+        requests = [
+            build_request(netloc, "/.well-known/est/simpleenroll", body, auth=auth, keepalive=keepalive)
+            for body in bodies
+        ]
+        for level in levels:
+            result = await run_load(
+                label=label, host=host, port=port, context=context, requests=requests, concurrency=level,
+                keepalive=keepalive, duration_s=duration_s, server_hostname=server_hostname,
+            )  # fmt: skip
+            rows.append(result.summary())
+    return rows
+
+
+# --- results as JSON lines (the in-container client's output) -----------------------------------
+
+
+class RecordKind(enum.StrEnum):
+    ENVIRONMENT = "environment"
+    ENROLLMENT = "enrollment"
+    CLIENT_CEILING = "client_ceiling"
+    HANDSHAKE_CEILING = "handshake_ceiling"
+    CRYPTO_CEILING = "crypto_ceiling"
+
+
+@dataclass(frozen=True, slots=True)
+class Environment:
+    """Where the load client ran: the container's Python and OpenSSL differ from the host's."""
+
+    python: str
+    openssl: str
+    cores: int
+
+
+def current_environment() -> Environment:
+    return Environment(platform.python_version(), ssl.OPENSSL_VERSION, os.cpu_count() or 0)
+
+
+@dataclass
+class LoadReport:
+    """Everything one in-container run printed."""
+
+    environment: Environment | None = None
+    enrollment: list[LoadSummary] = field(default_factory=list)
+    client_ceiling: list[LoadSummary] = field(default_factory=list)
+    handshake_ceiling: list[LoadSummary] = field(default_factory=list)
+    crypto_ceiling: list[Ceiling] = field(default_factory=list)
+
+    @property
+    def is_empty(self) -> bool:
+        return self.environment is None and not (
+            self.enrollment or self.client_ceiling or self.handshake_ceiling or self.crypto_ceiling
+        )
+
+
+RECORD_PREFIX = '{"record": '
+
+
+def record_line(kind: RecordKind, value: LoadSummary | Ceiling | Environment) -> str:
+    """One result as one JSON line (short: podman's log splits long lines)."""
+    return json.dumps({"record": kind.value, **asdict(value)})
+
+
+def parse_records(output: str) -> LoadReport:
+    """The records among the lines an in-container run printed; other lines (logs, warnings) are skipped.
+
+    Raises:
+        LabctlError: a record line is not valid JSON, names an unknown record, or misses a field.
+    """
+    report = LoadReport()
+    for line in output.splitlines():
+        text = line.strip()
+        if not text.startswith(RECORD_PREFIX):
+            continue
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise LabctlError(f"load client printed a broken record: {text[:200]!r} ({exc.msg})") from exc
+        if not isinstance(data, dict):
+            raise LabctlError(f"load client printed a record that is not an object: {text[:200]!r}")
+        try:
+            kind = RecordKind(str(data.get("record")))
+        except ValueError:
+            raise LabctlError(f"load client printed an unknown record {data.get('record')!r}") from None
+        if kind is RecordKind.ENVIRONMENT:
+            report.environment = Environment(_str(data, "python"), _str(data, "openssl"), _int(data, "cores"))
+        elif kind is RecordKind.CRYPTO_CEILING:
+            report.crypto_ceiling.append(
+                Ceiling(_str(data, "algorithm"), _float(data, "issue_per_s"), _float(data, "sign_per_s"))
+            )
+        else:
+            summary = _summary(data)
+            {
+                RecordKind.ENROLLMENT: report.enrollment,
+                RecordKind.CLIENT_CEILING: report.client_ceiling,
+                RecordKind.HANDSHAKE_CEILING: report.handshake_ceiling,
+            }[kind].append(summary)
+    return report
+
+
+def _summary(data: Mapping[str, object]) -> LoadSummary:
+    return LoadSummary(
+        label=_str(data, "label"),
+        concurrency=_int(data, "concurrency"),
+        keepalive=_bool(data, "keepalive"),
+        requests=_int(data, "requests"),
+        errors=_int(data, "errors"),
+        per_s=_float(data, "per_s"),
+        p50_ms=_float(data, "p50_ms"),
+        p95_ms=_float(data, "p95_ms"),
+        p99_ms=_float(data, "p99_ms"),
+        mean_ms=_float(data, "mean_ms"),
+    )
+
+
+def _field(data: Mapping[str, object], key: str) -> object:
+    if key not in data:
+        raise LabctlError(f"load client record {data.get('record')!r} has no {key!r}")
+    return data[key]
+
+
+def _wrong(data: Mapping[str, object], key: str, expected: str) -> LabctlError:
+    return LabctlError(f"load client record {data.get('record')!r}: {key} must be {expected}, got {data[key]!r}")
+
+
+def _str(data: Mapping[str, object], key: str) -> str:
+    value = _field(data, key)
+    if not isinstance(value, str):
+        raise _wrong(data, key, "a string")
+    return value
+
+
+def _int(data: Mapping[str, object], key: str) -> int:
+    value = _field(data, key)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise _wrong(data, key, "an integer")
+    return value
+
+
+def _float(data: Mapping[str, object], key: str) -> float:
+    value = _field(data, key)
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise _wrong(data, key, "a number")
+    return float(value)
+
+
+def _bool(data: Mapping[str, object], key: str) -> bool:
+    value = _field(data, key)
+    if not isinstance(value, bool):
+        raise _wrong(data, key, "true or false")
+    return value
