@@ -676,8 +676,21 @@ _ALGORITHMS = click.Choice([algorithm.value for algorithm in KeyAlgorithm])
 @click.option("--trust", type=click.Path(path_type=Path, exists=True), required=True)
 @click.option("--credentials", type=click.Path(path_type=Path, exists=True), required=True)
 @click.option("--duration", type=float, default=5.0, show_default=True, help="seconds per load run")
-def bench_enroll(algorithm: str, label: str, ra_url: str, trust: Path, credentials: Path, duration: float) -> None:
-    """simpleenroll load on one RA (keep-alive at c=1/8/32, new TLS connection at c=8): JSON lines."""
+@click.option("--concurrency", "levels", type=click.IntRange(1, 1024), multiple=True, help="keep-alive levels")
+@click.option("--new-connection", "new_levels", type=click.IntRange(1, 1024), multiple=True, help="new-TLS levels")
+@click.option("--keepalive-only", is_flag=True, help="no run with a new TLS connection per enrollment")
+def bench_enroll(
+    algorithm: str,
+    label: str,
+    ra_url: str,
+    trust: Path,
+    credentials: Path,
+    duration: float,
+    levels: tuple[int, ...],
+    new_levels: tuple[int, ...],
+    keepalive_only: bool,
+) -> None:
+    """simpleenroll load on one RA (keep-alive at c=1/8/32, new TLS connection at c=8 unless told): JSON lines."""
     url = urlsplit(ra_url)
     if url.hostname is None:
         raise LabctlError(f"--ra-url {ra_url} names no host")
@@ -692,6 +705,8 @@ def bench_enroll(algorithm: str, label: str, ra_url: str, trust: Path, credentia
             auth=read_credentials(credentials),
             duration_s=duration,
             server_hostname=url.hostname,
+            concurrency=levels or loadgen.CONCURRENCY,
+            new_connection=() if keepalive_only else new_levels or loadgen.NEW_CONNECTION_CONCURRENCY,
         )
     )
     for row in rows:
