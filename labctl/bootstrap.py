@@ -95,7 +95,7 @@ def ensure_root(hierarchy: Hierarchy, state: HierarchyState) -> Issuer:
     key = generate_private_key(hierarchy.algorithm)
     root = create_root_ca(key, hierarchy.root_common_name, days=hierarchy.root_validity_days)
     write_private_key(state.root_key, key)
-    state.root_cert.write_bytes(certificates_pem([root.certificate]))
+    write_atomic(state.root_cert, certificates_pem([root.certificate]))
     log.info("%s: created root CA %s", hierarchy.name, hierarchy.root_common_name)
     return root
 
@@ -130,7 +130,7 @@ def install_intermediate(hierarchy: Hierarchy, state: HierarchyState, files: CAF
     files.write("root.crt", certificates_pem([root.certificate]))
     files.write("admin.csr", csr_pem(build_csr(admin_key, common_name_subject(f"{hierarchy.name}-lab-admin"))))
     files.write("ca.crt", certificates_pem([certificate]))  # last: the CA activates on it
-    state.chain.write_bytes(certificates_pem([certificate, root.certificate]))
+    write_atomic(state.chain, certificates_pem([certificate, root.certificate]))
     log.info("%s: root signed %s", hierarchy.name, csr.subject.rfc4514_string())
     return True
 
@@ -140,11 +140,11 @@ def collect_admin_credential(hierarchy: Hierarchy, state: HierarchyState, files:
     pem = files.read("admin.crt")
     if pem is None:
         raise PKIError(f"{hierarchy.ca.container} is running but issued no admin credential (admin.crt)")
-    state.admin_cert.write_bytes(pem)
+    write_atomic(state.admin_cert, pem)
     ca_cert = files.read("ca.crt")
     if ca_cert is not None:
         root = load_pem_certificates(state.root_cert.read_bytes())
-        state.chain.write_bytes(certificates_pem([load_pem_certificates(ca_cert)[0], *root]))
+        write_atomic(state.chain, certificates_pem([load_pem_certificates(ca_cert)[0], *root]))
 
 
 def install_bootstrap_credential(state: HierarchyState, files: CAFiles) -> bool:
@@ -221,7 +221,7 @@ def _ensure_credential(
     key = generate_private_key(algorithm)
     certificate = ca.enroll(build_csr(key, subject, names), profile_id)
     write_private_key(key_path, key)
-    cert_path.write_bytes(certificates_pem([certificate, intermediate]))
+    write_atomic(cert_path, certificates_pem([certificate, intermediate]))
     log.info("issued %s 0x%x (%s)", cert_path.name, certificate.serial_number, profile_id)
     return True
 
@@ -261,7 +261,7 @@ def write_ra_config(
 def _write_if_changed(path: Path, data: bytes) -> bool:
     if path.exists() and path.read_bytes() == data:
         return False
-    path.write_bytes(data)
+    write_atomic(path, data)
     return True
 
 
