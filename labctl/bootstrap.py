@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Protocol
 
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
 from labctl.ca_client import CAClient, ca_ssl_context, issued_by_check
 from labctl.errors import LabctlError, PKIError
@@ -37,7 +38,7 @@ from labctl.pki.issue import (
     sign_intermediate,
     verify_chain,
 )
-from labctl.pki.keys import KeyAlgorithm, generate_private_key, read_private_key, write_private_key
+from labctl.pki.keys import KeyAlgorithm, PrivateKey, generate_private_key, read_private_key, write_private_key
 from labctl.render import AGENT_NICKNAME, render_ra_config
 from labctl.state import HierarchyState
 from labctl.topology import Hierarchy
@@ -216,7 +217,7 @@ def _ensure_credential(
 ) -> bool:
     """Issue the credential at stem.crt/.key unless a current one is there; True when issued."""
     cert_path, key_path = stem.with_suffix(".crt"), stem.with_suffix(".key")
-    if cert_path.exists() and key_path.exists() and _still_good(cert_path, intermediate, names):
+    if cert_path.exists() and key_path.exists() and _still_good(cert_path, key_path, intermediate, names):
         return False
     key = generate_private_key(algorithm)
     certificate = ca.enroll(build_csr(key, subject, names), profile_id)
@@ -226,11 +227,15 @@ def _ensure_credential(
     return True
 
 
-def _still_good(cert_path: Path, intermediate: x509.Certificate, names: Sequence[str]) -> bool:
+def _still_good(cert_path: Path, key_path: Path, intermediate: x509.Certificate, names: Sequence[str]) -> bool:
     certificate = load_pem_certificates(cert_path.read_bytes())[0]
     try:
         certificate.verify_directly_issued_by(intermediate)
     except Exception:
+        return False
+    # The key is written before its certificate: a run stopped between the two leaves a new key next
+    # to the old certificate, which the RA could not serve.
+    if not _same_public_key(certificate, read_private_key(key_path)):
         return False
     if certificate.not_valid_after_utc - datetime.now(UTC) < RENEW_BEFORE:
         return False
@@ -263,6 +268,11 @@ def _write_if_changed(path: Path, data: bytes) -> bool:
         return False
     write_atomic(path, data)
     return True
+
+
+def _same_public_key(certificate: x509.Certificate, key: PrivateKey) -> bool:
+    spki = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    return certificate.public_key().public_bytes(*spki) == key.public_key().public_bytes(*spki)
 
 
 def _chains_to(certificate: x509.Certificate, root: Issuer) -> bool:
