@@ -5,7 +5,8 @@ is raised here at every point an interruption can fall: as each plan step starts
 step, and as a real SIGINT to the main thread, as Ctrl-C arrives), before each runtime call that
 changes the lab, and before each write into the host state dir. Each time the interrupt must
 propagate, the state dir must hold only whole files (no temporary or half-written one), the next
-`up` must bring every container up healthy, and `down --volumes` must leave nothing behind.
+`up` must bring every container up healthy, and `down --volumes` must leave nothing behind. The
+same holds when the podman service goes away before a runtime call (RuntimeBackendError).
 
 Runs on the ECC hierarchy alone (as test_orchestrator.py): its plan has every kind of step.
 """
@@ -21,6 +22,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 import labctl.files as files_module
+from labctl.errors import RuntimeBackendError
 from labctl.events import EventSink, StepEvent, StepStatus
 from labctl.files import TEMP_SUFFIX
 from labctl.orchestrator import RA_CONF_DIR, Orchestrator
@@ -165,38 +167,44 @@ def test_up_stopped_by_sigint_as_a_step_starts_is_finished_by_the_next_up(rig: L
 
 
 class Tripwire:
-    """Raises KeyboardInterrupt the time it is hit with `hits == point` (0-based); counts every hit."""
+    """Raises `error()` the time it is hit with `hits == point` (0-based); counts every hit."""
 
-    def __init__(self, point: int) -> None:
+    def __init__(self, point: int, error: Callable[[], BaseException]) -> None:
         self.point = point
         self.hits = 0
+        self._error = error
         self._lock = threading.Lock()  # hit from the orchestrator's worker threads
 
     def hit(self) -> None:
         with self._lock:
             self.hits += 1
             if self.hits == self.point + 1:
-                raise KeyboardInterrupt
+                raise self._error()
 
 
 # Installs a tripwire on a rig; returns what removes it again.
 Arm = Callable[[Tripwire, LabRig], Callable[[], None]]
 
 
-def _interrupt_at_every_point(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, arm: Arm) -> int:
-    """Run `up` on a fresh rig interrupted at point 0, 1, 2, ... until one runs through; each must recover.
+def _interrupt_at_every_point(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    arm: Arm,
+    error: Callable[[], BaseException] = KeyboardInterrupt,
+) -> int:
+    """Run `up` on a fresh rig stopped by `error()` at point 0, 1, 2, ... until one runs through; each must recover.
 
     Returns:
         The number of points (interrupted runs).
     """
     for point in range(MAX_POINTS):
         rig = make_rig(tmp_path / f"point-{point}", monkeypatch)
-        tripwire = Tripwire(point)
+        tripwire = Tripwire(point, error)
         disarm = arm(tripwire, rig)
         try:
             try:
                 rig.orchestrator.up()
-            except KeyboardInterrupt:
+            except type(error()):
                 disarm()
                 assert_state_whole(rig.state_dir)
                 assert_up_completes_and_down_removes_everything(rig)
@@ -211,12 +219,25 @@ def test_up_interrupted_before_any_runtime_call_is_finished_by_the_next_up(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Between any two calls that change the lab: e.g. a container created but not started."""
+    assert _interrupt_at_every_point(tmp_path, monkeypatch, _arm_runtime_calls) > 5
 
-    def arm(tripwire: Tripwire, rig: LabRig) -> Callable[[], None]:
-        rig.runtime.on_call = lambda _call: tripwire.hit()
-        return lambda: setattr(rig.runtime, "on_call", None)
 
-    assert _interrupt_at_every_point(tmp_path, monkeypatch, arm) > 5
+def test_up_failing_as_the_podman_service_goes_away_is_finished_by_the_next_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The service dies before a call (PodmanRuntime's error); once it is back, `up` finishes the lab."""
+
+    def gone() -> RuntimeBackendError:
+        return RuntimeBackendError(
+            "podman service at unix:///test.sock stopped answering during test: connection refused"
+        )
+
+    assert _interrupt_at_every_point(tmp_path, monkeypatch, _arm_runtime_calls, gone) > 5
+
+
+def _arm_runtime_calls(tripwire: Tripwire, rig: LabRig) -> Callable[[], None]:
+    rig.runtime.on_call = lambda _call: tripwire.hit()
+    return lambda: setattr(rig.runtime, "on_call", None)
 
 
 def test_up_interrupted_before_any_state_write_is_finished_by_the_next_up(
