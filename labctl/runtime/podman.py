@@ -400,7 +400,7 @@ class PodmanRuntime:
                 return None
             data = b"".join(stream)
         try:
-            with tarfile.open(fileobj=io.BytesIO(data)) as archive:
+            with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as archive:  # podman sends plain tar
                 member = archive.next()
                 handle = archive.extractfile(member) if member is not None else None
                 return handle.read() if handle is not None else None

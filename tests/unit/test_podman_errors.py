@@ -50,13 +50,20 @@ REASONS = {
 }
 
 
+def _answer(body: bytes, content_type: str) -> bytes:
+    """A whole HTTP answer that ends with the connection (no Content-Length)."""
+    return f"HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nConnection: close\r\n\r\n".encode() + body
+
+
 class FakePodmanService:
-    """A unix-socket HTTP server that answers `/_ping` and, once `fail` is set, fails every other request."""
+    """A unix-socket HTTP server that answers `/_ping`, any request line containing a key of `answers`
+    with its value, and fails every other request as `failure` says."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.url = f"unix://{path}"
         self.failure = Failure.CLOSE
+        self.answers: dict[bytes, bytes] = {b"/_ping": PING_ANSWER}
         self.requests: list[bytes] = []
         self._server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._server.bind(str(path))
@@ -96,8 +103,9 @@ class FakePodmanService:
             head += chunk
         request_line = head.split(b"\r\n", 1)[0]
         self.requests.append(request_line)
-        if b"/_ping" in request_line:
-            connection.sendall(PING_ANSWER)
+        answer = next((data for key, data in self.answers.items() if key in request_line), None)
+        if answer is not None:
+            connection.sendall(answer)
         elif self.failure is Failure.CUT:
             connection.sendall(CUT_ANSWER)
 
@@ -183,6 +191,33 @@ def test_a_service_going_away_mid_command_is_a_runtime_backend_error(
     assert message == f"podman service at {service.url} stopped answering during {action}: {REASONS[failure]}"
     assert "\n" not in message
     assert caught.value.hint is not None and "podman system service" in caught.value.hint
+
+
+def test_an_answer_cut_inside_its_head_is_a_runtime_backend_error(
+    runtime: PodmanRuntime, service: FakePodmanService
+) -> None:
+    # http.client takes a head cut short for a whole one with an empty body: the JSON is what fails.
+    service.answers[b"/containers/"] = b"HTTP/1.1 200 OK\r\nContent-Ty"
+    with pytest.raises(RuntimeBackendError) as caught:
+        runtime.inspect_container("dogtag-ecc-est-ca")
+    assert str(caught.value) == (
+        f"podman service at {service.url} sent an unreadable answer to inspect dogtag-ecc-est-ca"
+        " (Expecting value: line 1 column 1 (char 0))"
+    )
+    assert caught.value.hint is not None and "podman system service" in caught.value.hint
+
+
+def test_an_archive_cut_short_is_a_runtime_backend_error(runtime: PodmanRuntime, service: FakePodmanService) -> None:
+    """A read_file answer that ends early but cleanly (no Content-Length): the tar archive is what fails."""
+    container = b'{"Id": "0123abcd", "Name": "dogtag-ecc-intermediate-ca"}'
+    service.answers[b"/json"] = _answer(container, "application/json")
+    service.answers[b"/archive"] = _answer(b"ca.crt\0" + b"\0" * 93, "application/x-tar")  # 100 of a 512-byte header
+    with pytest.raises(RuntimeBackendError) as caught:
+        runtime.read_file("dogtag-ecc-intermediate-ca", "/var/lib/labctl/ca/ca.crt")
+    assert str(caught.value).startswith(
+        "podman: read dogtag-ecc-intermediate-ca:/var/lib/labctl/ca/ca.crt: the archive podman sent is cut off or invalid"
+    )
+    assert "\n" not in str(caught.value)
 
 
 def test_no_service_at_the_socket_is_a_runtime_backend_error(socket_dir: Path) -> None:
