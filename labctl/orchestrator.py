@@ -273,10 +273,11 @@ class Orchestrator:
     def ra_spec(self, hierarchy: Hierarchy) -> ContainerSpec:
         ra = hierarchy.ra
         state = HierarchyState.of(self.state_dir, hierarchy)
+        # Hidden files are not configuration: a write killed mid-way (labctl.files) leaves one.
         files = {
             path.name: FileContent(path.read_bytes(), 0o600)
             for path in sorted(state.ra_dir.iterdir())
-            if path.is_file()
+            if path.is_file() and not path.name.startswith(".")
         }
         return ContainerSpec(
             name=ra.container,

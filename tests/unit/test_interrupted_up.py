@@ -258,7 +258,16 @@ def test_up_interrupted_before_any_state_write_is_finished_by_the_next_up(
     assert _interrupt_at_every_point(tmp_path, monkeypatch, arm) > 10
 
 
-# --- a credential whose key and certificate disagree -----------------------------------------------
+# --- what a killed labctl leaves --------------------------------------------------------------------
+
+
+def test_a_temporary_file_left_by_a_killed_write_is_not_copied_into_the_ra(up_rig: LabRig) -> None:
+    """SIGKILL between writing a temporary file and renaming it leaves the temporary file behind."""
+    state = HierarchyState.of(up_rig.state_dir, up_rig.hierarchy)
+    (state.ra_dir / f".tls.key.0123abcd{TEMP_SUFFIX}").write_bytes(b"half a key")
+    up_rig.up()
+    assert not [path for path in up_rig.runtime.files(RA) if path.endswith(TEMP_SUFFIX)]
+    assert "ecc/ra/container" in up_rig.statuses(StepStatus.SKIPPED)  # the RA's spec did not change
 
 
 def test_up_reissues_an_ra_credential_whose_key_does_not_match_its_certificate(up_rig: LabRig) -> None:
