@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Protocol
 
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
 from labctl.ca_client import CAClient, ca_ssl_context, issued_by_check
 from labctl.errors import LabctlError, PKIError
@@ -37,7 +38,7 @@ from labctl.pki.issue import (
     sign_intermediate,
     verify_chain,
 )
-from labctl.pki.keys import KeyAlgorithm, generate_private_key, read_private_key, write_private_key
+from labctl.pki.keys import KeyAlgorithm, PrivateKey, generate_private_key, read_private_key, write_private_key
 from labctl.render import AGENT_NICKNAME, render_ra_config
 from labctl.state import HierarchyState
 from labctl.topology import Hierarchy
@@ -95,7 +96,7 @@ def ensure_root(hierarchy: Hierarchy, state: HierarchyState) -> Issuer:
     key = generate_private_key(hierarchy.algorithm)
     root = create_root_ca(key, hierarchy.root_common_name, days=hierarchy.root_validity_days)
     write_private_key(state.root_key, key)
-    state.root_cert.write_bytes(certificates_pem([root.certificate]))
+    write_atomic(state.root_cert, certificates_pem([root.certificate]))
     log.info("%s: created root CA %s", hierarchy.name, hierarchy.root_common_name)
     return root
 
@@ -130,7 +131,7 @@ def install_intermediate(hierarchy: Hierarchy, state: HierarchyState, files: CAF
     files.write("root.crt", certificates_pem([root.certificate]))
     files.write("admin.csr", csr_pem(build_csr(admin_key, common_name_subject(f"{hierarchy.name}-lab-admin"))))
     files.write("ca.crt", certificates_pem([certificate]))  # last: the CA activates on it
-    state.chain.write_bytes(certificates_pem([certificate, root.certificate]))
+    write_atomic(state.chain, certificates_pem([certificate, root.certificate]))
     log.info("%s: root signed %s", hierarchy.name, csr.subject.rfc4514_string())
     return True
 
@@ -140,11 +141,11 @@ def collect_admin_credential(hierarchy: Hierarchy, state: HierarchyState, files:
     pem = files.read("admin.crt")
     if pem is None:
         raise PKIError(f"{hierarchy.ca.container} is running but issued no admin credential (admin.crt)")
-    state.admin_cert.write_bytes(pem)
+    write_atomic(state.admin_cert, pem)
     ca_cert = files.read("ca.crt")
     if ca_cert is not None:
         root = load_pem_certificates(state.root_cert.read_bytes())
-        state.chain.write_bytes(certificates_pem([load_pem_certificates(ca_cert)[0], *root]))
+        write_atomic(state.chain, certificates_pem([load_pem_certificates(ca_cert)[0], *root]))
 
 
 def install_bootstrap_credential(state: HierarchyState, files: CAFiles) -> bool:
@@ -216,21 +217,25 @@ def _ensure_credential(
 ) -> bool:
     """Issue the credential at stem.crt/.key unless a current one is there; True when issued."""
     cert_path, key_path = stem.with_suffix(".crt"), stem.with_suffix(".key")
-    if cert_path.exists() and key_path.exists() and _still_good(cert_path, intermediate, names):
+    if cert_path.exists() and key_path.exists() and _still_good(cert_path, key_path, intermediate, names):
         return False
     key = generate_private_key(algorithm)
     certificate = ca.enroll(build_csr(key, subject, names), profile_id)
     write_private_key(key_path, key)
-    cert_path.write_bytes(certificates_pem([certificate, intermediate]))
+    write_atomic(cert_path, certificates_pem([certificate, intermediate]))
     log.info("issued %s 0x%x (%s)", cert_path.name, certificate.serial_number, profile_id)
     return True
 
 
-def _still_good(cert_path: Path, intermediate: x509.Certificate, names: Sequence[str]) -> bool:
+def _still_good(cert_path: Path, key_path: Path, intermediate: x509.Certificate, names: Sequence[str]) -> bool:
     certificate = load_pem_certificates(cert_path.read_bytes())[0]
     try:
         certificate.verify_directly_issued_by(intermediate)
     except Exception:
+        return False
+    # The key is written before its certificate: a run stopped between the two leaves a new key next
+    # to the old certificate, which the RA could not serve.
+    if not _same_public_key(certificate, read_private_key(key_path)):
         return False
     if certificate.not_valid_after_utc - datetime.now(UTC) < RENEW_BEFORE:
         return False
@@ -261,8 +266,13 @@ def write_ra_config(
 def _write_if_changed(path: Path, data: bytes) -> bool:
     if path.exists() and path.read_bytes() == data:
         return False
-    path.write_bytes(data)
+    write_atomic(path, data)
     return True
+
+
+def _same_public_key(certificate: x509.Certificate, key: PrivateKey) -> bool:
+    spki = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    return certificate.public_key().public_bytes(*spki) == key.public_key().public_bytes(*spki)
 
 
 def _chains_to(certificate: x509.Certificate, root: Issuer) -> bool:

@@ -34,6 +34,7 @@ from labctl.endpoint import Endpoint, endpoint_for
 from labctl.errors import ESTError, LabctlError, VerificationFailed
 from labctl.est_client import ESTClient, est_ssl_context
 from labctl.events import StepEvent, StepStatus
+from labctl.files import write_atomic, write_secret
 from labctl.hosts import HOSTS_FILE, apply_block, has_block, hosts_lines, remove_block, update_hosts_file
 from labctl.images import CONTAINERFILE, DEFAULT_BASE, IMAGE_REPOSITORY, ImageResult, ensure_image
 from labctl.iot import IoTDevice
@@ -311,12 +312,9 @@ def _render_ra_config(obj: Context, out: Path) -> None:
             compat_tls=needs_compat_tls(hierarchy),
         )
         for name, text in files.items():
-            target = out / hierarchy.name / "ra" / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(text, encoding="utf-8")
-            target.chmod(0o600)  # realm.conf holds the EST password
-    (out / "Containerfile").write_text(CONTAINERFILE.read_text(encoding="utf-8"), encoding="utf-8")
-    (out / "plan.txt").write_text("\n".join(build_plan(list(lab.hierarchies)).order()) + "\n", encoding="utf-8")
+            write_secret(out / hierarchy.name / "ra" / name, text.encode())  # realm.conf holds the EST password
+    write_atomic(out / "Containerfile", CONTAINERFILE.read_bytes())
+    write_atomic(out / "plan.txt", ("\n".join(build_plan(list(lab.hierarchies)).order()) + "\n").encode())
     click.echo(f"labctl: rendered {len(lab.hierarchies)} RA configurations, the Containerfile and the plan into {out}")
 
 
@@ -592,7 +590,7 @@ def est_cacerts(obj: Context, pki_type: str, out: Path | None) -> None:
     if out is None:
         click.echo(pem.decode(), nl=False)
     else:
-        out.write_bytes(pem)
+        write_atomic(out, pem)
         click.echo(f"wrote {len(chain)} certificates to {out}")
     click.echo(f"trust anchor used: {endpoint.trust_file}", err=True)
 

@@ -18,6 +18,7 @@ from cryptography import x509
 from labctl.endpoint import Endpoint
 from labctl.errors import LabctlError
 from labctl.est_client import ESTClient, est_ssl_context
+from labctl.files import write_atomic
 from labctl.pki.issue import build_csr, certificate_sans, certificates_pem, common_name_subject, load_pem_certificates
 from labctl.pki.keys import generate_private_key, read_private_key, write_private_key
 
@@ -92,8 +93,8 @@ def enroll_device(
     files = DeviceFiles.under(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_private_key(files.key, key)
-    files.certificate.write_bytes(certificates_pem([certificate]))
-    files.chain.write_bytes(certificates_pem(chain))
+    write_atomic(files.certificate, certificates_pem([certificate]))
+    write_atomic(files.chain, certificates_pem(chain))
     return Enrolled(certificate, files, str(endpoint.trust_file))
 
 
@@ -108,5 +109,5 @@ def reenroll_device(endpoint: Endpoint, transport: Transport, *, out_dir: Path) 
     key = read_private_key(files.key)
     names = [str(entry.value) for entry in certificate_sans(current)]
     renewed = transport.simplereenroll(build_csr(key, current.subject, names), files.certificate, files.key)
-    files.certificate.write_bytes(certificates_pem([renewed]))
+    write_atomic(files.certificate, certificates_pem([renewed]))
     return Enrolled(renewed, files, str(endpoint.trust_file))

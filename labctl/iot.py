@@ -17,6 +17,7 @@ from cryptography import x509
 from labctl.ca_client import CAClient, ca_ssl_context
 from labctl.errors import CAError, ESTError, LabctlError
 from labctl.est_client import ESTClient, est_ssl_context
+from labctl.files import write_atomic
 from labctl.pki.issue import build_csr, certificates_pem, common_name_subject, load_pem_certificates
 from labctl.pki.keys import KeyAlgorithm, generate_private_key, read_private_key, write_private_key
 
@@ -77,7 +78,7 @@ def enroll(device: IoTDevice, log: Callable[[str], None]) -> IoTResult:
         certificate = _via_ca_rest(device, csr)
         path = EnrollPath.CA_REST
         log(f"enrolled via the CA REST API (POST /ca/rest/certrequests, profile {IOT_PROFILE})")
-    cert_path.write_bytes(certificates_pem([certificate]))
+    write_atomic(cert_path, certificates_pem([certificate]))
     return IoTResult(path, certificate, reason)
 
 

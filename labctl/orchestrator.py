@@ -226,10 +226,11 @@ class Orchestrator:
 
     def ra_spec(self, hierarchy: Hierarchy) -> ContainerSpec:
         state = HierarchyState.of(self.state_dir, hierarchy)
+        # Hidden files are not configuration: a write killed mid-way (labctl.files) leaves one.
         config = {
             path.name: FileContent(path.read_bytes(), 0o600)
             for path in sorted(state.ra_dir.iterdir())
-            if path.is_file()
+            if path.is_file() and not path.name.startswith(".")
         }
         return specs.ra_spec(self.lab, hierarchy, self._image, config)
 

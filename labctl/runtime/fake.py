@@ -4,7 +4,8 @@ It knows nothing about the lab. Tests give containers behaviour by name: `on_sta
 starting, e.g. a CA writing its CSR), `on_healthcheck` (each run of the health check, e.g. a CA
 polling for its certificate) and `on_exec`. Files under a volume mount live in the volume and
 outlive the container, as with podman. Every mutating call is appended to `calls`, e.g.
-("create_container", "dogtag-ecc-est-ca"), so tests can assert on what happened.
+("create_container", "dogtag-ecc-est-ca"), so tests can assert on what happened; `on_call` sees
+each one just before it takes effect (e.g. to interrupt labctl there).
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ StartHook = Callable[["FakeRuntime", str], None]
 HealthHook = Callable[["FakeRuntime", str], Health | None]
 # (runtime, container name, command) -> what `exec` answers.
 ExecHook = Callable[["FakeRuntime", str, tuple[str, ...]], ExecResult]
+# A mutating call, e.g. ("start_container", name), before it takes effect; may raise to make it fail.
+CallHook = Callable[[tuple[str, ...]], None]
 
 
 @dataclass
@@ -68,6 +71,7 @@ class FakeRuntime:
         self.on_start: dict[str, StartHook] = dict(on_start or {})
         self.on_healthcheck: dict[str, HealthHook] = dict(on_healthcheck or {})
         self.on_exec: dict[str, ExecHook] = dict(on_exec or {})
+        self.on_call: CallHook | None = None
         # The orchestrator runs steps on worker threads.
         self._lock = threading.RLock()
 
@@ -136,12 +140,12 @@ class FakeRuntime:
             for other in self.networks.values():
                 if other.subnet.overlaps(spec.subnet):
                     raise RuntimeBackendError(f"fake: subnet {spec.subnet} overlaps network {other.name}")
-            self.calls.append(("create_network", spec.name))
+            self._record(("create_network", spec.name))
             self.networks[spec.name] = spec
 
     def remove_network(self, name: str) -> None:
         with self._lock:
-            self.calls.append(("remove_network", name))
+            self._record(("remove_network", name))
             if self.networks.pop(name, None) is None:
                 return
             # podman's forced removal takes the containers on the network with it.
@@ -166,13 +170,13 @@ class FakeRuntime:
         with self._lock:
             if spec.name in self.volumes:
                 raise RuntimeBackendError(f"fake: volume {spec.name} already exists")
-            self.calls.append(("create_volume", spec.name))
+            self._record(("create_volume", spec.name))
             self.volumes[spec.name] = spec
             self.volume_files.setdefault(spec.name, {})
 
     def remove_volume(self, name: str) -> None:
         with self._lock:
-            self.calls.append(("remove_volume", name))
+            self._record(("remove_volume", name))
             if self.volumes.pop(name, None) is None:
                 return
             self.volume_files.pop(name, None)
@@ -206,7 +210,7 @@ class FakeRuntime:
 
     def import_rootfs(self, tarball: Path, reference: str) -> None:
         with self._lock:
-            self.calls.append(("import_rootfs", reference))
+            self._record(("import_rootfs", reference))
             self.images[reference] = {}
 
     def build_image(
@@ -220,7 +224,7 @@ class FakeRuntime:
         no_cache: bool = False,
     ) -> None:
         with self._lock:
-            self.calls.append(("build_image", reference))
+            self._record(("build_image", reference))
             self.images[reference] = dict(labels)
 
     # --- containers ----------------------------------------------------------------------------
@@ -245,7 +249,7 @@ class FakeRuntime:
                 if mount.volume not in self.volumes:
                     self.volumes[mount.volume] = VolumeSpec(mount.volume, {})
                     self.volume_files.setdefault(mount.volume, {})
-            self.calls.append(("create_container", spec.name))
+            self._record(("create_container", spec.name))
             container = FakeContainer(spec)
             self.containers[spec.name] = container
             for directory, files in spec.files.items():
@@ -256,7 +260,7 @@ class FakeRuntime:
     def start_container(self, name: str) -> None:
         with self._lock:
             container = self.container(name)
-            self.calls.append(("start_container", name))
+            self._record(("start_container", name))
             if container.state == "running":
                 return
             container.state = "running"
@@ -268,7 +272,7 @@ class FakeRuntime:
 
     def stop_container(self, name: str, *, timeout_s: int = 10) -> None:
         with self._lock:
-            self.calls.append(("stop_container", name))
+            self._record(("stop_container", name))
             container = self.containers.get(name)
             if container is not None and container.state == "running":
                 container.state = "exited"
@@ -276,7 +280,7 @@ class FakeRuntime:
 
     def remove_container(self, name: str) -> None:
         with self._lock:
-            self.calls.append(("remove_container", name))
+            self._record(("remove_container", name))
             self.containers.pop(name, None)
 
     def inspect_container(self, name: str) -> ContainerInfo | None:
@@ -306,7 +310,7 @@ class FakeRuntime:
     ) -> None:
         with self._lock:
             container = self.container(name)
-            self.calls.append(("write_files", name, directory, *sorted(files)))
+            self._record(("write_files", name, directory, *sorted(files)))
             for file_name, content in files.items():
                 target, key = self._locate(container, posixpath.join(directory, file_name))
                 target[key] = content
@@ -315,7 +319,7 @@ class FakeRuntime:
         with self._lock:
             if self.container(name).state != "running":
                 raise RuntimeBackendError(f"fake: exec in {name}: container is not running")
-            self.calls.append(("exec", name, *command))
+            self._record(("exec", name, *command))
             hook = self.on_exec.get(name)
         return hook(self, name, command) if hook is not None else ExecResult(0, "")
 
@@ -340,6 +344,11 @@ class FakeRuntime:
             return "\n".join(container.log[-tail:]) if tail > 0 else ""
 
     # --- internals -----------------------------------------------------------------------------
+
+    def _record(self, call: tuple[str, ...]) -> None:
+        self.calls.append(call)
+        if self.on_call is not None:
+            self.on_call(call)
 
     def _locate(self, container: FakeContainer, path: str) -> tuple[dict[str, FileContent], str]:
         """The dict that holds `path` for this container (a volume's, or its own layer) and the key in it."""

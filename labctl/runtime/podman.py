@@ -1,13 +1,17 @@
 """ContainerRuntime on podman's API through podman-py: the only module that imports podman.
 
-podman's errors become RuntimeBackendError here, once, with the cause kept. When no podman
-service answers, labctl starts `podman system service` for as long as it needs it.
+podman's errors become RuntimeBackendError here, once, with the cause kept: podman refusing a call
+names the call and podman's reason; the service going away mid-command (socket gone, connection
+refused, reset or cut off mid-answer) names the service and what the connection did. When no
+podman service answers, labctl starts `podman system service` for as long as it needs it.
 """
 
 from __future__ import annotations
 
+import http.client
 import io
 import ipaddress
+import json
 import logging
 import os
 import shutil
@@ -22,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
+import urllib3
 from podman import PodmanClient
 from podman.errors import APIError, NotFound, PodmanError
 
@@ -41,6 +46,8 @@ log = logging.getLogger(__name__)
 
 ROOTFUL_SOCKET = "/run/podman/podman.sock"
 SERVICE_START_TIMEOUT_S = 10.0
+# Per API call; long because builds, imports and stops with a grace period are single calls.
+CLIENT_TIMEOUT_S = 120
 # The service we start exits on its own after this idle time, should labctl die without stopping it.
 SERVICE_IDLE_S = 60
 
@@ -59,18 +66,44 @@ def _ns(seconds: float) -> int:
     return int(seconds * 1_000_000_000)
 
 
-@contextmanager
-def _translated(action: str) -> Iterator[None]:
-    try:
-        yield
-    except NotFound as exc:
-        raise RuntimeBackendError(f"podman: {action}: not found ({exc.explanation or exc})") from exc
-    except APIError as exc:
-        raise RuntimeBackendError(f"podman: {action}: {exc.explanation or exc}") from exc
-    except (PodmanError, requests.RequestException) as exc:
-        raise RuntimeBackendError(
-            f"podman: {action}: {exc}", hint="is the podman service running? (podman system service)"
-        ) from exc
+# What the connection did, by the first of these found among a failure's causes (most telling first).
+_CONNECTION_FAILURES: tuple[tuple[type[BaseException], str], ...] = (
+    (FileNotFoundError, "its socket is gone"),
+    (ConnectionRefusedError, "connection refused"),
+    (http.client.RemoteDisconnected, "it closed the connection without answering"),
+    (http.client.BadStatusLine, "it answered something that is not HTTP"),
+    (ConnectionResetError, "connection reset"),
+    (BrokenPipeError, "connection reset"),
+    (http.client.IncompleteRead, "its answer was cut off"),
+    (requests.exceptions.ChunkedEncodingError, "its answer was cut off"),
+    (urllib3.exceptions.ProtocolError, "its answer was cut off"),
+    (requests.exceptions.Timeout, f"no answer within {CLIENT_TIMEOUT_S}s"),
+    (TimeoutError, f"no answer within {CLIENT_TIMEOUT_S}s"),
+)
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    """`exc` and everything it wraps: requests and urllib3 keep causes in args and `reason` too."""
+    found: list[BaseException] = []
+    todo = [exc]
+    while todo and len(found) < 20:
+        current = todo.pop(0)
+        if any(current is seen for seen in found):
+            continue
+        found.append(current)
+        wrapped = (current.__cause__, current.__context__, getattr(current, "reason", None), *current.args)
+        todo.extend(item for item in wrapped if isinstance(item, BaseException))
+    return found
+
+
+def _connection_failure(exc: BaseException) -> str:
+    """What happened to the connection, in a few words, e.g. "connection refused"."""
+    causes = _causes(exc)
+    for kind, text in _CONNECTION_FAILURES:
+        if any(isinstance(cause, kind) for cause in causes):
+            return text
+    innermost = causes[-1]
+    return str(innermost) or type(innermost).__name__
 
 
 class PodmanRuntime:
@@ -82,7 +115,7 @@ class PodmanRuntime:
         self._service: subprocess.Popen[bytes] | None = None
         if not self._ping():
             if not start_service:
-                raise RuntimeBackendError(f"no podman service answers at {self.base_url}")
+                raise RuntimeBackendError(f"no podman service answers at {self.base_url}", hint=self._restart_hint())
             self._start_service()
 
     # --- service -------------------------------------------------------------------------------
@@ -90,9 +123,42 @@ class PodmanRuntime:
     def _client(self) -> PodmanClient:
         client: PodmanClient | None = getattr(self._local, "client", None)
         if client is None:
-            client = PodmanClient(base_url=self.base_url, timeout=120)
+            client = PodmanClient(base_url=self.base_url, timeout=CLIENT_TIMEOUT_S)
             self._local.client = client
         return client
+
+    def _restart_hint(self) -> str:
+        return (
+            "is the podman service running? Run the command again (labctl starts a service when nothing"
+            f" listens), or start one: `podman system service --time=0 {self.base_url}`"
+        )
+
+    @contextmanager
+    def _translated(self, action: str) -> Iterator[None]:
+        """podman-py's and requests' failures inside the block -> RuntimeBackendError naming `action`."""
+        try:
+            yield
+        except NotFound as exc:
+            raise RuntimeBackendError(f"podman: {action}: not found ({exc.explanation or exc})") from exc
+        except APIError as exc:
+            if exc.response is None:  # podman-py's wrapper for an exchange that failed (an OSError), no HTTP answer
+                raise self._gone(action, exc) from exc
+            raise RuntimeBackendError(f"podman: {action}: {exc.explanation or exc}") from exc
+        except json.JSONDecodeError as exc:  # before OSError: requests' JSONDecodeError is both
+            raise RuntimeBackendError(
+                f"podman service at {self.base_url} sent an unreadable answer to {action} ({exc})",
+                hint=self._restart_hint(),
+            ) from exc
+        except (requests.RequestException, OSError) as exc:
+            raise self._gone(action, exc) from exc
+        except PodmanError as exc:
+            raise RuntimeBackendError(f"podman: {action}: {exc}", hint=self._restart_hint()) from exc
+
+    def _gone(self, action: str, exc: BaseException) -> RuntimeBackendError:
+        return RuntimeBackendError(
+            f"podman service at {self.base_url} stopped answering during {action}: {_connection_failure(exc)}",
+            hint=self._restart_hint(),
+        )
 
     def _ping(self) -> bool:
         # podman-py leaves its socket open when the connect fails (a ResourceWarning): probe first.
@@ -108,10 +174,17 @@ class PodmanRuntime:
         podman = shutil.which("podman")
         if podman is None or not self.base_url.startswith("unix://"):
             raise RuntimeBackendError(
-                f"no podman service at {self.base_url} and cannot start one",
-                hint="install podman (scripts/setup-host) or set CONTAINER_HOST",
+                f"no podman service answers at {self.base_url}, and labctl cannot start one there",
+                hint="install podman (scripts/setup-host), or point CONTAINER_HOST at a running service",
             )
         socket_path = Path(self.base_url.removeprefix("unix://"))
+        if _accepts(str(socket_path)):
+            # Something listens but does not answer the API (a hung service, or systemd's socket whose
+            # service fails): a second service on the same path would take the socket away from it.
+            raise RuntimeBackendError(
+                f"podman service at {self.base_url} accepts connections but does not answer",
+                hint="restart it (`systemctl restart podman.socket podman.service`), or stop what listens there",
+            )
         socket_path.parent.mkdir(parents=True, exist_ok=True)
         log.info("starting podman system service at %s", self.base_url)
         # CONTAINER_HOST (or CONTAINER_CONNECTION) would make this podman a remote client, which
@@ -155,12 +228,12 @@ class PodmanRuntime:
     # --- networks ------------------------------------------------------------------------------
 
     def network_exists(self, name: str) -> bool:
-        with _translated(f"network {name}"):
+        with self._translated(f"network {name}"):
             return bool(self._client().networks.exists(name))
 
     def create_network(self, spec: NetworkSpec) -> None:
         gateway = str(spec.subnet.network_address + 1)
-        with _translated(f"create network {spec.name}"):
+        with self._translated(f"create network {spec.name}"):
             self._client().networks.create(
                 spec.name,
                 driver="bridge",
@@ -171,19 +244,19 @@ class PodmanRuntime:
             )
 
     def remove_network(self, name: str) -> None:
-        with _translated(f"remove network {name}"):
+        with self._translated(f"remove network {name}"):
             try:
                 self._client().networks.remove(name, force=True)
             except NotFound:
                 return
 
     def list_networks(self, labels: Mapping[str, str]) -> list[str]:
-        with _translated("list networks"):
+        with self._translated("list networks"):
             networks = self._client().networks.list()
             return sorted(str(n.name) for n in networks if _has_labels(n.attrs.get("labels"), labels))
 
     def network_subnets(self) -> list[ipaddress.IPv4Network]:
-        with _translated("list networks"):
+        with self._translated("list networks"):
             subnets = []
             for network in self._client().networks.list():
                 for entry in network.attrs.get("subnets") or ():
@@ -195,41 +268,41 @@ class PodmanRuntime:
     # --- volumes -------------------------------------------------------------------------------
 
     def volume_exists(self, name: str) -> bool:
-        with _translated(f"volume {name}"):
+        with self._translated(f"volume {name}"):
             return bool(self._client().volumes.exists(name))
 
     def create_volume(self, spec: VolumeSpec) -> None:
-        with _translated(f"create volume {spec.name}"):
+        with self._translated(f"create volume {spec.name}"):
             self._client().volumes.create(spec.name, labels=dict(spec.labels))
 
     def remove_volume(self, name: str) -> None:
-        with _translated(f"remove volume {name}"):
+        with self._translated(f"remove volume {name}"):
             try:
                 self._client().volumes.remove(name, force=True)
             except NotFound:
                 return
 
     def list_volumes(self, labels: Mapping[str, str]) -> list[str]:
-        with _translated("list volumes"):
+        with self._translated("list volumes"):
             volumes = self._client().volumes.list()
             return sorted(str(v.name) for v in volumes if _has_labels(v.attrs.get("Labels"), labels))
 
     # --- images --------------------------------------------------------------------------------
 
     def image_labels(self, reference: str) -> Mapping[str, str] | None:
-        with _translated(f"image {reference}"):
+        with self._translated(f"image {reference}"):
             # images.get() reports a missing image as a plain APIError: ask first.
             if not self._client().images.exists(reference):
                 return None
             return dict(self._client().images.get(reference).labels or {})
 
     def image_tags(self, repository: str) -> list[str]:
-        with _translated(f"list images {repository}"):
+        with self._translated(f"list images {repository}"):
             tags = (tag for image in self._client().images.list() for tag in image.tags or ())
             return sorted(tag for tag in tags if tag.rpartition(":")[0] == repository)
 
     def remove_image(self, reference: str) -> bool:
-        with _translated(f"remove image {reference}"):
+        with self._translated(f"remove image {reference}"):
             try:
                 self._client().images.remove(reference)
             except NotFound:
@@ -242,14 +315,15 @@ class PodmanRuntime:
 
     def image_size(self, reference: str) -> int | None:
         """The image's size in bytes as podman reports it (its layers and its base's), None when absent."""
-        with _translated(f"image {reference}"):
+        with self._translated(f"image {reference}"):
             if not self._client().images.exists(reference):
                 return None
             return int(self._client().images.get(reference).attrs.get("Size") or 0)
 
     def import_rootfs(self, tarball: Path, reference: str) -> None:
         # podman-py has no image import; its raw API client reaches libpod's /images/import.
-        with _translated(f"import {tarball} as {reference}"), tarball.open("rb") as handle:
+        # The tarball is opened first: a missing local file is not the service going away.
+        with tarball.open("rb") as handle, self._translated(f"import {tarball} as {reference}"):
             response = self._client().api.post(
                 "/images/import",
                 params={"reference": reference},
@@ -268,7 +342,7 @@ class PodmanRuntime:
         build_args: Mapping[str, str],
         no_cache: bool = False,
     ) -> None:
-        with _translated(f"build {reference}"):
+        with self._translated(f"build {reference}"):
             _, stream = self._client().images.build(
                 path=str(context),
                 dockerfile=containerfile,
@@ -310,31 +384,31 @@ class PodmanRuntime:
                 "Timeout": _ns(spec.health.timeout_s),
                 "Retries": spec.health.retries,
             }
-        with _translated(f"create container {spec.name}"):
+        with self._translated(f"create container {spec.name}"):
             self._client().containers.create(spec.image, **kwargs)
         for directory, files in spec.files.items():
             self.write_files(spec.name, directory, files, owner=spec.files_owner)
 
     def start_container(self, name: str) -> None:
-        with _translated(f"start {name}"):
+        with self._translated(f"start {name}"):
             self._client().containers.get(name).start()
 
     def stop_container(self, name: str, *, timeout_s: int = 10) -> None:
-        with _translated(f"stop {name}"):
+        with self._translated(f"stop {name}"):
             try:
                 self._client().containers.get(name).stop(timeout=timeout_s)
             except NotFound:
                 return
 
     def remove_container(self, name: str) -> None:
-        with _translated(f"remove {name}"):
+        with self._translated(f"remove {name}"):
             try:
                 self._client().containers.get(name).remove(force=True, v=False)
             except NotFound:
                 return
 
     def inspect_container(self, name: str) -> ContainerInfo | None:
-        with _translated(f"inspect {name}"):
+        with self._translated(f"inspect {name}"):
             try:
                 container = self._client().containers.get(name)
             except NotFound:
@@ -342,7 +416,7 @@ class PodmanRuntime:
             return _info(container.attrs)
 
     def list_containers(self, labels: Mapping[str, str]) -> list[ContainerInfo]:
-        with _translated("list containers"):
+        with self._translated("list containers"):
             # The list endpoint's attrs have top-level "Labels" and "Names" but no "Config" or "Name",
             # which _info reads: select by those labels, then inspect the matches.
             infos: list[ContainerInfo] = []
@@ -357,16 +431,22 @@ class PodmanRuntime:
             return sorted(infos, key=lambda info: info.name)
 
     def read_file(self, name: str, path: str) -> bytes | None:
-        with _translated(f"read {name}:{path}"):
+        with self._translated(f"read {name}:{path}"):
             try:
                 stream, _ = self._client().containers.get(name).get_archive(path)
             except NotFound:
                 return None
             data = b"".join(stream)
-        with tarfile.open(fileobj=io.BytesIO(data)) as archive:
-            member = archive.next()
-            handle = archive.extractfile(member) if member is not None else None
-            return handle.read() if handle is not None else None
+        try:
+            with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as archive:  # podman sends plain tar
+                member = archive.next()
+                handle = archive.extractfile(member) if member is not None else None
+                return handle.read() if handle is not None else None
+        except (tarfile.TarError, EOFError) as exc:  # an archive cut off by a service that went away
+            raise RuntimeBackendError(
+                f"podman: read {name}:{path}: the archive podman sent is cut off or invalid ({exc})",
+                hint=self._restart_hint(),
+            ) from exc
 
     def write_files(
         self, name: str, directory: str, files: Mapping[str, FileContent], *, owner: tuple[int, int]
@@ -380,19 +460,19 @@ class PodmanRuntime:
                 info.uid, info.gid = owner
                 info.mtime = int(time.time())
                 archive.addfile(info, io.BytesIO(content.data))
-        with _translated(f"copy {len(files)} files into {name}:{directory}"):
+        with self._translated(f"copy {len(files)} files into {name}:{directory}"):
             if not self._client().containers.get(name).put_archive(directory, buffer.getvalue()):
                 raise RuntimeBackendError(f"podman refused to copy files into {name}:{directory}")
 
     def exec(self, name: str, command: tuple[str, ...]) -> ExecResult:
-        with _translated(f"exec in {name}"):
+        with self._translated(f"exec in {name}"):
             code, (stdout, stderr) = self._client().containers.get(name).exec_run(list(command), demux=True)
         text = b"".join(part for part in (stdout, stderr) if isinstance(part, bytes)).decode("utf-8", "replace")
         return ExecResult(int(code or 0), text)
 
     def run_healthcheck(self, name: str) -> Health:
         # podman-py has no "healthcheck run", and without systemd no timer runs the checks: run it once here.
-        with _translated(f"healthcheck {name}"):
+        with self._translated(f"healthcheck {name}"):
             response = self._client().api.get(f"/containers/{name}/healthcheck")
             if response.status_code == 409:  # not running, or no health check defined
                 return Health.UNHEALTHY
@@ -411,7 +491,7 @@ class PodmanRuntime:
         to it (files it read or wrote first: the CA's SQLite database), which the kernel reclaims
         under pressure; a page first touched by another container is charged there.
         """
-        with _translated(f"stats of {name}"):
+        with self._translated(f"stats of {name}"):
             try:
                 container = self._client().containers.get(name)
             except NotFound:
@@ -428,7 +508,7 @@ class PodmanRuntime:
         return MemoryUsage(rss_bytes=rss, pss_bytes=pss, cgroup_bytes=cgroup)
 
     def logs(self, name: str, *, tail: int = 30) -> str:
-        with _translated(f"logs of {name}"):
+        with self._translated(f"logs of {name}"):
             try:
                 output = self._client().containers.get(name).logs(stdout=True, stderr=True, tail=tail, stream=False)
             except NotFound:

@@ -1,5 +1,9 @@
 """What both services share: TLS server contexts, the TLS client certificate, error rendering,
-request logging and a serve loop that exits promptly on SIGTERM.
+request logging, time limits on slow clients and a serve loop that exits promptly on SIGTERM.
+
+A client gets HEADER_TIMEOUT_S for its request head, BODY_TIMEOUT_S for the body once a handler
+reads it, and HANDSHAKE_TIMEOUT_S for the TLS handshake: one that trickles or stalls at any stage
+loses its connection instead of holding it (tests/integration/test_slow_clients.py).
 """
 
 from __future__ import annotations
@@ -26,6 +30,13 @@ PeerCertificate = Callable[[web.Request], bytes | None]
 MAX_BODY = web.AppKey("max_body", int)
 # Seconds a connection may take to deliver a complete request head, and may idle between requests.
 HEADER_TIMEOUT_S = 10.0
+# Seconds a request body may take to arrive, from when the handler starts reading it. A CSR or a CA
+# request is at most tens of kilobytes (client_max_size bounds the size, this the time).
+BODY_TIMEOUT_S = 10.0
+# Seconds a TLS handshake may take, from the TCP connection (asyncio's default is 60 s).
+HANDSHAKE_TIMEOUT_S = 10.0
+# The body timeout of an app (app_runner sets it; in-process tests get BODY_TIMEOUT_S).
+BODY_TIMEOUT = web.AppKey("body_timeout", float)
 
 
 def tls_peer_certificate(request: web.Request) -> bytes | None:
@@ -53,6 +64,23 @@ def server_ssl_context(chains: Sequence[tuple[Path, Path]], *, client_ca: Path |
         context.load_verify_locations(cafile=str(client_ca))
         context.verify_mode = ssl.CERT_OPTIONAL
     return context
+
+
+async def read_body(request: web.Request) -> bytes:
+    """The whole request body, which must arrive within the app's body timeout.
+
+    aiohttp bounds a body's size (client_max_size) but not its time: a client sending a byte a
+    second would hold the handler, and its connection, for as long as it likes.
+
+    Raises:
+        ServiceError: 408 when the body did not arrive in time (the connection is then closed).
+    """
+    timeout = request.app.get(BODY_TIMEOUT, BODY_TIMEOUT_S)
+    try:
+        async with asyncio.timeout(timeout):
+            return await request.read()
+    except TimeoutError:
+        raise ServiceError(408, f"request body not complete within {timeout:g}s") from None
 
 
 def text_error(exc: ServiceError) -> web.Response:
@@ -86,6 +114,8 @@ def error_middleware(render: ErrorRenderer) -> Middleware:
             return response
         except ServiceError as exc:
             status = exc.status
+            if exc.status == 408:
+                return await _answer_and_close(request, render(exc))
             return render(exc)
         except web.HTTPException as exc:
             status = exc.status
@@ -112,8 +142,29 @@ def error_middleware(render: ErrorRenderer) -> Middleware:
     return middleware
 
 
-def app_runner(app: web.Application, *, header_timeout_s: float = HEADER_TIMEOUT_S) -> web.AppRunner:
-    """The runner both services use; a client has `header_timeout_s` to send a complete request head.
+async def _answer_and_close(request: web.Request, response: web.Response) -> web.Response:
+    """Send `response`, then close the connection at once.
+
+    RFC 9110 section 15.5.9: a 408 means the server closes the connection. The rest of the body may
+    still be trickling in: aiohttp would read and discard it for up to its lingering time (10 s)
+    before closing, so the connection is closed here, after the answer is written.
+    """
+    response.force_close()  # Connection: close
+    await response.prepare(request)
+    await response.write_eof()
+    request.protocol.force_close()  # the transport sends what is buffered, then closes
+    return response
+
+
+def app_runner(
+    app: web.Application,
+    *,
+    header_timeout_s: float = HEADER_TIMEOUT_S,
+    body_timeout_s: float = BODY_TIMEOUT_S,
+) -> web.AppRunner:
+    """The runner both services use; a client has `header_timeout_s` to send a complete request head,
+    and `body_timeout_s` for a body a handler reads with read_body (set on the app, which is not
+    frozen until runner.setup()).
 
     Slow clients ("slowloris": headers at a byte a second) must not hold connections forever.
     aiohttp has no separate request-header timeout, but its keep-alive timer bounds exactly that:
@@ -122,12 +173,66 @@ def app_runner(app: web.Application, *, header_timeout_s: float = HEADER_TIMEOUT
     waits for a complete request head, the connection is closed (_process_keepalive). So
     `keepalive_timeout` is both the header timeout and the idle keep-alive timeout; aiohttp's
     default, 3630 s, would let a trickling client keep its connection for an hour. It does not
-    bound a slow request body (the handler is running then) nor the TLS handshake (asyncio's
-    ssl_handshake_timeout, 60 s, does). tests/integration/test_slow_clients.py checks this holds.
+    bound a slow request body (the handler is running then: read_body does) nor the TLS handshake
+    (TLSSite does). tests/integration/test_slow_clients.py checks this holds.
     """
+    app[BODY_TIMEOUT] = body_timeout_s
     return web.AppRunner(
         app, access_log=None, handle_signals=False, shutdown_timeout=2, keepalive_timeout=header_timeout_s
     )
+
+
+class TLSSite(web.BaseSite):
+    """aiohttp's TCPSite with a bound on the TLS handshake.
+
+    TCPSite (aiohttp 3.14) passes no ssl_handshake_timeout to loop.create_server, so asyncio's
+    default, 60 s, lets a client that connects and then sends nothing, or half a ClientHello, hold
+    its connection for a minute. The handshake comes before aiohttp sees the connection, so the
+    header timeout does not cover it.
+    """
+
+    __slots__ = ("_bound_port", "_handshake_timeout_s", "_host", "_port")
+
+    def __init__(
+        self,
+        runner: web.BaseRunner,
+        host: str,
+        port: int,
+        *,
+        ssl_context: ssl.SSLContext,
+        handshake_timeout_s: float = HANDSHAKE_TIMEOUT_S,
+        backlog: int = 1024,
+    ) -> None:
+        super().__init__(runner, ssl_context=ssl_context, backlog=backlog)
+        self._host = host
+        self._port = port
+        self._handshake_timeout_s = handshake_timeout_s
+        self._bound_port: int | None = None
+
+    @property
+    def port(self) -> int:
+        """The port listened on (the one bound, once started: `port=0` picks a free one)."""
+        return self._bound_port if self._bound_port is not None else self._port
+
+    @property
+    def name(self) -> str:
+        return f"https://{self._host}:{self.port}"
+
+    async def start(self) -> None:
+        await super().start()
+        server = self._runner.server
+        assert server is not None  # BaseSite refuses a runner that was not set up
+        listening = await asyncio.get_running_loop().create_server(
+            server,
+            self._host,
+            self._port,
+            ssl=self._ssl_context,
+            ssl_handshake_timeout=self._handshake_timeout_s,
+            backlog=self._backlog,
+            reuse_address=True,
+        )
+        self._server = listening
+        self._bound_port = int(listening.sockets[0].getsockname()[1])
 
 
 async def serve(
@@ -139,15 +244,17 @@ async def serve(
     reload: asyncio.Event | None = None,
     reloaded: asyncio.Event | None = None,
     header_timeout_s: float = HEADER_TIMEOUT_S,
+    body_timeout_s: float = BODY_TIMEOUT_S,
+    handshake_timeout_s: float = HANDSHAKE_TIMEOUT_S,
 ) -> None:
     """Serve until SIGTERM or SIGINT; rebuild the TLS listener whenever `reload` is set, then set `reloaded`."""
-    runner = app_runner(app, header_timeout_s=header_timeout_s)
+    runner = app_runner(app, header_timeout_s=header_timeout_s, body_timeout_s=body_timeout_s)
     await runner.setup()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    site = web.TCPSite(runner, host, port, ssl_context=ssl_context(), backlog=1024, reuse_address=True)
+    site = TLSSite(runner, host, port, ssl_context=ssl_context(), handshake_timeout_s=handshake_timeout_s)
     await site.start()
     log.info("listening on https://%s:%d", host, port)
     try:
@@ -162,7 +269,7 @@ async def serve(
                 reload.clear()
                 # A new listener with the new certificates; ssl contexts cannot swap their chain in place.
                 await site.stop()
-                site = web.TCPSite(runner, host, port, ssl_context=ssl_context(), backlog=1024, reuse_address=True)
+                site = TLSSite(runner, host, port, ssl_context=ssl_context(), handshake_timeout_s=handshake_timeout_s)
                 await site.start()
                 log.info("TLS certificates reloaded")
                 if reloaded is not None:

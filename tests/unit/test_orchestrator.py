@@ -216,13 +216,13 @@ class LabRig:
         self.orchestrator.up(timeout=timeout)
 
 
-@pytest.fixture
-def rig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LabRig]:
+def make_rig(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> LabRig:
+    """A fresh ECC lab on FakeRuntime under `workdir`; the caller closes `rig.ca`."""
     lab = ecc_lab()
     hierarchy = lab.hierarchy("ecc")
-    ca = SimulatedCA(hierarchy, tmp_path / "ca-process")
+    ca = SimulatedCA(hierarchy, workdir / "ca-process")
     runtime = FakeRuntime(on_start={CA: ca.start}, on_healthcheck={CA: ca.healthcheck, RA: ra_healthcheck})
-    state_dir = tmp_path / "state"
+    state_dir = workdir / "state"
 
     @contextmanager
     def admin_client(hier: Hierarchy, state: HierarchyState, url: str, **_: object) -> Iterator[StubAdmin]:
@@ -236,8 +236,14 @@ def rig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LabRig]:
     orchestrator = Orchestrator(
         lab, runtime, state_dir, build_image=FakeImageBuilder(), clock=clock, on_event=events.append
     )
-    yield LabRig(lab, hierarchy, runtime, orchestrator, events, clock, ca, state_dir)
-    ca.close()
+    return LabRig(lab, hierarchy, runtime, orchestrator, events, clock, ca, state_dir)
+
+
+@pytest.fixture
+def rig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LabRig]:
+    built = make_rig(tmp_path, monkeypatch)
+    yield built
+    built.ca.close()
 
 
 @pytest.fixture

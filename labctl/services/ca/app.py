@@ -25,7 +25,7 @@ from labctl.pki.profiles import PROFILES
 from labctl.services.ca.authority import ANONYMOUS, Caller, CAState, IntermediateCA, RevocationReason
 from labctl.services.ca.store import CertRecord, CertStatus, RequestRecord, RequestStatus
 from labctl.services.http import MAX_BODY as MAX_BODY_KEY
-from labctl.services.http import PeerCertificate, error_headers, error_middleware, tls_peer_certificate
+from labctl.services.http import PeerCertificate, error_headers, error_middleware, read_body, tls_peer_certificate
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +125,7 @@ def _id(request: web.Request, key: str) -> int:
 async def _json_body(request: web.Request) -> Any:
     if request.content_type not in ("application/json", "application/octet-stream", "text/plain", ""):
         raise ServiceError(415, f"expected application/json, got {request.content_type}")
-    raw = await request.read()
+    raw = await read_body(request)
     if not raw.strip():
         return {}
     try:

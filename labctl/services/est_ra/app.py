@@ -22,7 +22,14 @@ from labctl.pki.keys import KeyAlgorithm
 from labctl.pki.pkcs7 import certs_only_base64, wrap_base64
 from labctl.services.est_ra.authz import Authorizer, Principal
 from labctl.services.est_ra.backend import CABackend
-from labctl.services.http import MAX_BODY, PeerCertificate, error_middleware, text_error, tls_peer_certificate
+from labctl.services.http import (
+    MAX_BODY,
+    PeerCertificate,
+    error_middleware,
+    read_body,
+    text_error,
+    tls_peer_certificate,
+)
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +151,7 @@ async def _read_csr(request: web.Request) -> x509.CertificateSigningRequest:
     if request.content_type != "application/pkcs10":
         got = request.headers.get("Content-Type", "none")[:64]
         raise ServiceError(415, f"expected Content-Type application/pkcs10, got {got}")
-    body = await request.read()
+    body = await read_body(request)
     if not body.strip():
         raise ServiceError(400, "empty request body: expected a base64 PKCS#10 CSR")
     try:
