@@ -92,7 +92,7 @@ class LocalCAFiles:
 def ensure_root(hierarchy: Hierarchy, state: HierarchyState) -> Issuer:
     """Load the hierarchy's root, or create it at first use."""
     if state.root_key.exists() and state.root_cert.exists():
-        return Issuer(load_pem_certificates(state.root_cert.read_bytes())[0], read_private_key(state.root_key))
+        return Issuer(load_pem_certificates(state.root_cert.read_bytes())[0], read_private_key(state.root_key, own=True))
     key = generate_private_key(hierarchy.algorithm)
     root = create_root_ca(key, hierarchy.root_common_name, days=hierarchy.root_validity_days)
     write_private_key(state.root_key, key)
@@ -234,8 +234,9 @@ def _still_good(cert_path: Path, key_path: Path, intermediate: x509.Certificate,
     except Exception:
         return False
     # The key is written before its certificate: a run stopped between the two leaves a new key next
-    # to the old certificate, which the RA could not serve.
-    if not _same_public_key(certificate, read_private_key(key_path)):
+    # to the old certificate, which the RA could not serve. (Our own key: a public-key match is the
+    # check that matters here, not RSA's slow consistency check.)
+    if not _same_public_key(certificate, read_private_key(key_path, own=True)):
         return False
     if certificate.not_valid_after_utc - datetime.now(UTC) < RENEW_BEFORE:
         return False

@@ -7,8 +7,10 @@ interrupted `up` leaves nothing that a following `up` or `down` cannot finish.
 
 from __future__ import annotations
 
+import base64
 import graphlib
 import hashlib
+import json
 import logging
 import secrets
 import threading
@@ -31,6 +33,7 @@ from labctl.ca_client import CAClient, ca_ssl_context
 from labctl.endpoint import Endpoint, endpoint_for
 from labctl.errors import CAError, NotReadyError, TopologyError
 from labctl.events import EventSink, ignore_events, timed_step
+from labctl.files import write_atomic
 from labctl.images import DEFAULT_BASE, IMAGE_UID, ImageResult, ensure_image
 from labctl.plan import Plan, Step, StepKind, build_plan
 from labctl.readiness import Clock, SystemClock, wait_until
@@ -56,6 +59,10 @@ log = logging.getLogger(__name__)
 
 STOP_TIMEOUT_S = 5
 MAX_PARALLEL_STEPS = 4
+# Host state file remembering a CA container's stable files (see ContainerCAFiles).
+CA_FILES_MEMO = ".ca-files.json"
+# Written once per CA container (at install, or by labctl) and never changed by the CA afterwards.
+STABLE_CA_FILES = frozenset({"ca.crt", "root.crt", "admin.crt", "bootstrap.sha256"})
 
 
 class _Cancelled(Exception):
@@ -302,9 +309,16 @@ class Orchestrator:
 
         return self._ensure_container(self.ca_spec(hierarchy), keep=keep)
 
+    def _ca_files(self, hierarchy: Hierarchy) -> ContainerCAFiles:
+        info = self.runtime.inspect_container(hierarchy.ca.container)
+        memo = HierarchyState.of(self.state_dir, hierarchy).root / CA_FILES_MEMO
+        return ContainerCAFiles(
+            self.runtime, hierarchy.ca.container, CA_DATA_DIR, memo=memo, instance=info.id if info else ""
+        )
+
     def _ca_installed(self, hierarchy: Hierarchy) -> str | None:
         name = hierarchy.ca.container
-        files = ContainerCAFiles(self.runtime, name, CA_DATA_DIR)
+        files = self._ca_files(hierarchy)
         if files.read("ca.crt") is None:
 
             def probe() -> tuple[bool | None, str]:
@@ -318,7 +332,7 @@ class Orchestrator:
     def _ca_healthy(self, hierarchy: Hierarchy) -> str | None:
         waited = self._wait_healthy(hierarchy.ca.container)
         state = HierarchyState.of(self.state_dir, hierarchy)
-        files = ContainerCAFiles(self.runtime, hierarchy.ca.container, CA_DATA_DIR)
+        files = self._ca_files(hierarchy)
         if waited or not state.admin_cert.exists():
             collect_admin_credential(hierarchy, state, files)
         changed = install_bootstrap_credential(state, files)
@@ -490,13 +504,28 @@ class Orchestrator:
 
 
 class ContainerCAFiles:
-    """A CA's data dir inside its container (on its volume), read and written through the runtime."""
+    """A CA's data dir inside its container (on its volume), read and written through the runtime.
 
-    def __init__(self, runtime: ContainerRuntime, container: str, directory: str) -> None:
+    Each read is a tar copy out of the container (about 0.3 s with podman). Files that do not change
+    while the container lives (STABLE_CA_FILES) are remembered in `memo`, a host state file keyed by
+    the container's id: a no-op `up` reads nothing, and a recreated container is read afresh.
+    """
+
+    def __init__(
+        self,
+        runtime: ContainerRuntime,
+        container: str,
+        directory: str,
+        *,
+        memo: Path | None = None,
+        instance: str = "",
+    ) -> None:
         self._runtime = runtime
         self._container = container
         self._directory = directory
-        self._seen: dict[str, bytes] = {}
+        self._memo = memo if instance else None
+        self._instance = instance
+        self._seen: dict[str, bytes] = self._load_memo()
 
     def read(self, name: str) -> bytes | None:
         """A file's content; files once read are remembered (each read is a tar copy out of the container)."""
@@ -504,11 +533,29 @@ class ContainerCAFiles:
             return self._seen[name]
         data = self._runtime.read_file(self._container, f"{self._directory}/{name}")
         if data is not None:  # a missing file may appear later: ask again next time
-            self._seen[name] = data
+            self._remember(name, data)
         return data
 
     def write(self, name: str, data: bytes) -> None:
         self._runtime.write_files(
             self._container, self._directory, {name: FileContent(data, 0o644)}, owner=(IMAGE_UID, IMAGE_UID)
         )
+        self._remember(name, data)
+
+    def _remember(self, name: str, data: bytes) -> None:
         self._seen[name] = data
+        if self._memo is None or name not in STABLE_CA_FILES:
+            return
+        stable = {k: base64.b64encode(v).decode() for k, v in self._seen.items() if k in STABLE_CA_FILES}
+        write_atomic(self._memo, json.dumps({"container": self._instance, "files": stable}).encode())
+
+    def _load_memo(self) -> dict[str, bytes]:
+        if self._memo is None:
+            return {}
+        try:
+            memo = json.loads(self._memo.read_bytes())
+            if memo.get("container") != self._instance:
+                return {}
+            return {k: base64.b64decode(v) for k, v in memo["files"].items() if k in STABLE_CA_FILES}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return {}  # no memo, or an unreadable one: read from the container

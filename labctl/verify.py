@@ -124,7 +124,7 @@ def verify_endpoint(endpoint: Endpoint, *, admin: AdminFactory | None = None) ->
 
         def simplereenroll() -> None:
             old = load_pem_certificates((work / "device.crt").read_bytes())[0]
-            key = read_private_key(work / "device.key")
+            key = read_private_key(work / "device.key", own=True)
             with _client_with(endpoint, work, "device") as client:
                 renewed = client.simplereenroll(build_csr(key, old.subject, [DEVICE_CN]))
             _require(renewed.subject == old.subject, "renewed certificate changed subject")
@@ -141,7 +141,7 @@ def verify_endpoint(endpoint: Endpoint, *, admin: AdminFactory | None = None) ->
 
         def revoked_reenroll_refused() -> None:
             renewed = load_pem_certificates((work / "renewed.crt").read_bytes())[0]
-            key = read_private_key(work / "renewed.key")
+            key = read_private_key(work / "renewed.key", own=True)
             with _client_with(endpoint, work, "renewed") as client:
                 _expect_refusal(lambda: client.simplereenroll(build_csr(key, renewed.subject, [DEVICE_CN])), 403)
 

@@ -126,9 +126,11 @@ def private_key_pem(key: PrivateKey) -> bytes:
     )
 
 
-def load_private_key_pem(data: bytes) -> PrivateKey:
+def load_private_key_pem(data: bytes, *, own: bool = False) -> PrivateKey:
+    """A PEM private key. `own`: a key labctl generated and keeps 0600 in its state, whose RSA
+    consistency check (about 0.4 s for RSA-4096, once per load) is skipped; every other key is checked."""
     try:
-        key = serialization.load_pem_private_key(data, password=None)
+        key = serialization.load_pem_private_key(data, password=None, unsafe_skip_rsa_key_validation=own)
     except (ValueError, TypeError) as exc:
         raise PKIError(f"cannot read private key: {exc}") from exc
     if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | mldsa.MLDSA87PrivateKey):
@@ -141,9 +143,9 @@ def write_private_key(path: Path, key: PrivateKey) -> None:
     write_secret(path, private_key_pem(key))
 
 
-def read_private_key(path: Path) -> PrivateKey:
+def read_private_key(path: Path, *, own: bool = False) -> PrivateKey:
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise PKIError(f"cannot read private key {path}: {exc.strerror}") from exc
-    return load_private_key_pem(data)
+    return load_private_key_pem(data, own=own)

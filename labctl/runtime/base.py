@@ -105,6 +105,7 @@ class ContainerInfo:
     image: str
     ip: str | None = None
     exit_code: int | None = None  # once exited
+    id: str = ""  # the runtime's id: a recreated container (same name) has a new one
 
     @property
     def is_running(self) -> bool:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import posixpath
+import secrets
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -49,6 +50,7 @@ class FakeContainer:
     # The container's own layer, by absolute path (files under a volume mount live in the volume).
     files: dict[str, FileContent] = field(default_factory=dict)
     log: list[str] = field(default_factory=list)
+    id: str = field(default_factory=lambda: secrets.token_hex(32))
 
 
 class FakeRuntime:
@@ -375,6 +377,7 @@ def _info(container: FakeContainer) -> ContainerInfo:
         image=spec.image,
         ip=str(spec.ip) if spec.ip is not None else None,
         exit_code=container.exit_code if container.state == "exited" else None,
+        id=container.id,
     )
 
 

@@ -584,4 +584,5 @@ def _info(attrs: Mapping[str, Any]) -> ContainerInfo:
         image=str(config.get("Image", attrs.get("ImageName", ""))),
         ip=ip,
         exit_code=state.get("ExitCode") if isinstance(state, dict) and state.get("Status") == "exited" else None,
+        id=str(attrs.get("Id", "")),
     )

@@ -618,3 +618,29 @@ def test_up_refuses_to_recreate_a_stopped_compose_container(rig: LabRig) -> None
         rig.orchestrator.up(timeout=5)
     assert "podman-compose up -d" in (caught.value.hint or "")
     assert rig.runtime.inspect_container(RA).state == "exited"  # type: ignore[union-attr]
+
+
+def _counting_reads(rig: LabRig) -> list[str]:
+    reads: list[str] = []
+    original = rig.runtime.read_file
+
+    def read_file(name: str, path: str) -> bytes | None:
+        reads.append(path)
+        return original(name, path)
+
+    rig.runtime.read_file = read_file  # type: ignore[method-assign]
+    return reads
+
+
+def test_a_no_op_up_reads_no_ca_file_out_of_the_container(up_rig: LabRig) -> None:
+    reads = _counting_reads(up_rig)
+    up_rig.up()
+    assert reads == []  # each read is a tar copy: the memo keyed by the container's id answers
+
+
+def test_a_recreated_ca_container_is_read_afresh(up_rig: LabRig) -> None:
+    up_rig.runtime.remove_container(CA)  # its volume (and so the installed CA) stays
+    reads = _counting_reads(up_rig)
+    up_rig.up()
+    assert f"{CA_DATA_DIR}/ca.crt" in reads
+    assert up_rig.runtime.run_healthcheck(CA) is Health.HEALTHY

@@ -175,7 +175,7 @@ class IntermediateCA:
 
     def _load_or_create_key(self) -> PrivateKey:
         if self.key_path.exists():
-            return read_private_key(self.key_path)
+            return read_private_key(self.key_path, own=True)  # generated here, 0600 on its volume
         key = generate_private_key(self.config.algorithm)
         write_private_key(self.key_path, key)
         log.info("generated %s signing key in %s", self.config.algorithm.label, self.key_path)
@@ -259,7 +259,7 @@ class IntermediateCA:
         self, stem: str, algorithm: KeyAlgorithm, profile_id: str, names: Sequence[str]
     ) -> tuple[Path, Path]:
         key_path, cert_path = self.dir / f"{stem}.key", self.dir / f"{stem}.crt"
-        key = read_private_key(key_path) if key_path.exists() else None
+        key = read_private_key(key_path, own=True) if key_path.exists() else None
         if key is None:
             key = generate_private_key(algorithm)
             write_private_key(key_path, key)
