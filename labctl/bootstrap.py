@@ -92,7 +92,9 @@ class LocalCAFiles:
 def ensure_root(hierarchy: Hierarchy, state: HierarchyState) -> Issuer:
     """Load the hierarchy's root, or create it at first use."""
     if state.root_key.exists() and state.root_cert.exists():
-        return Issuer(load_pem_certificates(state.root_cert.read_bytes())[0], read_private_key(state.root_key, own=True))
+        return Issuer(
+            load_pem_certificates(state.root_cert.read_bytes())[0], read_private_key(state.root_key, own=True)
+        )
     key = generate_private_key(hierarchy.algorithm)
     root = create_root_ca(key, hierarchy.root_common_name, days=hierarchy.root_validity_days)
     write_private_key(state.root_key, key)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from cryptography import x509
@@ -21,7 +22,7 @@ from labctl.pki.issue import csr_pem, load_pem_certificates
 from labctl.runtime.base import FileContent, VolumeMount
 from labctl.specs import CLIENT_DIR
 from labctl.state import HierarchyState
-from labctl.topology import iot_volume_name
+from labctl.topology import dump_lab, iot_volume_name
 from labctl.verify import AdminFactory, CheckResult, verify_containment, verify_endpoint
 
 
@@ -37,26 +38,29 @@ def file_admin(ca_url: str, trust: Path, cert: Path, key: Path) -> AdminFactory:
 
 
 def verify_lab(orchestrator: Orchestrator, endpoints: Sequence[Endpoint]) -> list[CheckResult]:
-    """Every check for each hierarchy: client checks where they can run, then the runtime's."""
-    results: list[CheckResult] = []
-    for endpoint in endpoints:
-        hierarchy = endpoint.hierarchy
-        if host_supports_tls(hierarchy.algorithm):
-            results += verify_endpoint(endpoint, admin=host_admin(orchestrator.state_dir, endpoint))
-        else:
-            results += verify_in_network(orchestrator, endpoint)
-        ca_certificate = load_pem_certificates(endpoint.trust_file.read_bytes())[0]
-        results += verify_containment(orchestrator.lab, hierarchy, orchestrator.runtime, ca_certificate)
-    return results
+    """Every check for each hierarchy, the hierarchies side by side (their checks share no state and
+    mostly wait: on TLS, key generation in a client container, probe timeouts); results in their order."""
+    with ThreadPoolExecutor(max_workers=max(1, len(endpoints)), thread_name_prefix="labctl-verify") as pool:
+        per_hierarchy = list(pool.map(lambda endpoint: _verify_hierarchy(orchestrator, endpoint), endpoints))
+    return [result for results in per_hierarchy for result in results]
+
+
+def _verify_hierarchy(orchestrator: Orchestrator, endpoint: Endpoint) -> list[CheckResult]:
+    """Client checks where they can run (the host, or the hierarchy's network), then the runtime's."""
+    hierarchy = endpoint.hierarchy
+    if host_supports_tls(hierarchy.algorithm):
+        results = verify_endpoint(endpoint, admin=host_admin(orchestrator.state_dir, endpoint))
+    else:
+        results = verify_in_network(orchestrator, endpoint)
+    ca_certificate = load_pem_certificates(endpoint.trust_file.read_bytes())[0]
+    return results + verify_containment(orchestrator.lab, hierarchy, orchestrator.runtime, ca_certificate)
 
 
 def _client_files(orchestrator: Orchestrator, endpoint: Endpoint) -> dict[str, FileContent]:
     """What every in-network labctl client gets in CLIENT_DIR: the lab file, the trust anchor, the EST credentials."""
-    lab_file = Path(orchestrator.lab.source)
-    if not lab_file.is_file():
-        raise LabctlError(f"lab file {orchestrator.lab.source} is not a file to hand to the in-network client")
     return {
-        "lab.toml": FileContent(lab_file.read_bytes()),
+        # The lab as this command sees it (renamed, placed), not the file it was read from.
+        "lab.toml": FileContent(dump_lab(orchestrator.lab).encode()),
         "ca-chain.pem": FileContent(endpoint.trust_file.read_bytes()),
         "est-credentials": _credentials_file(endpoint),
     }
