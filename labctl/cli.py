@@ -14,7 +14,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
@@ -261,6 +261,33 @@ def build(obj: Context, force: bool) -> None:
     )
 
 
+def _placement_options(command: Callable[..., None]) -> Callable[..., None]:
+    """`--subnets` and `--ports`: the lab file's, or free ones (recorded, so later commands keep them)."""
+    for option in ("ports", "subnets"):
+        command = click.option(
+            f"--{option}",
+            type=click.Choice(["lab", "auto"]),
+            default="lab",
+            show_default=True,
+            help=f"the lab file's {option}, or free ones (kept by later commands on this lab)",
+        )(command)
+    return command
+
+
+def _place(obj: Context, runtime: ContainerRuntime, *, subnets: str, ports: str) -> Lab:
+    """Move the lab to free subnets/ports when asked, and record where it is (see labctl.placement)."""
+    if subnets == "auto" or ports == "auto":
+        obj.lab = place(
+            obj.lab,
+            previous=recorded_lab(obj.state_dir),
+            auto_subnets=subnets == "auto",
+            auto_ports=ports == "auto",
+            used_subnets=runtime.network_subnets(),
+        )
+    record_lab(obj.lab, obj.state_dir)
+    return obj.lab
+
+
 @main.command()
 @click.option(
     "--target", type=click.Choice(sorted(TARGETS)), help="render the whole lab for compose or Kubernetes instead"
@@ -271,17 +298,23 @@ def build(obj: Context, force: bool) -> None:
     help="directory (default: rendered); with --target a file or directory (default: stdout)",
 )
 @click.option("--image", help="with --target: the lab image (default: the one `up` uses, built when missing)")
+@_placement_options
 @click.pass_obj
-def render(obj: Context, target: str | None, out: Path | None, image: str | None) -> None:
+def render(obj: Context, target: str | None, out: Path | None, image: str | None, subnets: str, ports: str) -> None:
     """Write what `up` would use, starting nothing: each RA's configuration, the Containerfile, the plan.
 
-    With --target, the whole lab as a compose file (podman-compose) or Kubernetes manifests.
+    With --target, the whole lab as a compose file (podman-compose) or Kubernetes manifests; with
+    --subnets/--ports auto the lab is placed (and recorded) first, so `labctl --lab NAME up` later
+    bootstraps the rendered lab where it runs.
     """
     if target is None:
-        if image is not None:
-            raise click.UsageError("--image needs --target")
+        if image is not None or subnets != "lab" or ports != "lab":
+            raise click.UsageError("--image, --subnets and --ports need --target")
         _render_ra_config(obj, out or Path("rendered"))
         return
+    if subnets == "auto" or ports == "auto":
+        with obj.locked("render"), PodmanRuntime() as runtime:
+            _place(obj, runtime, subnets=subnets, ports=ports)
     text = TARGETS[target].render(obj.lab, image or _lab_image(obj))
     if out is None:
         click.echo(text, nl=False)
@@ -297,7 +330,7 @@ def render(obj: Context, target: str | None, out: Path | None, image: str | None
 def _lab_image(obj: Context) -> str:
     """The image `up` would use: its tag is a content hash, which needs podman (the base image's labels)."""
     with obj.locked("build"), PodmanRuntime() as runtime:
-        return ensure_image(runtime, base=obj.base_image).reference
+        return obj.build_image(runtime, obj.base_image).reference
 
 
 def _render_ra_config(obj: Context, out: Path) -> None:
@@ -337,20 +370,7 @@ def _json_event(event: StepEvent) -> None:
 @click.option("--timeout", default=90.0, show_default=True, help="seconds each container may take to become healthy")
 @click.option("--verify/--no-verify", default=False, help="run the smoke checks once the lab is up")
 @click.option("--json", "as_json", is_flag=True, help="events and results as JSON lines")
-@click.option(
-    "--subnets",
-    type=click.Choice(["lab", "auto"]),
-    default="lab",
-    show_default=True,
-    help="the lab file's subnets, or free ones (kept by later ups)",
-)
-@click.option(
-    "--ports",
-    type=click.Choice(["lab", "auto"]),
-    default="lab",
-    show_default=True,
-    help="the lab file's ports, or free ones (kept by later ups)",
-)
+@_placement_options
 @click.pass_obj
 def up(
     obj: Context, hierarchies: tuple[str, ...], timeout: float, verify: bool, as_json: bool, subnets: str, ports: str
@@ -359,15 +379,7 @@ def up(
     _stop_on_termination()
     started = time.perf_counter()
     with obj.locked("up"), _orchestrator(obj, as_json=as_json) as orchestrator:
-        if subnets == "auto" or ports == "auto":
-            obj.lab = orchestrator.lab = place(
-                obj.lab,
-                previous=recorded_lab(obj.state_dir),
-                auto_subnets=subnets == "auto",
-                auto_ports=ports == "auto",
-                used_subnets=orchestrator.runtime.network_subnets(),
-            )
-        record_lab(obj.lab, obj.state_dir)
+        orchestrator.lab = _place(obj, orchestrator.runtime, subnets=subnets, ports=ports)
         endpoints = orchestrator.up(hierarchies, timeout=timeout)
         if not as_json:
             click.echo(f"labctl: lab {obj.lab.name} up in {time.perf_counter() - started:.1f}s")

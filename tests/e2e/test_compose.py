@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from labctl.placement import place
+from labctl.placement import RECORDED_LAB
 from labctl.runtime.base import LAB_LABEL, MANAGED_BY_LABEL
 from labctl.runtime.podman import PodmanRuntime
-from labctl.topology import dump_lab, load_lab, renamed
+from labctl.topology import load_lab
 from tests.e2e.conftest import LabCLI
 
 pytestmark = pytest.mark.e2e
@@ -33,15 +33,16 @@ def _compose(compose_file: Path, *args: str) -> subprocess.CompletedProcess[str]
 def test_podman_compose_runs_the_rendered_lab_and_labctl_verifies_it(
     lab_cli: LabCLI, runtime: PodmanRuntime, tmp_path: Path
 ) -> None:
-    lab = place(renamed(load_lab(), NAME), previous=None, auto_subnets=True, auto_ports=True,
-                used_subnets=runtime.network_subnets())  # fmt: skip
-    lab_file = tmp_path / "lab.toml"
-    lab_file.write_text(dump_lab(lab))
-    cli = LabCLI(tmp_path / "state", lab)
+    cli = LabCLI(tmp_path / "state", lab_cli.lab)
     compose_file = tmp_path / "compose.yaml"
-    config = ("--config", str(lab_file))
+    config = ("--lab", NAME)
     cli.run(*config, "down", "--volumes")
-    cli.run(*config, "render", "--target", "compose", "--out", str(compose_file))
+    # Placed on free subnets and ports beside the default lab, and recorded: `up` finds the place.
+    cli.run(
+        *config, "render", "--target", "compose", "--subnets", "auto", "--ports", "auto", "--out", str(compose_file)
+    )
+    lab = load_lab(cli.state_dir / RECORDED_LAB)
+    assert lab.name == NAME and lab.hierarchy("rsa").subnet != lab_cli.lab.hierarchy("rsa").subnet
     try:
         started = _compose(compose_file, "up", "-d")
         assert started.returncode == 0, started.stdout[-2000:] + started.stderr[-2000:]
@@ -59,6 +60,7 @@ def test_podman_compose_runs_the_rendered_lab_and_labctl_verifies_it(
         assert {c.name: c.image for c in runtime.list_containers({LAB_LABEL: NAME})} == ids_before
     finally:
         stopped = _compose(compose_file, "down", "-v")
+        cli.run(*config, "down", "--volumes", check=False)  # forgets the placement
     assert stopped.returncode == 0, stopped.stderr[-2000:]
     selector = {LAB_LABEL: NAME}
     assert (runtime.list_containers(selector), runtime.list_networks(selector), runtime.list_volumes(selector)) == (

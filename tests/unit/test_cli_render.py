@@ -57,7 +57,7 @@ def test_render_target_uses_the_lab_file_given(tmp_path: Path) -> None:
 def test_render_target_without_image_uses_the_image_up_would(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     asked: list[str] = []
 
-    def ensure_image(runtime: object, *, base: str) -> ImageResult:
+    def ensure_image(runtime: object, *, base: str, repository: str, force: bool = False) -> ImageResult:
         asked.append(base)
         return ImageResult("localhost/labctl:feedfacecafe", False, "feedfacecafe" * 5)
 
@@ -98,7 +98,7 @@ def test_render_target_refuses_an_unknown_target(tmp_path: Path) -> None:
 def test_image_without_target_is_a_usage_error(tmp_path: Path) -> None:
     result = _invoke("--image", IMAGE, state_dir=tmp_path)
     assert result.exit_code == 2
-    assert "--image needs --target" in result.output
+    assert "--image, --subnets and --ports need --target" in result.output
 
 
 def test_render_without_target_still_writes_the_ra_configuration(tmp_path: Path) -> None:
