@@ -111,6 +111,24 @@ class NormalClient(threading.Thread):
                 self.stop.wait(0.05)
 
 
+def _closed_while_serving(
+    endpoint: Endpoint, sockets: list[socket.socket], started: float, *, bound_s: float
+) -> tuple[list[bool], float, NormalClient]:
+    """Wait (up to `bound_s` after `started`) for the server to close each socket while a normal client
+    runs; then close them all. Returns which closed, the time taken, and the normal client."""
+    normal = NormalClient(endpoint)
+    normal.start()
+    try:
+        closed = [_wait_closed(sock, started + bound_s) for sock in sockets]
+        elapsed = time.monotonic() - started
+    finally:
+        normal.stop.set()
+        normal.join(timeout=15)
+        for sock in sockets:
+            sock.close()
+    return closed, elapsed, normal
+
+
 @pytest.mark.parametrize("service", ["ra", "ca"])
 def test_stalled_request_heads_are_closed_while_normal_clients_are_served(local_lab, service):
     endpoint = local_lab[1]["ecc"]
@@ -121,17 +139,7 @@ def test_stalled_request_heads_are_closed_while_normal_clients_are_served(local_
         sock = _tls_socket(url)
         sock.sendall(PARTIAL_HEAD)
         slow.append(sock)
-    normal = NormalClient(endpoint)
-    normal.start()
-    try:
-        deadline = started + 5 * HEADER_TIMEOUT_S
-        closed = [_wait_closed(sock, deadline) for sock in slow]
-        elapsed = time.monotonic() - started
-    finally:
-        normal.stop.set()
-        normal.join(timeout=15)
-        for sock in slow:
-            sock.close()
+    closed, elapsed, normal = _closed_while_serving(endpoint, slow, started, bound_s=5 * HEADER_TIMEOUT_S)
     log.warning(
         "%s: %d stalled connections closed after %.1fs (timeout %gs); %d normal requests served meanwhile",
         service,
@@ -182,17 +190,7 @@ def test_stalled_tls_handshakes_are_closed_while_normal_clients_are_served(local
     stalled = [_tcp_socket(url) for _ in range(2 * STALLED_HANDSHAKES)]
     for sock in stalled[STALLED_HANDSHAKES:]:
         sock.sendall(hello)
-    normal = NormalClient(endpoint)
-    normal.start()
-    try:
-        deadline = started + 5 * HANDSHAKE_TIMEOUT_S
-        closed = [_wait_closed(sock, deadline) for sock in stalled]
-        elapsed = time.monotonic() - started
-    finally:
-        normal.stop.set()
-        normal.join(timeout=15)
-        for sock in stalled:
-            sock.close()
+    closed, elapsed, normal = _closed_while_serving(endpoint, stalled, started, bound_s=5 * HANDSHAKE_TIMEOUT_S)
     log.warning(
         "%s: %d stalled TLS handshakes (%d silent, %d half a ClientHello) closed after %.1fs (timeout %gs);"
         " %d normal requests served meanwhile",

@@ -40,19 +40,6 @@ STEPS = [step.step_id for step in build_plan(ecc_lab().hierarchies).steps]
 MAX_POINTS = 100
 
 
-@pytest.fixture
-def rig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LabRig]:
-    built = make_rig(tmp_path, monkeypatch)
-    yield built
-    built.ca.close()
-
-
-@pytest.fixture
-def up_rig(rig: LabRig) -> LabRig:
-    rig.up()
-    return rig
-
-
 # --- what every interrupted run must leave --------------------------------------------------------
 
 

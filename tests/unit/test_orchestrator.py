@@ -239,20 +239,6 @@ def make_rig(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> LabRig:
     return LabRig(lab, hierarchy, runtime, orchestrator, events, clock, ca, state_dir)
 
 
-@pytest.fixture
-def rig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LabRig]:
-    built = make_rig(tmp_path, monkeypatch)
-    yield built
-    built.ca.close()
-
-
-@pytest.fixture
-def up_rig(rig: LabRig) -> LabRig:
-    """The rig after a first, successful `up`."""
-    rig.up()
-    return rig
-
-
 def spec_of(runtime: FakeRuntime, name: str) -> ContainerSpec:
     return runtime.container(name).spec
 
