@@ -290,12 +290,14 @@ def _place(obj: Context, runtime: ContainerRuntime, *, subnets: str, ports: str)
 
 @main.command()
 @click.option(
-    "--target", type=click.Choice(sorted(TARGETS)), help="render the whole lab for compose or Kubernetes instead"
+    "--target",
+    type=click.Choice(sorted(TARGETS)),
+    help="render the whole lab for compose, Kubernetes or podman kube play instead",
 )
 @click.option(
     "--out",
     type=click.Path(path_type=Path),
-    help="directory (default: rendered); with --target a file or directory (default: stdout)",
+    help="directory (default: rendered); with --target a file or directory (default: stdout; kube-play: a directory)",
 )
 @click.option("--image", help="with --target: the lab image (default: the one `up` uses, built when missing)")
 @_placement_options
@@ -303,28 +305,45 @@ def _place(obj: Context, runtime: ContainerRuntime, *, subnets: str, ports: str)
 def render(obj: Context, target: str | None, out: Path | None, image: str | None, subnets: str, ports: str) -> None:
     """Write what `up` would use, starting nothing: each RA's configuration, the Containerfile, the plan.
 
-    With --target, the whole lab as a compose file (podman-compose) or Kubernetes manifests; with
-    --subnets/--ports auto the lab is placed (and recorded) first, so `labctl --lab NAME up` later
-    bootstraps the rendered lab where it runs.
+    With --target, the whole lab as a compose file (podman-compose), Kubernetes manifests, or
+    manifests per hierarchy and play.sh for `podman kube play` (kube-play, into the directory --out).
+    With --subnets/--ports auto the lab is placed (and recorded) first, so `labctl --lab NAME up`
+    later bootstraps the rendered lab where it runs.
     """
     if target is None:
         if image is not None or subnets != "lab" or ports != "lab":
             raise click.UsageError("--image, --subnets and --ports need --target")
         _render_ra_config(obj, out or Path("rendered"))
         return
+    chosen = TARGETS[target]
+    if chosen.file_name is None and out is None:
+        raise click.UsageError(f"--target {target} writes several files: give --out DIRECTORY")
     if subnets == "auto" or ports == "auto":
         with obj.locked("render"), PodmanRuntime() as runtime:
             _place(obj, runtime, subnets=subnets, ports=ports)
-    text = TARGETS[target].render(obj.lab, image or _lab_image(obj))
+    files = chosen.render(obj.lab, image or _lab_image(obj))
     if out is None:
-        click.echo(text, nl=False)
+        click.echo("".join(files.values()), nl=False)
         return
-    path = out / TARGETS[target].file_name if out.is_dir() else out
+    if chosen.file_name is None:
+        paths = {out / name: text for name, text in files.items()}
+        _mkdir(out)
+    else:
+        paths = {(out / chosen.file_name if out.is_dir() else out): files[chosen.file_name]}
+    for path, text in paths.items():
+        try:
+            path.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise click.ClickException(f"cannot write {path}: {exc.strerror}") from exc
+    where = out if chosen.file_name is None else next(iter(paths))
+    click.echo(f"labctl: rendered lab {obj.lab.name} for {target} into {where}")
+
+
+def _mkdir(directory: Path) -> None:
     try:
-        path.write_text(text, encoding="utf-8")
+        directory.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise click.ClickException(f"cannot write {path}: {exc.strerror}") from exc
-    click.echo(f"labctl: rendered lab {obj.lab.name} for {target} into {path}")
+        raise click.ClickException(f"cannot create {directory}: {exc.strerror}") from exc
 
 
 def _lab_image(obj: Context) -> str:

@@ -20,6 +20,9 @@ SPEC_HASH_LABEL = "io.labctl.spec-hash"
 # On containers another tool runs (compose, kube): labctl bootstraps them but never recreates them.
 MANAGED_BY_LABEL = "io.labctl.managed-by"
 CONTENT_HASH_LABEL = "io.labctl.content-hash"
+# The lab's name for a container another tool named otherwise (`podman kube play` names it
+# <pod>-<container>): the runtime finds a container by this label when none has the name itself.
+CONTAINER_LABEL = "io.labctl.container"
 
 
 class Health(enum.StrEnum):

@@ -28,10 +28,12 @@ from typing import Any
 import requests
 import urllib3
 from podman import PodmanClient
+from podman.domain.containers import Container
 from podman.errors import APIError, NotFound, PodmanError
 
 from labctl.errors import RuntimeBackendError
 from labctl.runtime.base import (
+    CONTAINER_LABEL,
     ContainerInfo,
     ContainerSpec,
     ExecResult,
@@ -389,28 +391,58 @@ class PodmanRuntime:
         for directory, files in spec.files.items():
             self.write_files(spec.name, directory, files, owner=spec.files_owner)
 
+    def _container(self, name: str) -> Container:
+        """The container of that name, else the one labelled with it (CONTAINER_LABEL).
+
+        `podman kube play` names a Deployment's container <deployment>-pod-0-<container>, never the
+        lab's name; labctl's kube-play manifests label it with the lab's name instead, and every
+        lookup by name comes here, so the orchestrator, verify and the CLI keep the lab's names.
+
+        Raises:
+            NotFound: no container has the name or the label.
+            RuntimeBackendError: several containers have the label.
+        """
+        client = self._client()
+        try:
+            return client.containers.get(name)
+        except NotFound:
+            labelled = [
+                str(c.id)
+                for c in client.containers.list(all=True)
+                if _has_labels(c.attrs.get("Labels"), {CONTAINER_LABEL: name})
+            ]
+            if len(labelled) > 1:
+                raise RuntimeBackendError(
+                    f"{len(labelled)} containers are labelled {CONTAINER_LABEL}={name}", hint="remove all but one"
+                ) from None
+            if not labelled:
+                raise
+            return client.containers.get(labelled[0])
+
     def start_container(self, name: str) -> None:
         with self._translated(f"start {name}"):
-            self._client().containers.get(name).start()
+            self._container(name).start()
 
     def stop_container(self, name: str, *, timeout_s: int = 10) -> None:
         with self._translated(f"stop {name}"):
             try:
-                self._client().containers.get(name).stop(timeout=timeout_s)
+                # ignore=True: podman answers 304 with an empty body for a container already stopped,
+                # which podman-py otherwise reads as JSON (a `down` after an interrupted one failed on it).
+                self._container(name).stop(timeout=timeout_s, ignore=True)
             except NotFound:
                 return
 
     def remove_container(self, name: str) -> None:
         with self._translated(f"remove {name}"):
             try:
-                self._client().containers.get(name).remove(force=True, v=False)
+                self._container(name).remove(force=True, v=False)
             except NotFound:
                 return
 
     def inspect_container(self, name: str) -> ContainerInfo | None:
         with self._translated(f"inspect {name}"):
             try:
-                container = self._client().containers.get(name)
+                container = self._container(name)
             except NotFound:
                 return None
             return _info(container.attrs)
@@ -433,7 +465,7 @@ class PodmanRuntime:
     def read_file(self, name: str, path: str) -> bytes | None:
         with self._translated(f"read {name}:{path}"):
             try:
-                stream, _ = self._client().containers.get(name).get_archive(path)
+                stream, _ = self._container(name).get_archive(path)
             except NotFound:
                 return None
             data = b"".join(stream)
@@ -461,19 +493,23 @@ class PodmanRuntime:
                 info.mtime = int(time.time())
                 archive.addfile(info, io.BytesIO(content.data))
         with self._translated(f"copy {len(files)} files into {name}:{directory}"):
-            if not self._client().containers.get(name).put_archive(directory, buffer.getvalue()):
+            if not self._container(name).put_archive(directory, buffer.getvalue()):
                 raise RuntimeBackendError(f"podman refused to copy files into {name}:{directory}")
 
     def exec(self, name: str, command: tuple[str, ...]) -> ExecResult:
         with self._translated(f"exec in {name}"):
-            code, (stdout, stderr) = self._client().containers.get(name).exec_run(list(command), demux=True)
+            code, (stdout, stderr) = self._container(name).exec_run(list(command), demux=True)
         text = b"".join(part for part in (stdout, stderr) if isinstance(part, bytes)).decode("utf-8", "replace")
         return ExecResult(int(code or 0), text)
 
     def run_healthcheck(self, name: str) -> Health:
         # podman-py has no "healthcheck run", and without systemd no timer runs the checks: run it once here.
         with self._translated(f"healthcheck {name}"):
-            response = self._client().api.get(f"/containers/{name}/healthcheck")
+            try:
+                target = str(self._container(name).name)
+            except NotFound:
+                target = name  # answered 404 below, as before
+            response = self._client().api.get(f"/containers/{target}/healthcheck")
             if response.status_code == 409:  # not running, or no health check defined
                 return Health.UNHEALTHY
             response.raise_for_status()
@@ -493,7 +529,7 @@ class PodmanRuntime:
         """
         with self._translated(f"stats of {name}"):
             try:
-                container = self._client().containers.get(name)
+                container = self._container(name)
             except NotFound:
                 return None
             state = container.attrs.get("State") or {}
@@ -510,7 +546,7 @@ class PodmanRuntime:
     def logs(self, name: str, *, tail: int = 30) -> str:
         with self._translated(f"logs of {name}"):
             try:
-                output = self._client().containers.get(name).logs(stdout=True, stderr=True, tail=tail, stream=False)
+                output = self._container(name).logs(stdout=True, stderr=True, tail=tail, stream=False)
             except NotFound:
                 return "(no such container)"
         data = output if isinstance(output, bytes) else b"".join(c for c in output if isinstance(c, bytes))

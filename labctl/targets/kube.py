@@ -30,11 +30,22 @@ from collections.abc import Mapping
 
 from labctl import specs
 from labctl.errors import TopologyError
-from labctl.runtime.base import LAB_LABEL, MANAGED_BY_LABEL, ContainerSpec, HealthCheck, NetworkSpec, VolumeSpec
+from labctl.runtime.base import (
+    CONTAINER_LABEL,
+    LAB_LABEL,
+    MANAGED_BY_LABEL,
+    ContainerSpec,
+    HealthCheck,
+    NetworkSpec,
+    PortSpec,
+    VolumeSpec,
+)
 from labctl.targets._yaml import dump_documents
 from labctl.topology import Lab, dump_lab
 
 MANAGER = "kubernetes"
+# The same objects played by `podman kube play` (labctl.targets.kube_play) carry this manager instead.
+PODMAN_MANAGER = "podman-kube-play"
 LAB_CONFIGMAP = "labctl-lab"
 LAB_FILE_KEY = "lab.toml"
 ALIASES_ANNOTATION = "io.labctl.aliases"
@@ -69,13 +80,13 @@ def render_kube(lab: Lab, image: str) -> str:
         TopologyError: a name or label value of the lab is not valid in Kubernetes.
     """
     lab_specs = specs.lab_specs(lab, image)
-    _check_names(lab, lab_specs)
+    check_names(lab, lab_specs)
     documents = [
         _namespace(lab),
         _lab_file(lab),
-        *(_claim(lab, volume) for volume in lab_specs.volumes),
+        *(claim(lab, volume) for volume in lab_specs.volumes),
         *_network_policies(lab, lab_specs),
-        *(item for spec in lab_specs.containers for item in (_deployment(lab, spec), _service(lab, spec))),
+        *(item for spec in lab_specs.containers for item in (deployment(lab, spec), _service(lab, spec))),
     ]
     return dump_documents(documents, header=_header(lab))
 
@@ -100,7 +111,7 @@ def _header(lab: Lab) -> list[str]:
 # --- names ---------------------------------------------------------------------------------------
 
 
-def _check_names(lab: Lab, lab_specs: specs.LabSpecs) -> None:
+def check_names(lab: Lab, lab_specs: specs.LabSpecs) -> None:
     _require(_DNS_LABEL, lab.name, f"lab name {lab.name!r} (the namespace)", lab)
     for volume in lab_specs.volumes:
         _require(_DNS_LABEL, volume.name, f"volume name {volume.name!r}", lab)
@@ -119,8 +130,12 @@ def _require(rule: tuple[re.Pattern[str], str], value: str, what: str, lab: Lab)
 # --- objects -------------------------------------------------------------------------------------
 
 
-def _metadata(lab: Lab, name: str, labels: Mapping[str, str]) -> dict[str, object]:
-    return {"name": name, "namespace": lab.name, "labels": {**labels, MANAGED_BY_LABEL: MANAGER}}
+def _manager(podman: bool) -> str:
+    return PODMAN_MANAGER if podman else MANAGER
+
+
+def _metadata(lab: Lab, name: str, labels: Mapping[str, str], *, podman: bool = False) -> dict[str, object]:
+    return {"name": name, "namespace": lab.name, "labels": {**labels, MANAGED_BY_LABEL: _manager(podman)}}
 
 
 def _namespace(lab: Lab) -> dict[str, object]:
@@ -144,42 +159,51 @@ def _lab_file(lab: Lab) -> dict[str, object]:
     }
 
 
-def _claim(lab: Lab, volume: VolumeSpec) -> dict[str, object]:
+def claim(lab: Lab, volume: VolumeSpec, *, podman: bool = False) -> dict[str, object]:
+    """The volume as a claim of its name (podman kube play makes a named volume of it, with its labels)."""
     return {
         "apiVersion": "v1",
         "kind": "PersistentVolumeClaim",
-        "metadata": _metadata(lab, volume.name, volume.labels),
+        "metadata": _metadata(lab, volume.name, volume.labels, podman=podman),
         # No storageClassName: the cluster's default class.
         "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": CA_DATA_SIZE}}},
     }
 
 
-def _deployment(lab: Lab, spec: ContainerSpec) -> dict[str, object]:
+def deployment(lab: Lab, spec: ContainerSpec, *, podman: bool = False) -> dict[str, object]:
     """One replica. The CA is a Deployment, not a StatefulSet: its claim keeps the podman volume's name
     (a StatefulSet's volumeClaimTemplate would name it <template>-<set>-0) and needs no headless Service.
     Recreate for a container with a volume: its claim is ReadWriteOnce, so the old pod must let go
     of it before the new one starts (a rolling update would wait for it forever on another node).
+
+    With `podman`, the variant `podman kube play` (4.3) runs as labctl's runtime would: see _pod and
+    _container, and labctl.targets.kube_play.
     """
     deployment_spec: dict[str, object] = {"replicas": 1, "selector": {"matchLabels": dict(spec.labels)}}
     if spec.mounts:
         deployment_spec["strategy"] = {"type": "Recreate"}
-    deployment_spec["template"] = {
-        "metadata": {"labels": {**spec.labels, MANAGED_BY_LABEL: MANAGER}},
-        "spec": _pod(spec),
-    }
+    template_labels = {**spec.labels, MANAGED_BY_LABEL: _manager(podman)}
+    if podman:
+        # podman names the container <deployment>-pod-0-<container>; labctl finds it by this label
+        # (labctl.runtime.podman), so every labctl command keeps using the lab's container names.
+        template_labels[CONTAINER_LABEL] = spec.name
+    deployment_spec["template"] = {"metadata": {"labels": template_labels}, "spec": _pod(spec, podman=podman)}
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": _metadata(lab, spec.name, spec.labels),
+        "metadata": _metadata(lab, spec.name, spec.labels, podman=podman),
         "spec": deployment_spec,
     }
 
 
-def _pod(spec: ContainerSpec) -> dict[str, object]:
+def _pod(spec: ContainerSpec, *, podman: bool) -> dict[str, object]:
     volumes: list[dict[str, object]] = [
         {"name": mount.volume, "persistentVolumeClaim": {"claimName": mount.volume}} for mount in spec.mounts
     ]
-    if _waits_for_config(spec):
+    # podman 4.3 makes an emptyDir a named volume of the volume's name, shared by every pod that
+    # names it (the three RAs would share one configuration directory). Under podman the RA keeps its
+    # written configuration in its container's writable layer across restarts anyway.
+    if _waits_for_config(spec) and not podman:
         volumes.append({"name": CONFIG_VOLUME, "emptyDir": {}})
     security: dict[str, object] = {"seccompProfile": {"type": "RuntimeDefault"}}
     user = _user(spec.user)
@@ -191,11 +215,22 @@ def _pod(spec: ContainerSpec) -> dict[str, object]:
         # The services never call the Kubernetes API.
         "automountServiceAccountToken": False,
         "securityContext": security,
-        "containers": [_container(spec)],
+        "containers": [_container(spec, podman=podman)],
     }
+    if podman and spec.extra_hosts:
+        # Under podman the pods keep the static addresses (`podman kube play --ip`), so the hosts
+        # entries labctl's runtime writes hold there too (see specs.static_hosts: no DNS lookups).
+        pod["hostAliases"] = _host_aliases(spec.extra_hosts)
     if volumes:
         pod["volumes"] = volumes
     return pod
+
+
+def _host_aliases(hosts: Mapping[str, str]) -> list[dict[str, object]]:
+    by_address: dict[str, list[str]] = {}
+    for name, address in hosts.items():
+        by_address.setdefault(address, []).append(name)
+    return [{"ip": address, "hostnames": names} for address, names in by_address.items()]
 
 
 def _waits_for_config(spec: ContainerSpec) -> bool:
@@ -207,7 +242,7 @@ def _waits_for_config(spec: ContainerSpec) -> bool:
     return specs.WAIT_FOR_CONFIG in spec.command
 
 
-def _container(spec: ContainerSpec) -> dict[str, object]:
+def _container(spec: ContainerSpec, *, podman: bool) -> dict[str, object]:
     # podman's command replaces the image's CMD, which Kubernetes calls args (command is the ENTRYPOINT).
     container: dict[str, object] = {
         "name": spec.name,
@@ -219,19 +254,31 @@ def _container(spec: ContainerSpec) -> dict[str, object]:
     if spec.environment:
         container["env"] = [{"name": name, "value": value} for name, value in spec.environment.items()]
     if spec.ports:
-        container["ports"] = [
-            {"name": _port_name(port.container_port), "containerPort": port.container_port, "protocol": "TCP"}
-            for port in spec.ports
-        ]
+        container["ports"] = [_container_port(port, podman=podman) for port in spec.ports]
     container["securityContext"] = _security_context(spec)
     mounts = [{"name": mount.volume, "mountPath": mount.target} for mount in spec.mounts]
-    if _waits_for_config(spec):
+    if _waits_for_config(spec) and not podman:
         mounts.append({"name": CONFIG_VOLUME, "mountPath": specs.RA_CONF_DIR})
     if mounts:
         container["volumeMounts"] = mounts
     if spec.health is not None:
         container.update(_probes(spec.health))
     return container
+
+
+def _container_port(port: PortSpec, *, podman: bool) -> dict[str, object]:
+    described: dict[str, object] = {
+        "name": _port_name(port.container_port),
+        "containerPort": port.container_port,
+        "protocol": "TCP",
+    }
+    if podman:
+        # podman ignores Services: it publishes on the host what the pod spec names. Without a
+        # hostPort, podman 4.3 publishes the containerPort on every address (0.0.0.0), not on the
+        # lab's bind address.
+        described["hostPort"] = port.host_port
+        described["hostIP"] = port.host_ip
+    return described
 
 
 def _port_name(port: int) -> str:

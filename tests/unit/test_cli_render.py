@@ -108,3 +108,20 @@ def test_render_without_target_still_writes_the_ra_configuration(tmp_path: Path)
     assert (out / "Containerfile").is_file()
     assert (out / "plan.txt").is_file()
     assert {path.parent.parent.name for path in out.glob("*/ra/*")} == {h.name for h in load_lab().hierarchies}
+
+
+def test_render_kube_play_needs_a_directory(tmp_path: Path) -> None:
+    result = _invoke("--target", "kube-play", "--image", IMAGE, state_dir=tmp_path)
+    assert result.exit_code == 2 and "--out DIRECTORY" in result.output
+
+
+def test_render_kube_play_writes_a_file_per_hierarchy_and_the_play_script(tmp_path: Path) -> None:
+    out = tmp_path / "play"
+    result = _invoke("--target", "kube-play", "--image", IMAGE, "--out", str(out), state_dir=tmp_path)
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == [
+        "cert-lab-ecc.yaml",
+        "cert-lab-pqc.yaml",
+        "cert-lab-rsa.yaml",
+        "play.sh",
+    ]
