@@ -293,6 +293,9 @@ def _validate(lab: Lab) -> None:
             if value in seen_names:
                 raise TopologyError(f"{src}: {where}: {label} {value!r} is already used by {seen_names[value]}")
             seen_names[value] = f"{hierarchy.name} {label}"
+        # The RA's agent certificate is issued to "<RA container>-agent": a CN has 64 characters at most.
+        if len(hierarchy.ra.container) > 64 - len("-agent"):
+            raise TopologyError(f"{src}: {where}: RA container name {hierarchy.ra.container!r} is longer than 58")
         _validate_addresses(src, hierarchy)
         _validate_profiles(src, hierarchy)
 

@@ -475,6 +475,13 @@ class PodmanRuntime:
                 handle = archive.extractfile(member) if member is not None else None
                 return handle.read() if handle is not None else None
         except (tarfile.TarError, EOFError) as exc:  # an archive cut off by a service that went away
+            if not data:
+                # podman answers an empty archive for a container it half-made: seen after its service
+                # was killed while creating or starting it.
+                raise RuntimeBackendError(
+                    f"podman: read {name}:{path}: podman sent no archive (the container is not in a state it can read)",
+                    hint="`labctl down` then `labctl up` recreates the containers (the CA data volumes are kept)",
+                ) from exc
             raise RuntimeBackendError(
                 f"podman: read {name}:{path}: the archive podman sent is cut off or invalid ({exc})",
                 hint=self._restart_hint(),

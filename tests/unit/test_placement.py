@@ -129,3 +129,14 @@ def test_the_record_is_a_lab_file(tmp_path: Path) -> None:
     text = (tmp_path / RECORDED_LAB).read_text()
     assert parse_lab(text).name == "ci1"
     assert recorded_lab(tmp_path) is not None
+
+
+def test_the_longest_lab_name_keeps_every_name_within_its_limits() -> None:
+    lab = renamed(DEFAULT, "x" * 31)
+    assert max(len(c) for h in lab.hierarchies for c in (h.ca.container, h.ra.container)) <= 58
+
+
+def test_an_ra_container_name_too_long_for_its_agent_certificate_is_refused() -> None:
+    text = dump_lab(DEFAULT).replace('"dogtag-est-ca"', '"' + "r" * 59 + '"')
+    with pytest.raises(TopologyError, match="longer than 58"):
+        parse_lab(text)

@@ -517,4 +517,5 @@ def _issued_by(certificate: x509.Certificate, issuer: Issuer) -> bool:
 
 def _self_signed(key: PrivateKey, names: Sequence[str]) -> x509.Certificate:
     """A stand-in TLS certificate while the CA awaits its own (nothing secret is served then)."""
-    return create_root_ca(key, f"{names[0]} (awaiting CA certificate)", days=2).certificate
+    # A fixed CN: the container's name plus a note outgrew X.520's 64 characters for long lab names.
+    return create_root_ca(key, "labctl CA awaiting its certificate", days=2).certificate
