@@ -80,13 +80,18 @@ def test_second_up_changes_nothing(lab_cli):
     assert len(events) == 1 + 8 * len(HIERARCHIES)
 
 
-def test_up_repairs_a_killed_ra(lab_cli, runtime: PodmanRuntime):
-    runtime.stop_container("dogtag-ecc-est-ca", timeout_s=1)
+def test_up_repairs_a_killed_ra(lab_cli, runtime: PodmanRuntime, tmp_path):
+    subprocess.run(["podman", "kill", "dogtag-ecc-est-ca"], capture_output=True, timeout=60, check=True)  # SIGKILL
     assert runtime.run_healthcheck("dogtag-ecc-est-ca") is Health.UNHEALTHY
+    ra = next(r for r in _status(lab_cli) if r["hierarchy"] == "ecc" and r["role"] == "ra")
+    assert ra["state"] != "running" and ra["health"] != "healthy", ra  # `labctl status` shows it
     events = lab_cli.events("up", "--hierarchy", "ecc")
     assert events["ecc/ra/container"] == "done"
     assert events["ecc/ca/container"] == "skipped"
     assert runtime.run_healthcheck("dogtag-ecc-est-ca") is Health.HEALTHY
+    # Enrollments resume through the repaired RA.
+    lab_cli.run("est-enroll", "--pki-type", "ecc", "--cn", "after-repair.cert-lab.local", "--out-dir", str(tmp_path))
+    assert (tmp_path / "cert.pem").exists() or any(tmp_path.glob("*.pem"))
 
 
 def test_down_then_up_keeps_issued_certificates(lab_cli):
