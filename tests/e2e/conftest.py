@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from labctl.runtime.base import LAB_LABEL
 from labctl.runtime.podman import PodmanRuntime
 from labctl.topology import Lab, load_lab
 
@@ -60,3 +61,17 @@ def lab_cli(runtime: PodmanRuntime, tmp_path_factory: pytest.TempPathFactory) ->
         yield cli
     finally:
         cli.run("down", "--volumes", check=False)
+
+
+def bootstrap_and_verify(cli: LabCLI, config: tuple[str, ...], lab: Lab, runtime: PodmanRuntime) -> None:
+    """For a lab another tool runs (compose, kube play): `labctl up` installs the CAs and configures
+    the RAs without recreating any container, then `verify` passes all 30 checks."""
+    selector = {LAB_LABEL: lab.name}
+    before = {c.name: c.image for c in runtime.list_containers(selector)}
+    events = cli.events(*config, "up")  # the certificate bootstrap: CA install, RA credentials
+    assert {events[f"{h.name}/ca/installed"] for h in lab.hierarchies} == {"done"}
+    assert {events[f"{h.name}/ra/container"] for h in lab.hierarchies} == {"skipped"}  # theirs, kept
+    output = cli.run(*config, "verify", "--json").stdout
+    results = [json.loads(line) for line in output.splitlines()]
+    assert len(results) == 30 and all(r["passed"] for r in results), output
+    assert {c.name: c.image for c in runtime.list_containers(selector)} == before

@@ -6,7 +6,6 @@ It runs as a lab of its own (free subnets and ports) beside the default one.
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +16,7 @@ from labctl.placement import RECORDED_LAB
 from labctl.runtime.base import LAB_LABEL, MANAGED_BY_LABEL
 from labctl.runtime.podman import PodmanRuntime
 from labctl.topology import load_lab
-from tests.e2e.conftest import LabCLI
+from tests.e2e.conftest import LabCLI, bootstrap_and_verify
 
 pytestmark = pytest.mark.e2e
 NAME = "e2e-compose"
@@ -48,16 +47,7 @@ def test_podman_compose_runs_the_rendered_lab_and_labctl_verifies_it(
         assert started.returncode == 0, started.stdout[-2000:] + started.stderr[-2000:]
         containers = runtime.list_containers({LAB_LABEL: NAME})
         assert len(containers) == 6 and {c.labels.get(MANAGED_BY_LABEL) for c in containers} == {"compose"}
-        ids_before = {c.name: c.image for c in containers}
-
-        events = cli.events(*config, "up")  # the certificate bootstrap: CA install, RA credentials
-        assert {events[f"{h.name}/ca/installed"] for h in lab.hierarchies} == {"done"}
-        assert {events[f"{h.name}/ra/container"] for h in lab.hierarchies} == {"skipped"}  # compose's, kept
-
-        output = cli.run(*config, "verify", "--json").stdout
-        results = [json.loads(line) for line in output.splitlines()]
-        assert len(results) == 30 and all(r["passed"] for r in results), output
-        assert {c.name: c.image for c in runtime.list_containers({LAB_LABEL: NAME})} == ids_before
+        bootstrap_and_verify(cli, config, lab, runtime)
     finally:
         stopped = _compose(compose_file, "down", "-v")
         cli.run(*config, "down", "--volumes", check=False)  # forgets the placement

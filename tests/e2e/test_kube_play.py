@@ -9,7 +9,6 @@ lab would replace a default lab another user on this host is running.
 
 from __future__ import annotations
 
-import json
 import subprocess
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from labctl.runtime.podman import PodmanRuntime
 from labctl.targets.kube import PODMAN_MANAGER
 from labctl.targets.kube_play import PLAY_SCRIPT
 from labctl.topology import dump_lab, load_lab, renamed
-from tests.e2e.conftest import LabCLI
+from tests.e2e.conftest import LabCLI, bootstrap_and_verify
 
 pytestmark = pytest.mark.e2e
 NAME = "e2e-kube"
@@ -55,16 +54,7 @@ def test_podman_kube_play_runs_the_rendered_manifests_and_labctl_verifies_them(
         lab_names = {n for h in lab.hierarchies for n in (h.ca.container, h.ra.container)}
         assert {c.labels[CONTAINER_LABEL] for c in containers} == lab_names
         assert {c.name for c in containers}.isdisjoint(lab_names)
-        before = {c.name: c.image for c in containers}
-
-        events = cli.events(*config, "up")  # the certificate bootstrap: CA install, RA credentials
-        assert {events[f"{h.name}/ca/installed"] for h in lab.hierarchies} == {"done"}
-        assert {events[f"{h.name}/ra/container"] for h in lab.hierarchies} == {"skipped"}  # podman's, kept
-
-        output = cli.run(*config, "verify", "--json").stdout
-        results = [json.loads(line) for line in output.splitlines()]
-        assert len(results) == 30 and all(r["passed"] for r in results), output
-        assert {c.name: c.image for c in runtime.list_containers({LAB_LABEL: NAME})} == before
+        bootstrap_and_verify(cli, config, lab, runtime)
     finally:
         stopped = [_run("podman", "kube", "down", str(manifest)) for manifest in manifests]
         # podman kube down keeps the claims' volumes and the networks play.sh created.

@@ -16,7 +16,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -353,15 +353,22 @@ async def _hello(_request: web.Request) -> web.Response:
     return web.Response(text="hello\n")
 
 
-async def test_header_timeout_is_configurable():
-    app = web.Application()
-    app.router.add_get("/", _hello)
-    runner = app_runner(app, header_timeout_s=1.0)
+@contextlib.asynccontextmanager
+async def _serving(runner: web.AppRunner) -> AsyncIterator[int]:
+    """The runner's app on a free 127.0.0.1 port (plain HTTP) while the block runs; yields the port."""
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     try:
-        port = site.port
+        yield site.port
+    finally:
+        await runner.cleanup()
+
+
+async def test_header_timeout_is_configurable():
+    app = web.Application()
+    app.router.add_get("/", _hello)
+    async with _serving(app_runner(app, header_timeout_s=1.0)) as port:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(PARTIAL_HEAD)
         await writer.drain()
@@ -381,8 +388,6 @@ async def test_header_timeout_is_configurable():
         await writer.wait_closed()
         log.warning("in-process: stalled connection closed after %.2fs (timeout 1s); %d served", elapsed, served)
         assert served > 0
-    finally:
-        await runner.cleanup()
 
 
 async def _post_length(request: web.Request) -> web.Response:
@@ -410,12 +415,7 @@ async def test_body_timeout_is_configurable():
     app = web.Application(middlewares=[error_middleware(text_error)])
     app.router.add_get("/", _hello)
     app.router.add_post("/", _post_length)
-    runner = app_runner(app, body_timeout_s=1.0)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        port = site.port
+    async with _serving(app_runner(app, body_timeout_s=1.0)) as port:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n")
         started = time.monotonic()
@@ -437,8 +437,6 @@ async def test_body_timeout_is_configurable():
         assert answer.result().startswith(b"HTTP/1.1 408 Request Timeout\r\n")
         assert answer.result().endswith(b"\r\n\r\n408 request body not complete within 1s\n")
         assert served > 0
-    finally:
-        await runner.cleanup()
 
 
 @pytest.fixture
