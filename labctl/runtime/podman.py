@@ -500,8 +500,13 @@ class PodmanRuntime:
                 info.mtime = int(time.time())
                 archive.addfile(info, io.BytesIO(content.data))
         with self._translated(f"copy {len(files)} files into {name}:{directory}"):
-            if not self._container(name).put_archive(directory, buffer.getvalue()):
-                raise RuntimeBackendError(f"podman refused to copy files into {name}:{directory}")
+            # The raw call, not Container.put_archive: that one answers a bare False and drops podman's reason.
+            response = self._client().api.put(
+                f"/containers/{self._container(name).id}/archive", params={"path": directory}, data=buffer.getvalue()
+            )
+        if not response.ok:
+            reason = response.text.strip()[:300] or f"HTTP {response.status_code}"
+            raise RuntimeBackendError(f"podman refused to copy files into {name}:{directory}: {reason}")
 
     def exec(self, name: str, command: tuple[str, ...]) -> ExecResult:
         with self._translated(f"exec in {name}"):
