@@ -43,7 +43,7 @@ from labctl.lock import lab_lock
 from labctl.orchestrator import Orchestrator
 from labctl.pki.issue import certificates_pem, load_csr
 from labctl.pki.keys import KeyAlgorithm
-from labctl.placement import Selection, forget_lab, place, record_lab, recorded_lab, select_lab
+from labctl.placement import Selection, forget_lab, select_lab, settle
 from labctl.plan import build_plan
 from labctl.render import render_ra_config
 from labctl.runtime.base import ContainerRuntime
@@ -276,15 +276,7 @@ def _placement_options(command: Callable[..., None]) -> Callable[..., None]:
 
 def _place(obj: Context, runtime: ContainerRuntime, *, subnets: str, ports: str) -> Lab:
     """Move the lab to free subnets/ports when asked, and record where it is (see labctl.placement)."""
-    if subnets == "auto" or ports == "auto":
-        obj.lab = place(
-            obj.lab,
-            previous=recorded_lab(obj.state_dir),
-            auto_subnets=subnets == "auto",
-            auto_ports=ports == "auto",
-            used_subnets=runtime.network_subnets(),
-        )
-    record_lab(obj.lab, obj.state_dir)
+    obj.lab = settle(obj.lab, obj.state_dir, runtime, auto_subnets=subnets == "auto", auto_ports=ports == "auto")
     return obj.lab
 
 

@@ -186,9 +186,7 @@ class Orchestrator:
             raise _Cancelled
         if step.kind is StepKind.IMAGE:
             with timed_step(self._emit, step.step_id) as outcome:
-                image = self._build_image(self.runtime, self._base_image)
-                self._image, self._image_hash = image.reference, image.content_hash
-                if not image.built:
+                if not self._ensure_image().built:
                     outcome.skip("up to date")
             return
         assert step.hierarchy is not None
@@ -207,6 +205,12 @@ class Orchestrator:
             detail = action(hierarchy)
             if detail:
                 outcome.skip(detail)
+
+    def _ensure_image(self) -> ImageResult:
+        """Build the lab image if its content changed; remember its reference and hash for the specs."""
+        image = self._build_image(self.runtime, self._base_image)
+        self._image, self._image_hash = image.reference, image.content_hash
+        return image
 
     # --- steps (each returns a reason when it had nothing to do) --------------------------------
 
@@ -423,8 +427,7 @@ class Orchestrator:
                 self.runtime.create_volume(VolumeSpec(mount.volume, specs.labels(self.lab, hierarchy, "client-data")))
         if not self._image_hash:
             # The client is this labctl: its image must hold the same code (a content-hash check, rebuilt if not).
-            image = self._build_image(self.runtime, self._base_image)
-            self._image, self._image_hash = image.reference, image.content_hash
+            self._ensure_image()
         name = f"{self.lab.name}-{hierarchy.name}-client-{secrets.token_hex(4)}"
         spec = ContainerSpec(
             name=name,

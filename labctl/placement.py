@@ -18,6 +18,7 @@ from pathlib import Path
 from labctl.errors import TopologyError
 from labctl.files import write_atomic
 from labctl.ports import with_free_ports
+from labctl.runtime.base import ContainerRuntime
 from labctl.state import default_state_dir
 from labctl.topology import Lab, dump_lab, load_lab, renamed, with_subnets
 
@@ -44,19 +45,17 @@ def select_lab(config: Path | None, name: str | None, state_dir: Path | None) ->
     recorded in the state dir by the last `up` wins, so auto-chosen ports and subnets are found again.
     """
     base = load_lab(config)
-    lab_name = base.name if name is None else name
-    if lab_name != base.name:
-        renamed(base, lab_name)  # checks the name before it makes a path
-    directory = state_dir or default_state_dir(lab_name)
+    lab = renamed(base, base.name if name is None else name)  # checks the name before it makes a path
+    directory = state_dir or default_state_dir(lab.name)
     record = directory / RECORDED_LAB
     if config is None and record.is_file():
-        lab = load_lab(record)
-        if lab.name != lab_name:
+        recorded = load_lab(record)
+        if recorded.name != lab.name:
             raise TopologyError(
-                f"{record} records lab {lab.name!r}, not {lab_name!r}", hint="use that lab's own --state-dir"
+                f"{record} records lab {recorded.name!r}, not {lab.name!r}", hint="use that lab's own --state-dir"
             )
-        return Selection(lab, directory, recorded=True)
-    return Selection(renamed(base, lab_name), directory, recorded=False)
+        return Selection(recorded, directory, recorded=True)
+    return Selection(lab, directory, recorded=False)
 
 
 def record_lab(lab: Lab, state_dir: Path) -> None:
@@ -74,6 +73,28 @@ def recorded_lab(state_dir: Path) -> Lab | None:
     return load_lab(record) if record.is_file() else None
 
 
+def settle(
+    lab: Lab,
+    state_dir: Path,
+    runtime: ContainerRuntime,
+    *,
+    auto_subnets: bool,
+    auto_ports: bool,
+    keep_place: bool = True,
+) -> Lab:
+    """Place the lab (see `place`; with `keep_place`, where it was recorded last) and record it."""
+    if auto_subnets or auto_ports:
+        lab = place(
+            lab,
+            previous=recorded_lab(state_dir) if keep_place else None,
+            auto_subnets=auto_subnets,
+            auto_ports=auto_ports,
+            used_subnets=runtime.network_subnets() if auto_subnets else (),
+        )
+    record_lab(lab, state_dir)
+    return lab
+
+
 def place(
     lab: Lab,
     *,
@@ -83,17 +104,15 @@ def place(
     used_subnets: Iterable[ipaddress.IPv4Network] = (),
 ) -> Lab:
     """The lab with free subnets and/or ports when asked; a lab placed before keeps its place."""
+    keep = previous if previous is not None and _same_hierarchies(lab, previous) else None
     if auto_subnets:
-        if previous is not None and _same_hierarchies(lab, previous):
-            lab = with_subnets(lab, [h.subnet for h in previous.hierarchies])
+        if keep is not None:
+            lab = with_subnets(lab, [h.subnet for h in keep.hierarchies])
         else:
             taken = [*used_subnets, *host_routes()]
             lab = with_subnets(lab, list(free_subnets(len(lab.hierarchies), taken)))
     if auto_ports:
-        if previous is not None and _same_hierarchies(lab, previous):
-            lab = _ports_of(lab, previous)
-        else:
-            lab = with_free_ports(lab)
+        lab = _ports_of(lab, keep) if keep is not None else with_free_ports(lab)
     return lab
 
 

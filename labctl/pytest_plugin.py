@@ -22,7 +22,7 @@ from labctl.devices import Transport
 from labctl.endpoint import Endpoint
 from labctl.lock import lab_lock
 from labctl.orchestrator import Orchestrator
-from labctl.placement import forget_lab, place, record_lab, recorded_lab, select_lab
+from labctl.placement import forget_lab, select_lab, settle
 from labctl.runtime.podman import PodmanRuntime
 from labctl.topology import Lab
 
@@ -82,10 +82,8 @@ def lab(request: pytest.FixtureRequest) -> Iterator[LabFixture]:
     with PodmanRuntime() as runtime:
         with lab_lock(state_dir, wait_s=60, command="pytest lab fixture (up)"):
             if name is not None:
-                previous = recorded_lab(state_dir) if reuse else None
-                used = runtime.network_subnets()
-                model = place(model, previous=previous, auto_subnets=True, auto_ports=True, used_subnets=used)
-                record_lab(model, state_dir)
+                # A fresh named lab gets a fresh place; a reused one keeps the place it was given.
+                model = settle(model, state_dir, runtime, auto_subnets=True, auto_ports=True, keep_place=reuse)
             orchestrator = Orchestrator(model, runtime, state_dir)
             if not reuse:
                 orchestrator.down(volumes=True)

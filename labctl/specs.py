@@ -103,7 +103,7 @@ def ca_spec(lab: Lab, hierarchy: Hierarchy, image: str) -> ContainerSpec:
         mounts=(VolumeMount(volume_name(lab, hierarchy), CA_DATA_DIR),),
         health=ca_health(hierarchy),
         user=f"{IMAGE_UID}:{IMAGE_UID}",
-        read_only=True,  # the CA writes only its data volume (podman adds tmpfs /tmp and /run)
+        read_only=True,  # the CA writes only its data volume (and nothing in /tmp, which is read-only too)
     )
 
 

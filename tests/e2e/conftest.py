@@ -7,8 +7,6 @@ running (it starts with `down --volumes`). Under CI a missing podman fails the r
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -20,6 +18,7 @@ import pytest
 from labctl.runtime.base import LAB_LABEL
 from labctl.runtime.podman import PodmanRuntime
 from labctl.topology import Lab, load_lab
+from tests.integration.podman_fixtures import require_podman
 
 
 @dataclass
@@ -44,10 +43,7 @@ class LabCLI:
 
 @pytest.fixture(scope="session")
 def runtime() -> Iterator[PodmanRuntime]:
-    if shutil.which("podman") is None:
-        if os.environ.get("CI"):
-            pytest.fail("podman is not installed: the e2e tests must run in CI (scripts/setup-host installs it)")
-        pytest.skip("podman is not installed")
+    require_podman("the e2e tests")
     with PodmanRuntime() as podman:
         yield podman
 

@@ -78,11 +78,11 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def require_podman() -> None:
+def require_podman(tests: str = "the podman integration tests") -> None:
     """Skip without podman, except under CI, where a missing podman fails the run."""
     if shutil.which("podman") is None:
         if os.environ.get("CI"):
-            pytest.fail("podman is not installed: the podman integration tests must run in CI (scripts/setup-host)")
+            pytest.fail(f"podman is not installed: {tests} must run in CI (scripts/setup-host installs it)")
         pytest.skip("podman is not installed")
 
 
