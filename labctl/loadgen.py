@@ -120,6 +120,49 @@ async def _read_response(reader: asyncio.StreamReader) -> int:
     return status
 
 
+CLOSE_TIMEOUT_S = 5.0  # a TLS close_notify exchange; a peer that never answers it is cut off after this
+REQUEST_TIMEOUT_S = 60.0  # one request; a server that stops answering ends the worker's connection, not the run
+
+
+async def close_stream(writer: asyncio.StreamWriter, *, timeout_s: float = CLOSE_TIMEOUT_S) -> None:
+    """Close `writer` and wait (bounded) until its transport is gone.
+
+    `writer.close()` only starts a TLS shutdown; a transport still shutting down when the event loop
+    ends is reported as "unclosed transport" (ResourceWarning). Errors while closing are the peer's
+    (reset, bad close_notify) and change nothing for the caller; a peer that never finishes is aborted.
+    """
+    writer.close()
+    try:
+        await asyncio.wait_for(writer.wait_closed(), timeout_s)
+    except TimeoutError:
+        writer.transport.abort()
+    except OSError:  # ssl.SSLError included
+        pass
+
+
+async def open_stream(
+    host: str, port: int, context: ssl.SSLContext | None, server_hostname: str | None
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """`asyncio.open_connection`, except that a cancelled or timed-out connect leaves nothing open.
+
+    Cancelled mid-handshake, asyncio's create_connection closes its new transport without waiting for
+    the TLS shutdown, which then outlives the event loop; here the connect finishes (bounded) instead
+    and what it made is closed and awaited before the cancellation goes on.
+    """
+    connect = asyncio.ensure_future(
+        asyncio.open_connection(host, port, ssl=context, server_hostname=server_hostname if context else None)
+    )
+    try:
+        return await asyncio.shield(connect)
+    except asyncio.CancelledError:
+        try:
+            _, writer = await asyncio.wait_for(connect, CLOSE_TIMEOUT_S)
+        except (TimeoutError, OSError, asyncio.CancelledError):
+            raise asyncio.CancelledError from None
+        await close_stream(writer)
+        raise
+
+
 async def run_load(
     *,
     label: str,
@@ -131,43 +174,54 @@ async def run_load(
     keepalive: bool,
     duration_s: float,
     server_hostname: str | None = None,
+    request_timeout_s: float = REQUEST_TIMEOUT_S,
 ) -> LoadResult:
-    """`concurrency` workers send requests (cycling through `requests`) for `duration_s`."""
+    """`concurrency` workers send requests (cycling through `requests`) for `duration_s`.
+
+    Every connection a worker opens is closed and awaited before the worker ends: at the deadline,
+    after an error, per request without keep-alive, and when the run is cancelled.
+    """
     result = LoadResult(label, concurrency, keepalive)
     deadline = time.perf_counter() + duration_s
 
     async def worker(index: int) -> None:
-        reader: asyncio.StreamReader | None = None
-        writer: asyncio.StreamWriter | None = None
+        stream: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
         sent = index
-        while time.perf_counter() < deadline:
-            started = time.perf_counter()
-            try:
-                if reader is None or writer is None:
-                    reader, writer = await asyncio.open_connection(
-                        host, port, ssl=context, server_hostname=server_hostname if context else None
-                    )
-                writer.write(requests[sent % len(requests)])
-                sent += 1
-                status = await _read_response(reader)
+        try:
+            while time.perf_counter() < deadline:
+                started = time.perf_counter()
+                try:
+                    async with asyncio.timeout(request_timeout_s):
+                        if stream is None:
+                            stream = await open_stream(host, port, context, server_hostname)
+                        reader, writer = stream
+                        writer.write(requests[sent % len(requests)])
+                        sent += 1
+                        status = await _read_response(reader)
+                except (TimeoutError, OSError, ConnectionError, asyncio.IncompleteReadError, ValueError, IndexError):
+                    result.errors += 1
+                    if stream is not None:
+                        await close_stream(stream[1])
+                    stream = None
+                    continue
+                result.requests += 1
+                result.latencies_ms.append((time.perf_counter() - started) * 1000)
                 if status != 200:
                     result.errors += 1
                 if not keepalive:
-                    writer.close()
-                    reader = writer = None
-            except (OSError, ConnectionError, asyncio.IncompleteReadError, ValueError, IndexError):
-                result.errors += 1
-                if writer is not None:
-                    writer.close()
-                reader = writer = None
-                continue
-            result.requests += 1
-            result.latencies_ms.append((time.perf_counter() - started) * 1000)
-        if writer is not None:
-            writer.close()
+                    await close_stream(writer)
+                    stream = None
+        finally:
+            if stream is not None:
+                # Shielded: a cancelled run still waits (bounded) for its connection to close.
+                await asyncio.shield(close_stream(stream[1]))
 
     started = time.perf_counter()
-    await asyncio.gather(*(worker(i) for i in range(concurrency)))
+    # A TaskGroup, not gather(): cancelled, gather() returns at the first worker done and leaves the
+    # others' connections closing after the caller has moved on; a TaskGroup waits for every worker.
+    async with asyncio.TaskGroup() as workers:
+        for index in range(concurrency):
+            workers.create_task(worker(index))
     result.seconds = time.perf_counter() - started
     return result
 
@@ -192,7 +246,7 @@ async def trivial_server(context: ssl.SSLContext | None) -> tuple[asyncio.Server
         except (OSError, asyncio.IncompleteReadError):
             pass
         finally:
-            writer.close()
+            await close_stream(writer)
 
     server = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=context)
     port: int = server.sockets[0].getsockname()[1]

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from labctl.est_client import est_ssl_context
+from labctl.loadgen import close_stream
 
 pytestmark = pytest.mark.integration
 CONNECTIONS = 100
@@ -28,11 +29,9 @@ async def _hold_and_ask(url: str, path: str, context: ssl.SSLContext) -> list[by
     for _, writer in connections:
         writer.write(request)
     lines = await asyncio.gather(*(reader.readline() for reader, _ in connections))
-    for _, writer in connections:
-        writer.close()
     # Wait until every TLS transport is really closed: one left for the garbage collector is a
     # ResourceWarning, an error in this suite.
-    await asyncio.wait_for(asyncio.gather(*(w.wait_closed() for _, w in connections), return_exceptions=True), 30)
+    await asyncio.gather(*(close_stream(writer) for _, writer in connections))
     return lines
 
 

@@ -27,6 +27,7 @@ from aiohttp import web
 
 from labctl.endpoint import Endpoint
 from labctl.est_client import est_ssl_context
+from labctl.loadgen import close_stream
 from labctl.pki.issue import certificates_pem, create_root_ca
 from labctl.pki.keys import KeyAlgorithm, write_private_key
 from labctl.services.http import (
@@ -384,8 +385,7 @@ async def test_header_timeout_is_configurable():
                 assert time.monotonic() - started < 5.0, "stalled connection still open after 5x the timeout"
         assert read.result() == b""
         elapsed = time.monotonic() - started
-        writer.close()
-        await writer.wait_closed()
+        await close_stream(writer)
         log.warning("in-process: stalled connection closed after %.2fs (timeout 1s); %d served", elapsed, served)
         assert served > 0
 
@@ -403,12 +403,6 @@ async def _closed(reader: asyncio.StreamReader) -> bytes:
     except ConnectionError:
         pass
     return data
-
-
-async def _close(writer: asyncio.StreamWriter) -> None:
-    writer.close()
-    with contextlib.suppress(ConnectionError):  # the server closed first
-        await writer.wait_closed()
 
 
 async def test_body_timeout_is_configurable():
@@ -430,7 +424,7 @@ async def test_body_timeout_is_configurable():
                 await asyncio.wait([answer], timeout=0.05)
                 assert time.monotonic() - started < 5.0, "trickling client still connected after 5x the timeout"
         elapsed = time.monotonic() - started
-        await _close(writer)
+        await close_stream(writer)
         log.warning(
             "in-process: trickled body answered and closed after %.2fs (timeout 1s); %d served", elapsed, served
         )
@@ -473,7 +467,7 @@ async def test_handshake_timeout_is_configurable(tls_files):
                 await asyncio.wait([closed], timeout=0.05)
                 assert time.monotonic() - started < 5.0, "stalled handshake still open after 5x the timeout"
         elapsed = time.monotonic() - started
-        await _close(silent_writer)
+        await close_stream(silent_writer)
         log.warning("in-process: stalled TLS handshake closed after %.2fs (timeout 1s); %d served", elapsed, served)
         assert closed.result() == b""
         assert served > 0
