@@ -42,7 +42,7 @@ from benchmarks.lab import BenchLab
 from benchmarks.lifecycle import Lifecycle, describe, require_up, run_lifecycle
 from benchmarks.report import markdown
 from benchmarks.stats import step_spreads, summarize
-from labctl.bootstrap import host_supports_tls
+from labctl.tls import host_supports_tls
 from labctl.ceiling import measure_ceiling
 from labctl.errors import LabctlError
 from labctl.est_client import est_ssl_context

@@ -25,7 +25,6 @@ import click
 
 from labctl import iot as iot_client
 from labctl import loadgen, revocation
-from labctl.bootstrap import host_supports_tls, needs_compat_tls
 from labctl.ceiling import measure_ceiling
 from labctl.clients import file_admin, host_admin, run_iot_device, transport_for, verify_lab
 from labctl.devices import Enrolled, HostTransport, Transport, enroll_device, fetch_cacerts, reenroll_device
@@ -50,6 +49,7 @@ from labctl.runtime.base import ContainerRuntime
 from labctl.runtime.podman import PodmanRuntime
 from labctl.state import HierarchyState, read_credentials
 from labctl.targets import TARGETS
+from labctl.tls import host_supports_tls, needs_compat_tls
 from labctl.topology import Lab
 from labctl.verify import CheckResult, verify_endpoint, write_junit
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from cryptography import x509
 
-from labctl.bootstrap import admin_client, host_supports_tls
+from labctl.bootstrap import admin_client
 from labctl.ca_client import CAClient, ca_ssl_context
 from labctl.devices import HostTransport, Transport
 from labctl.endpoint import Endpoint
@@ -22,6 +22,7 @@ from labctl.pki.issue import csr_pem, load_pem_certificates
 from labctl.runtime.base import FileContent, VolumeMount
 from labctl.specs import CLIENT_DIR
 from labctl.state import HierarchyState
+from labctl.tls import host_supports_tls
 from labctl.topology import dump_lab, iot_volume_name
 from labctl.verify import AdminFactory, CheckResult, verify_containment, verify_endpoint
 

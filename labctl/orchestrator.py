@@ -7,10 +7,8 @@ interrupted `up` leaves nothing that a following `up` or `down` cannot finish.
 
 from __future__ import annotations
 
-import base64
 import graphlib
 import hashlib
-import json
 import logging
 import secrets
 import threading
@@ -26,14 +24,13 @@ from labctl.bootstrap import (
     install_bootstrap_credential,
     install_intermediate,
     issue_ra_credentials,
-    needs_compat_tls,
     write_ra_config,
 )
 from labctl.ca_client import CAClient, ca_ssl_context
+from labctl.ca_files import CA_FILES_MEMO, ContainerCAFiles
 from labctl.endpoint import Endpoint, endpoint_for
 from labctl.errors import CAError, NotReadyError, TopologyError
 from labctl.events import EventSink, ignore_events, timed_step
-from labctl.files import write_atomic
 from labctl.images import DEFAULT_BASE, IMAGE_UID, ImageResult, ensure_image
 from labctl.plan import Plan, Step, StepKind, build_plan
 from labctl.readiness import Clock, SystemClock, wait_until
@@ -53,16 +50,13 @@ from labctl.runtime.base import (
 from labctl.services.est_ra.config import READY_MARKER
 from labctl.specs import CA_DATA_DIR, CLIENT_DIR
 from labctl.state import HierarchyState
+from labctl.tls import needs_compat_tls
 from labctl.topology import Hierarchy, Lab, network_name, volume_name
 
 log = logging.getLogger(__name__)
 
 STOP_TIMEOUT_S = 5
 MAX_PARALLEL_STEPS = 4
-# Host state file remembering a CA container's stable files (see ContainerCAFiles).
-CA_FILES_MEMO = ".ca-files.json"
-# Written once per CA container (at install, or by labctl) and never changed by the CA afterwards.
-STABLE_CA_FILES = frozenset({"ca.crt", "root.crt", "admin.crt", "bootstrap.sha256"})
 
 
 class _Cancelled(Exception):
@@ -232,8 +226,12 @@ class Orchestrator:
         self.runtime.create_volume(specs.volume_spec(self.lab, hierarchy))
         return None
 
+    @property
+    def addressing(self) -> specs.Addressing:
+        return specs.addressing_for(self.lab, host_network=self.runtime.shares_host_network)
+
     def ca_spec(self, hierarchy: Hierarchy) -> ContainerSpec:
-        return specs.ca_spec(self.lab, hierarchy, self._image)
+        return specs.ca_spec(self.lab, hierarchy, self._image, self.addressing)
 
     def ra_spec(self, hierarchy: Hierarchy) -> ContainerSpec:
         state = HierarchyState.of(self.state_dir, hierarchy)
@@ -353,9 +351,9 @@ class Orchestrator:
         rendered = write_ra_config(
             hierarchy,
             state,
-            ca_url=f"https://{hierarchy.ca.container}:{hierarchy.ca.port}",
+            ca_url=specs.ra_ca_url(hierarchy, self.addressing),
             compat_tls=compat,
-            listen_host="0.0.0.0",
+            listen_host=self.addressing.listen_host,
         )
         return None if issued or rendered else "up to date"
 
@@ -504,61 +502,3 @@ class Orchestrator:
         except CAError:
             return "unreachable", {}
         return str(response.get("Status")), dict(response.get("Counts", {}))
-
-
-class ContainerCAFiles:
-    """A CA's data dir inside its container (on its volume), read and written through the runtime.
-
-    Each read is a tar copy out of the container (about 0.3 s with podman). Files that do not change
-    while the container lives (STABLE_CA_FILES) are remembered in `memo`, a host state file keyed by
-    the container's id: a no-op `up` reads nothing, and a recreated container is read afresh.
-    """
-
-    def __init__(
-        self,
-        runtime: ContainerRuntime,
-        container: str,
-        directory: str,
-        *,
-        memo: Path | None = None,
-        instance: str = "",
-    ) -> None:
-        self._runtime = runtime
-        self._container = container
-        self._directory = directory
-        self._memo = memo if instance else None
-        self._instance = instance
-        self._seen: dict[str, bytes] = self._load_memo()
-
-    def read(self, name: str) -> bytes | None:
-        """A file's content; files once read are remembered (each read is a tar copy out of the container)."""
-        if name in self._seen:
-            return self._seen[name]
-        data = self._runtime.read_file(self._container, f"{self._directory}/{name}")
-        if data is not None:  # a missing file may appear later: ask again next time
-            self._remember(name, data)
-        return data
-
-    def write(self, name: str, data: bytes) -> None:
-        self._runtime.write_files(
-            self._container, self._directory, {name: FileContent(data, 0o644)}, owner=(IMAGE_UID, IMAGE_UID)
-        )
-        self._remember(name, data)
-
-    def _remember(self, name: str, data: bytes) -> None:
-        self._seen[name] = data
-        if self._memo is None or name not in STABLE_CA_FILES:
-            return
-        stable = {k: base64.b64encode(v).decode() for k, v in self._seen.items() if k in STABLE_CA_FILES}
-        write_atomic(self._memo, json.dumps({"container": self._instance, "files": stable}).encode())
-
-    def _load_memo(self) -> dict[str, bytes]:
-        if self._memo is None:
-            return {}
-        try:
-            memo = json.loads(self._memo.read_bytes())
-            if memo.get("container") != self._instance:
-                return {}
-            return {k: base64.b64decode(v) for k, v in memo["files"].items() if k in STABLE_CA_FILES}
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
-            return {}  # no memo, or an unreadable one: read from the container
