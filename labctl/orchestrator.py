@@ -37,6 +37,7 @@ from labctl.readiness import Clock, SystemClock, wait_until
 from labctl.runtime.base import (
     LAB_LABEL,
     MANAGED_BY_LABEL,
+    ROLE_LABEL,
     SPEC_HASH_LABEL,
     ContainerInfo,
     ContainerRuntime,
@@ -459,9 +460,13 @@ class Orchestrator:
     def down(self, *, volumes: bool = False) -> DownReport:
         """Remove everything labelled as this lab's (containers, networks; volumes when asked)."""
         selector = {LAB_LABEL: self.lab.name}
-        containers = [info.name for info in self.runtime.list_containers(selector)]
-        with ThreadPoolExecutor(max_workers=max(1, len(containers))) as pool:
-            list(pool.map(self._stop_and_remove, containers))
+        found = self.runtime.list_containers(selector)
+        containers = [info.name for info in found]
+        # Dependents first: compose and kube play make an RA require its CA (podman refuses to remove a
+        # container others depend on), so clients and RAs go before CAs; each group side by side.
+        for group in _removal_order(found):
+            with ThreadPoolExecutor(max_workers=max(1, len(group))) as pool:
+                list(pool.map(self._stop_and_remove, group))
         networks = self.runtime.list_networks(selector)
         for network in networks:
             self.runtime.remove_network(network)
@@ -502,3 +507,13 @@ class Orchestrator:
         except CAError:
             return "unreachable", {}
         return str(response.get("Status")), dict(response.get("Counts", {}))
+
+
+def _removal_order(containers: Sequence[ContainerInfo]) -> list[list[str]]:
+    """Container names in groups to remove one after another: what depends on others first (clients and
+    RAs, then CAs, then anything else of the lab)."""
+    rank = {"client": 0, "ra": 1, "ca": 2}
+    groups: dict[int, list[str]] = {}
+    for info in containers:
+        groups.setdefault(rank.get(info.labels.get(ROLE_LABEL, ""), 3), []).append(info.name)
+    return [groups[key] for key in sorted(groups)]

@@ -24,6 +24,10 @@ from labctl.pki.pkcs7 import load_certs_only
 log = logging.getLogger(__name__)
 
 RETRY_AFTER_S = 10
+# Connecting to the CA: a stopped CA container's address stops answering ARP and a connect then hangs
+# until the kernel gives up (about 3 s, longer with retries); a client waits at most this long for the
+# 503 that says so. The whole call keeps backend.conf's timeout.
+CONNECT_TIMEOUT_S = 2.0
 
 
 class CABackend(Protocol):
@@ -45,7 +49,7 @@ class DogtagRABackend:
         self._base = f"{url.rstrip('/')}/ca/{api}"
         self._profile = profile
         self._ssl = ssl_context
-        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s, sock_connect=min(CONNECT_TIMEOUT_S, timeout_s))
         self._session: aiohttp.ClientSession | None = None
 
     def _client(self) -> aiohttp.ClientSession:
