@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import socket
 import ssl
 from typing import Any, Protocol
 
@@ -24,10 +25,21 @@ from labctl.pki.pkcs7 import load_certs_only
 log = logging.getLogger(__name__)
 
 RETRY_AFTER_S = 10
-# Connecting to the CA: a stopped CA container's address stops answering ARP and a connect then hangs
-# until the kernel gives up (about 3 s, longer with retries); a client waits at most this long for the
-# 503 that says so. The whole call keeps backend.conf's timeout.
+# A stopped CA container answers nothing: not a connect (its address is gone), and not on a kept-alive
+# connection either (no RST from a namespace that no longer exists), so without a bound the RA would
+# wait out backend.conf's whole timeout. A connect gets this long, and so does request data the CA's
+# kernel has not acknowledged (TCP_USER_TIMEOUT): a live CA acknowledges at once, however long it then
+# takes to answer, which backend.conf's timeout still bounds.
 CONNECT_TIMEOUT_S = 2.0
+
+
+def _ca_socket(addr_info: tuple[int, int, int, str, tuple[str, int] | tuple[str, int, int, int]]) -> socket.socket:
+    """A socket to the CA that gives up on unacknowledged data after CONNECT_TIMEOUT_S (Linux)."""
+    family, kind, proto, _, _ = addr_info
+    sock = socket.socket(family=family, type=kind, proto=proto)
+    if hasattr(socket, "TCP_USER_TIMEOUT"):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, int(CONNECT_TIMEOUT_S * 1000))
+    return sock
 
 
 class CABackend(Protocol):
@@ -58,7 +70,10 @@ class DogtagRABackend:
             # HEADER_TIMEOUT_S, 10 s), so a POST is never sent on a connection the CA is closing;
             # aiohttp retries only idempotent requests on a stale connection.
             connector = aiohttp.TCPConnector(
-                ssl=self._ssl if self._ssl is not None else False, limit=64, keepalive_timeout=5.0
+                ssl=self._ssl if self._ssl is not None else False,
+                limit=64,
+                keepalive_timeout=5.0,
+                socket_factory=_ca_socket,
             )
             self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
         return self._session
