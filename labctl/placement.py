@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import logging
+import shlex
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -56,6 +57,20 @@ def select_lab(config: Path | None, name: str | None, state_dir: Path | None) ->
             )
         return Selection(recorded, directory, recorded=True)
     return Selection(lab, directory, recorded=False)
+
+
+def labctl_command(command: str, lab_name: str, state_dir: Path, config: Path | None = None) -> str:
+    """The labctl command line that runs `command` (e.g. "up") on this lab, for hints.
+
+    It names only what `select_lab` would not find by itself: `--config` when one was given, `--lab`
+    unless it is the lab file's own name, `--state-dir` unless it is the lab's default.
+    """
+    options = [] if config is None else ["--config", str(config)]
+    if lab_name != load_lab(config).name:
+        options += ["--lab", lab_name]
+    if state_dir != default_state_dir(lab_name):
+        options += ["--state-dir", str(state_dir)]
+    return shlex.join(["labctl", *options, *command.split()])
 
 
 def record_lab(lab: Lab, state_dir: Path) -> None:
