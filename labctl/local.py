@@ -17,11 +17,9 @@ from labctl.orchestrator import Orchestrator
 from labctl.readiness import Clock
 from labctl.runtime.base import LAB_LABEL
 from labctl.runtime.process import ProcessRuntime, host_image
+from labctl.state import PROCESSES_DIR
 from labctl.tls import host_supports_tls
 from labctl.topology import Lab
-
-# Under the lab's state dir: the processes' files, and the CA data that outlives them.
-PROCESSES_DIR = "serve-local"
 
 
 class LocalLab:

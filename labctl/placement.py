@@ -20,7 +20,7 @@ from labctl.errors import TopologyError
 from labctl.files import write_atomic
 from labctl.ports import with_free_ports
 from labctl.runtime.base import ContainerRuntime
-from labctl.state import default_state_dir
+from labctl.state import default_state_dir, remove_lab_secrets
 from labctl.topology import Lab, dump_lab, load_lab, renamed, with_subnets
 
 log = logging.getLogger(__name__)
@@ -79,7 +79,16 @@ def record_lab(lab: Lab, state_dir: Path) -> None:
     write_atomic(state_dir / RECORDED_LAB, dump_lab(lab).encode())
 
 
-def forget_lab(state_dir: Path) -> None:
+def forget_lab(state_dir: Path, lab: Lab | None = None, *, keep_secrets: bool = False) -> None:
+    """After `down --volumes`: the lab's record, and (unless `keep_secrets`) its keys and credentials.
+
+    With its CAs' data gone, the root keys, admin credentials and EST passwords left on the host would
+    only pile up, one set per ephemeral lab (see state.remove_lab_secrets).
+    """
+    if not keep_secrets:
+        names = None if lab is None else [h.name for h in lab.hierarchies]
+        removed = remove_lab_secrets(state_dir, names)
+        log.info("removed %s", ", ".join(str(path) for path in removed) or "no secrets (none were there)")
     (state_dir / RECORDED_LAB).unlink(missing_ok=True)
 
 

@@ -166,3 +166,35 @@ def test_labctl_command_names_only_the_options_select_lab_needs(
         "up", selection.lab.name, selection.state_dir, None if config is None else tmp_path / config
     )
     assert command == expected.format(tmp=tmp_path)
+
+
+def _lab_state(state_dir: Path) -> None:
+    for hierarchy in ("rsa", "ecc"):
+        (state_dir / hierarchy / "ra").mkdir(parents=True)
+        for name in ("root.key", "admin.key", "est-credentials", "iot-bootstrap-credential", "ra/tls.key"):
+            (state_dir / hierarchy / name).write_text("secret")
+    (state_dir / "devices" / "rsa" / "device01").mkdir(parents=True)
+    (state_dir / "devices" / "rsa" / "device01" / "device.key").write_text("secret")
+    (state_dir / "serve-local" / "volumes").mkdir(parents=True)
+    (state_dir / "lab.toml").write_text("name = 'x'\n")
+
+
+def test_forget_lab_removes_every_secret_of_the_lab(tmp_path: Path) -> None:
+    _lab_state(tmp_path)
+    (tmp_path / "notes.txt").write_text("the user's own file")
+    (tmp_path / "photos").mkdir()
+    forget_lab(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt", "photos"]
+
+
+def test_forget_lab_with_the_lab_removes_its_hierarchies_only(tmp_path: Path) -> None:
+    _lab_state(tmp_path)
+    forget_lab(tmp_path, load_lab())  # rsa, ecc and pqc: pqc has no directory here
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_forget_lab_keeps_secrets_when_asked(tmp_path: Path) -> None:
+    _lab_state(tmp_path)
+    forget_lab(tmp_path, keep_secrets=True)
+    assert (tmp_path / "rsa" / "root.key").exists()
+    assert not (tmp_path / "lab.toml").exists()
