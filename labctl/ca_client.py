@@ -19,7 +19,8 @@ from cryptography.hazmat.primitives import serialization
 
 from labctl import dogtag
 from labctl.errors import CAError, PKIError
-from labctl.pki.issue import certificate_sans, general_names_for, load_pem_certificates
+from labctl.pki.issue import certificate_sans, general_names_for, load_der_certificate, load_pem_certificates
+from labctl.pki.signatures import issued_by
 
 
 def ca_ssl_context(
@@ -53,10 +54,10 @@ def issued_by_check(issuer: x509.Certificate, hostname: str) -> PeerCheck:
     (an ML-DSA issuer under OpenSSL < 3.5): issued by `issuer`, current, and naming `hostname`."""
 
     def check(der: bytes) -> None:
-        certificate = x509.load_der_x509_certificate(der)
+        certificate = load_der_certificate(der, what="CA's TLS certificate")
         try:
-            certificate.verify_directly_issued_by(issuer)
-        except Exception as exc:
+            issued_by(certificate, issuer)
+        except PKIError as exc:
             raise CAError(f"CA's TLS certificate was not issued by {issuer.subject.rfc4514_string()}") from exc
         now = datetime.now(UTC)
         if not certificate.not_valid_before_utc <= now <= certificate.not_valid_after_utc:

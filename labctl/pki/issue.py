@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
 
 from labctl.errors import PKIError
 from labctl.pki.keys import PrivateKey, check_key_strength, signature_hash
 from labctl.pki.profiles import KEY_USAGE_BITS, Profile
+from labctl.pki.signatures import check_csr_signature, issued_by
 
 CLOCK_SKEW = timedelta(minutes=5)
 
@@ -119,12 +119,7 @@ def load_csr(data: bytes) -> x509.CertificateSigningRequest:
         csr = x509.load_der_x509_csr(der)
     except (ValueError, x509.InvalidVersion) as exc:  # InvalidVersion is not a ValueError
         raise PKIError(f"not a PKCS#10 certificate request: {exc}") from exc
-    try:
-        valid = csr.is_signature_valid
-    except (UnsupportedAlgorithm, ValueError) as exc:
-        raise PKIError(f"CSR signature algorithm not supported: {exc}") from exc
-    if not valid:
-        raise PKIError("CSR signature does not verify (proof of possession failed)")
+    check_csr_signature(csr)
     return csr
 
 
@@ -332,12 +327,7 @@ def verify_chain(leaf: x509.Certificate, chain: Sequence[x509.Certificate], *, a
         issuer = by_subject.get(current.issuer)
         if issuer is None:
             raise PKIError(f"no issuer for {current.subject.rfc4514_string()} in the chain")
-        try:
-            current.verify_directly_issued_by(issuer)
-        except (InvalidSignature, ValueError, TypeError) as exc:
-            raise PKIError(
-                f"{current.subject.rfc4514_string()} was not signed by {issuer.subject.rfc4514_string()}"
-            ) from exc
+        issued_by(current, issuer)
         if issuer.subject == issuer.issuer:
             return
         current = issuer
@@ -349,6 +339,18 @@ def load_pem_certificates(data: bytes) -> list[x509.Certificate]:
         return x509.load_pem_x509_certificates(data)
     except ValueError as exc:
         raise PKIError(f"not PEM certificates: {exc}") from exc
+
+
+def load_der_certificate(der: bytes, *, what: str = "certificate") -> x509.Certificate:
+    """A DER certificate, e.g. a TLS peer's; `what` names it in the error ("client certificate").
+
+    Raises:
+        PKIError: "<what> is unreadable: <why>".
+    """
+    try:
+        return x509.load_der_x509_certificate(der)
+    except (ValueError, x509.InvalidVersion) as exc:  # InvalidVersion is not a ValueError
+        raise PKIError(f"{what} is unreadable: {exc}") from exc
 
 
 def certificates_pem(certs: Iterable[x509.Certificate]) -> bytes:
