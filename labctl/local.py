@@ -173,7 +173,7 @@ class LocalLab:
             self._check_alive(process)
             try:
                 with CAClient(url, ssl_context=ca_ssl_context(None), timeout_s=2) as client:
-                    status = str(client.status().get("Status", "?"))
+                    status = client.status().status
             except CAError as exc:
                 return None, f"unreachable: {exc}"
             if status == "install-failed":
