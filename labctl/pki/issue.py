@@ -1,4 +1,5 @@
-"""CSRs, issuance by profile, the root and Intermediate CA certificates, CRLs and chain checks.
+"""CSRs, issuance by profile, the root and Intermediate CA certificates, CRLs and chain checks,
+with the names, serials and PEM/DER/base64 readers they need.
 
 Every certificate carries AKI and SKI (Python 3.13's strict verification demands both), a
 timezone-aware validity starting a little in the past (clock skew between containers), and a
