@@ -503,10 +503,10 @@ class Orchestrator:
     def _ca_status(self, port: int) -> tuple[str | None, Mapping[str, int]]:
         try:
             with CAClient(f"https://127.0.0.1:{port}", ssl_context=ca_ssl_context(None), timeout_s=3) as client:
-                response = client.status()
+                status = client.status()
         except CAError:
             return "unreachable", {}
-        return str(response.get("Status")), dict(response.get("Counts", {}))
+        return status.status, dict(status.counts)
 
 
 def _removal_order(containers: Sequence[ContainerInfo]) -> list[list[str]]:
