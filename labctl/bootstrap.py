@@ -38,6 +38,7 @@ from labctl.pki.issue import (
     verify_chain,
 )
 from labctl.pki.keys import KeyAlgorithm, PrivateKey, generate_private_key, read_private_key, write_private_key
+from labctl.pki.names import ReservedNames
 from labctl.pki.signatures import issued_by
 from labctl.render import AGENT_NICKNAME, render_ra_config
 from labctl.state import HierarchyState
@@ -220,12 +221,24 @@ def _still_good(cert_path: Path, key_path: Path, intermediate: x509.Certificate,
 
 
 def write_ra_config(
-    hierarchy: Hierarchy, state: HierarchyState, *, ca_url: str, compat_tls: bool, listen_host: str
+    hierarchy: Hierarchy,
+    state: HierarchyState,
+    *,
+    ca_url: str,
+    compat_tls: bool,
+    listen_host: str,
+    reserved: ReservedNames,
 ) -> bool:
     """Render the RA's configuration into ra/; True when any file changed."""
     username, password = state.est_credentials()
     files = render_ra_config(
-        hierarchy, ca_url=ca_url, username=username, password=password, compat_tls=compat_tls, listen_host=listen_host
+        hierarchy,
+        ca_url=ca_url,
+        username=username,
+        password=password,
+        compat_tls=compat_tls,
+        listen_host=listen_host,
+        reserved=reserved,
     )
     changed = False
     for name, text in files.items():

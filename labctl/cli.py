@@ -50,7 +50,7 @@ from labctl.runtime.podman import PodmanRuntime
 from labctl.state import HierarchyState, read_credentials
 from labctl.targets import TARGETS
 from labctl.tls import host_supports_tls, needs_compat_tls
-from labctl.topology import Lab
+from labctl.topology import Lab, reserved_names
 from labctl.verify import CheckResult, verify_endpoint, write_junit
 
 # Commands that change the lab wait this long for another one to finish (so two commands run back to
@@ -354,6 +354,7 @@ def _render_ra_config(obj: Context, out: Path) -> None:
             username=username,
             password=password,
             compat_tls=needs_compat_tls(hierarchy),
+            reserved=reserved_names(lab, hierarchy),
         )
         for name, text in files.items():
             write_secret(out / hierarchy.name / "ra" / name, text.encode())  # realm.conf holds the EST password

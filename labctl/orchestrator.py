@@ -52,7 +52,7 @@ from labctl.services.est_ra.config import READY_MARKER
 from labctl.specs import CA_DATA_DIR, CLIENT_DIR
 from labctl.state import HierarchyState
 from labctl.tls import needs_compat_tls
-from labctl.topology import Hierarchy, Lab, network_name, volume_name
+from labctl.topology import Hierarchy, Lab, network_name, reserved_names, volume_name
 
 log = logging.getLogger(__name__)
 
@@ -355,6 +355,7 @@ class Orchestrator:
             ca_url=specs.ra_ca_url(hierarchy, self.addressing),
             compat_tls=compat,
             listen_host=self.addressing.listen_host,
+            reserved=reserved_names(self.lab, hierarchy),
         )
         return None if issued or rendered else "up to date"
 

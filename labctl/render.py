@@ -7,6 +7,7 @@ from pathlib import Path
 import jinja2
 
 from labctl.errors import TemplateError
+from labctl.pki.names import ReservedNames
 from labctl.topology import Hierarchy
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[1] / "templates"
@@ -37,10 +38,11 @@ def render_ra_config(
     username: str,
     password: str,
     compat_tls: bool,
+    reserved: ReservedNames,
     listen_host: str = "0.0.0.0",
     env: jinja2.Environment | None = None,
 ) -> dict[str, str]:
-    """The RA's four configuration files, by file name."""
+    """The RA's four configuration files, by file name; `reserved`: what EST may never issue (labctl.pki.names)."""
     jinja = env or environment()
     context = {
         "hierarchy": hierarchy,
@@ -52,6 +54,7 @@ def render_ra_config(
         "password": password,
         "compat_tls": compat_tls,
         "listen_host": listen_host,
+        "reserved": reserved,
         "max_body_bytes": 64 * 1024,
     }
     files = {}

@@ -161,6 +161,13 @@ def verify_endpoint(endpoint: Endpoint, *, admin: AdminFactory | None = None) ->
             with ESTClient(endpoint.ra_url, ssl_context=context, auth=credentials) as client:
                 _expect_refusal(lambda: client.simpleenroll(csr), 403)
 
+        def lab_name_refused() -> None:
+            # labctl.pki.names: no device may get a certificate for the lab's own RA (impersonation).
+            name = hierarchy.ra.hostname
+            csr = build_csr(generate_private_key(hierarchy.algorithm), common_name_subject(name), [name])
+            with ESTClient(endpoint.ra_url, ssl_context=context, auth=credentials) as client:
+                _expect_refusal(lambda: client.simpleenroll(csr), 403)
+
         def ra_tls_certificate(client: CAClient | None) -> None:
             served = _peer_certificate(endpoint.ra_url, context)
             try:
@@ -191,6 +198,7 @@ def verify_endpoint(endpoint: Endpoint, *, admin: AdminFactory | None = None) ->
                     checks.run("reenroll-with-revoked-refused", revoked_reenroll_refused)
         checks.run("enroll-without-credentials-401", unauthenticated)
         checks.run("enroll-wrong-algorithm-refused", wrong_algorithm)
+        checks.run("enroll-lab-service-name-refused", lab_name_refused)
         if admin is None:
             checks.run("ra-tls-server-profile", lambda: ra_tls_certificate(None))
         else:

@@ -124,6 +124,7 @@ async def simpleenroll(request: web.Request) -> web.Response:
         await _require_not_revoked(request, principal)
     csr = await _read_csr(request)
     authorizer.check_csr_policy(csr)
+    authorizer.check_names(csr)
     authorizer.check_enroll(principal, csr)
     return await _enroll(request, csr, principal, "simpleenroll")
 
@@ -134,6 +135,7 @@ async def simplereenroll(request: web.Request) -> web.Response:
     await _require_not_revoked(request, principal)
     csr = await _read_csr(request)
     authorizer.check_csr_policy(csr)
+    authorizer.check_names(csr)
     authorizer.check_reenroll(principal, csr)
     return await _enroll(request, csr, principal, "simplereenroll")
 
