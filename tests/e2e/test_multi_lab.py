@@ -15,7 +15,7 @@ from labctl.placement import RECORDED_LAB
 from labctl.runtime.base import LAB_LABEL
 from labctl.runtime.podman import PodmanRuntime
 from labctl.topology import load_lab
-from tests.e2e.conftest import LabCLI
+from tests.e2e.conftest import VERIFY_CHECKS, LabCLI
 
 SECOND = "e2e-second"
 
