@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import jinja2
 
 from labctl.errors import TemplateError
-from labctl.topology import Hierarchy
+from labctl.files import write_atomic, write_secret
+from labctl.images import CONTAINERFILE
+from labctl.plan import build_plan
+from labctl.state import HierarchyState
+from labctl.topology import Hierarchy, Lab
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[1] / "templates"
 RA_FILES = ("backend.conf", "authorizer.conf", "realm.conf", "server.conf")
@@ -63,3 +68,24 @@ def render_ra_config(
         except jinja2.UndefinedError as exc:
             raise TemplateError(f"template est/{name}.j2: {exc.message}") from exc
     return files
+
+
+def write_lab_config(lab: Lab, state_dir: Path, out: Path, *, compat_tls: Callable[[Hierarchy], bool]) -> None:
+    """What `up` would use, into `out`: each RA's configuration (<hierarchy>/ra/), the Containerfile, the plan.
+
+    Args:
+        compat_tls: whether a hierarchy's RA also serves an RSA certificate (bootstrap.needs_compat_tls).
+    """
+    for hierarchy in lab.hierarchies:
+        username, password = HierarchyState.of(state_dir, hierarchy).est_credentials()
+        files = render_ra_config(
+            hierarchy,
+            ca_url=f"https://{hierarchy.ca.container}:{hierarchy.ca.port}",
+            username=username,
+            password=password,
+            compat_tls=compat_tls(hierarchy),
+        )
+        for name, text in files.items():
+            write_secret(out / hierarchy.name / "ra" / name, text.encode())  # realm.conf holds the EST password
+    write_atomic(out / "Containerfile", CONTAINERFILE.read_bytes())
+    write_atomic(out / "plan.txt", ("\n".join(build_plan(list(lab.hierarchies)).order()) + "\n").encode())
