@@ -42,7 +42,6 @@ from benchmarks.lab import BenchLab
 from benchmarks.lifecycle import Lifecycle, describe, require_up, run_lifecycle
 from benchmarks.report import markdown
 from benchmarks.stats import step_spreads, summarize
-from labctl.bootstrap import host_supports_tls
 from labctl.ceiling import measure_ceiling
 from labctl.endpoint import endpoint_for
 from labctl.errors import LabctlError
@@ -50,6 +49,7 @@ from labctl.est_client import est_ssl_context
 from labctl.loadgen import LoadReport, measure_client_ceiling, measure_enrollment, measure_handshake_ceiling
 from labctl.local import LocalLab
 from labctl.ports import with_free_ports
+from labctl.tls import host_supports_tls
 from labctl.topology import Lab, load_lab
 
 

@@ -12,16 +12,15 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import ssl
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Protocol
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from labctl.ca_client import CAClient, ca_ssl_context, issued_by_check
+from labctl.ca_files import CAFiles
 from labctl.errors import LabctlError, PKIError
 from labctl.files import write_atomic, write_secret
 from labctl.pki.issue import (
@@ -39,8 +38,10 @@ from labctl.pki.issue import (
     verify_chain,
 )
 from labctl.pki.keys import KeyAlgorithm, PrivateKey, generate_private_key, read_private_key, write_private_key
+from labctl.pki.signatures import issued_by
 from labctl.render import AGENT_NICKNAME, render_ra_config
 from labctl.state import HierarchyState
+from labctl.tls import host_supports_tls
 from labctl.topology import Hierarchy
 
 log = logging.getLogger(__name__)
@@ -51,39 +52,9 @@ COMPAT_TLS_PROFILE = "caServerCert"
 RENEW_BEFORE = timedelta(days=7)
 
 
-def host_supports_tls(algorithm: KeyAlgorithm) -> bool:
-    """ML-DSA in TLS needs OpenSSL 3.5 on both ends; the host's Python may have less (3.0 here)."""
-    return algorithm is not KeyAlgorithm.ML_DSA_87 or ssl.OPENSSL_VERSION_INFO >= (3, 5)
-
-
-def needs_compat_tls(hierarchy: Hierarchy) -> bool:
-    """Serve an RSA-keyed certificate too, for clients that cannot do the hierarchy's TLS (ML-DSA before OpenSSL 3.5)."""
-    return hierarchy.algorithm is KeyAlgorithm.ML_DSA_87
-
-
 def admin_key_algorithm(hierarchy: Hierarchy) -> KeyAlgorithm:
     """The lab admin authenticates from the host: RSA where the host cannot sign TLS with the hierarchy's keys."""
     return hierarchy.algorithm if host_supports_tls(hierarchy.algorithm) else KeyAlgorithm.RSA_4096
-
-
-class CAFiles(Protocol):
-    """The CA's data dir as labctl reaches it: a local directory, or a container's volume."""
-
-    def read(self, name: str) -> bytes | None: ...
-
-    def write(self, name: str, data: bytes) -> None: ...
-
-
-class LocalCAFiles:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def read(self, name: str) -> bytes | None:
-        target = self.path / name
-        return target.read_bytes() if target.exists() else None
-
-    def write(self, name: str, data: bytes) -> None:
-        write_atomic(self.path / name, data)
 
 
 # --- 1. root -----------------------------------------------------------------------------------
@@ -232,8 +203,8 @@ def _ensure_credential(
 def _still_good(cert_path: Path, key_path: Path, intermediate: x509.Certificate, names: Sequence[str]) -> bool:
     certificate = load_pem_certificates(cert_path.read_bytes())[0]
     try:
-        certificate.verify_directly_issued_by(intermediate)
-    except Exception:
+        issued_by(certificate, intermediate)
+    except PKIError:
         return False
     # The key is written before its certificate: a run stopped between the two leaves a new key next
     # to the old certificate, which the RA could not serve. (Our own key: a public-key match is the

@@ -19,7 +19,7 @@ from pathlib import Path
 from cryptography import x509
 
 from labctl import specs
-from labctl.bootstrap import admin_client, host_supports_tls
+from labctl.bootstrap import admin_client
 from labctl.ca_client import CAClient, ca_ssl_context
 from labctl.devices import HostTransport, Transport
 from labctl.endpoint import Endpoint, endpoint_for
@@ -31,6 +31,7 @@ from labctl.readiness import Clock, SystemClock, wait_until
 from labctl.runtime.base import ContainerRuntime, ContainerSpec, ExecResult, FileContent, VolumeMount, VolumeSpec
 from labctl.specs import CLIENT_DIR
 from labctl.state import HierarchyState, read_credentials
+from labctl.tls import host_supports_tls
 from labctl.topology import Hierarchy, Lab, dump_lab, iot_volume_name, network_name
 from labctl.verify import AdminFactory, CheckResult, verify_containment, verify_endpoint
 

@@ -7,10 +7,8 @@ interrupted `up` leaves nothing that a following `up` or `down` cannot finish.
 
 from __future__ import annotations
 
-import base64
 import graphlib
 import hashlib
-import json
 import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -25,20 +23,20 @@ from labctl.bootstrap import (
     install_bootstrap_credential,
     install_intermediate,
     issue_ra_credentials,
-    needs_compat_tls,
     write_ra_config,
 )
 from labctl.ca_client import CAClient, ca_ssl_context
+from labctl.ca_files import CA_FILES_MEMO, ContainerCAFiles
 from labctl.endpoint import Endpoint, endpoint_for
 from labctl.errors import CAError, NotReadyError, TopologyError
 from labctl.events import EventSink, ignore_events, timed_step
-from labctl.files import write_atomic
-from labctl.images import DEFAULT_BASE, IMAGE_UID, ImageResult, ensure_image
+from labctl.images import DEFAULT_BASE, ImageResult, ensure_image
 from labctl.plan import Plan, Step, StepKind, build_plan
 from labctl.readiness import Clock, SystemClock, wait_until
 from labctl.runtime.base import (
     LAB_LABEL,
     MANAGED_BY_LABEL,
+    ROLE_LABEL,
     SPEC_HASH_LABEL,
     ContainerInfo,
     ContainerRuntime,
@@ -49,16 +47,13 @@ from labctl.runtime.base import (
 from labctl.services.est_ra.config import READY_MARKER
 from labctl.specs import CA_DATA_DIR
 from labctl.state import HierarchyState
+from labctl.tls import needs_compat_tls
 from labctl.topology import Hierarchy, Lab, network_name, volume_name
 
 log = logging.getLogger(__name__)
 
 STOP_TIMEOUT_S = 5
 MAX_PARALLEL_STEPS = 4
-# Host state file remembering a CA container's stable files (see ContainerCAFiles).
-CA_FILES_MEMO = ".ca-files.json"
-# Written once per CA container (at install, or by labctl) and never changed by the CA afterwards.
-STABLE_CA_FILES = frozenset({"ca.crt", "root.crt", "admin.crt", "bootstrap.sha256"})
 
 
 class _Cancelled(Exception):
@@ -245,8 +240,12 @@ class Orchestrator:
         self.runtime.create_volume(specs.volume_spec(self.lab, hierarchy))
         return None
 
+    @property
+    def addressing(self) -> specs.Addressing:
+        return specs.addressing_for(self.lab, host_network=self.runtime.shares_host_network)
+
     def ca_spec(self, hierarchy: Hierarchy) -> ContainerSpec:
-        return specs.ca_spec(self.lab, hierarchy, self._image)
+        return specs.ca_spec(self.lab, hierarchy, self._image, self.addressing)
 
     def ra_spec(self, hierarchy: Hierarchy) -> ContainerSpec:
         state = HierarchyState.of(self.state_dir, hierarchy)
@@ -366,9 +365,9 @@ class Orchestrator:
         rendered = write_ra_config(
             hierarchy,
             state,
-            ca_url=f"https://{hierarchy.ca.container}:{hierarchy.ca.port}",
+            ca_url=specs.ra_ca_url(hierarchy, self.addressing),
             compat_tls=compat,
-            listen_host="0.0.0.0",
+            listen_host=self.addressing.listen_host,
         )
         return None if issued or rendered else "up to date"
 
@@ -424,9 +423,13 @@ class Orchestrator:
     def down(self, *, volumes: bool = False) -> DownReport:
         """Remove everything labelled as this lab's (containers, networks; volumes when asked)."""
         selector = {LAB_LABEL: self.lab.name}
-        containers = [info.name for info in self.runtime.list_containers(selector)]
-        with ThreadPoolExecutor(max_workers=max(1, len(containers))) as pool:
-            list(pool.map(self._stop_and_remove, containers))
+        found = self.runtime.list_containers(selector)
+        containers = [info.name for info in found]
+        # Dependents first: compose and kube play make an RA require its CA (podman refuses to remove a
+        # container others depend on), so clients and RAs go before CAs; each group side by side.
+        for group in _removal_order(found):
+            with ThreadPoolExecutor(max_workers=max(1, len(group))) as pool:
+                list(pool.map(self._stop_and_remove, group))
         networks = self.runtime.list_networks(selector)
         for network in networks:
             self.runtime.remove_network(network)
@@ -463,65 +466,17 @@ class Orchestrator:
     def _ca_status(self, port: int) -> tuple[str | None, Mapping[str, int]]:
         try:
             with self._ca_clients.status(f"https://127.0.0.1:{port}") as client:
-                response = client.status()
+                status = client.status()
         except CAError:
             return "unreachable", {}
-        return str(response.get("Status")), dict(response.get("Counts", {}))
+        return status.status, dict(status.counts)
 
 
-class ContainerCAFiles:
-    """A CA's data dir inside its container (on its volume), read and written through the runtime.
-
-    Each read is a tar copy out of the container (about 0.3 s with podman). Files that do not change
-    while the container lives (STABLE_CA_FILES) are remembered in `memo`, a host state file keyed by
-    the container's id: a no-op `up` reads nothing, and a recreated container is read afresh.
-    """
-
-    def __init__(
-        self,
-        runtime: ContainerRuntime,
-        container: str,
-        directory: str,
-        *,
-        memo: Path | None = None,
-        instance: str = "",
-    ) -> None:
-        self._runtime = runtime
-        self._container = container
-        self._directory = directory
-        self._memo = memo if instance else None
-        self._instance = instance
-        self._seen: dict[str, bytes] = self._load_memo()
-
-    def read(self, name: str) -> bytes | None:
-        """A file's content; files once read are remembered (each read is a tar copy out of the container)."""
-        if name in self._seen:
-            return self._seen[name]
-        data = self._runtime.read_file(self._container, f"{self._directory}/{name}")
-        if data is not None:  # a missing file may appear later: ask again next time
-            self._remember(name, data)
-        return data
-
-    def write(self, name: str, data: bytes) -> None:
-        self._runtime.write_files(
-            self._container, self._directory, {name: FileContent(data, 0o644)}, owner=(IMAGE_UID, IMAGE_UID)
-        )
-        self._remember(name, data)
-
-    def _remember(self, name: str, data: bytes) -> None:
-        self._seen[name] = data
-        if self._memo is None or name not in STABLE_CA_FILES:
-            return
-        stable = {k: base64.b64encode(v).decode() for k, v in self._seen.items() if k in STABLE_CA_FILES}
-        write_atomic(self._memo, json.dumps({"container": self._instance, "files": stable}).encode())
-
-    def _load_memo(self) -> dict[str, bytes]:
-        if self._memo is None:
-            return {}
-        try:
-            memo = json.loads(self._memo.read_bytes())
-            if memo.get("container") != self._instance:
-                return {}
-            return {k: base64.b64decode(v) for k, v in memo["files"].items() if k in STABLE_CA_FILES}
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
-            return {}  # no memo, or an unreadable one: read from the container
+def _removal_order(containers: Sequence[ContainerInfo]) -> list[list[str]]:
+    """Container names in groups to remove one after another: what depends on others first (clients and
+    RAs, then CAs, then anything else of the lab)."""
+    rank = {"client": 0, "ra": 1, "ca": 2}
+    groups: dict[int, list[str]] = {}
+    for info in containers:
+        groups.setdefault(rank.get(info.labels.get(ROLE_LABEL, ""), 3), []).append(info.name)
+    return [groups[key] for key in sorted(groups)]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import logging
+import shlex
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from labctl.errors import TopologyError
 from labctl.files import write_atomic
 from labctl.ports import with_free_ports
 from labctl.runtime.base import ContainerRuntime
-from labctl.state import default_state_dir
+from labctl.state import default_state_dir, remove_lab_secrets
 from labctl.topology import Lab, dump_lab, load_lab, renamed, with_subnets
 
 log = logging.getLogger(__name__)
@@ -58,13 +59,36 @@ def select_lab(config: Path | None, name: str | None, state_dir: Path | None) ->
     return Selection(lab, directory, recorded=False)
 
 
+def labctl_command(command: str, lab_name: str, state_dir: Path, config: Path | None = None) -> str:
+    """The labctl command line that runs `command` (e.g. "up") on this lab, for hints.
+
+    It names only what `select_lab` would not find by itself: `--config` when one was given, `--lab`
+    unless it is the lab file's own name, `--state-dir` unless it is the lab's default.
+    """
+    options = [] if config is None else ["--config", str(config)]
+    if lab_name != load_lab(config).name:
+        options += ["--lab", lab_name]
+    if state_dir != default_state_dir(lab_name):
+        options += ["--state-dir", str(state_dir)]
+    return shlex.join(["labctl", *options, *command.split()])
+
+
 def record_lab(lab: Lab, state_dir: Path) -> None:
     """Remember the lab as brought up (atomically: an interrupted write leaves the old record)."""
     state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     write_atomic(state_dir / RECORDED_LAB, dump_lab(lab).encode())
 
 
-def forget_lab(state_dir: Path) -> None:
+def forget_lab(state_dir: Path, lab: Lab | None = None, *, keep_secrets: bool = False) -> None:
+    """After `down --volumes`: the lab's record, and (unless `keep_secrets`) its keys and credentials.
+
+    With its CAs' data gone, the root keys, admin credentials and EST passwords left on the host would
+    only pile up, one set per ephemeral lab (see state.remove_lab_secrets).
+    """
+    if not keep_secrets:
+        names = None if lab is None else [h.name for h in lab.hierarchies]
+        removed = remove_lab_secrets(state_dir, names)
+        log.info("removed %s", ", ".join(str(path) for path in removed) or "no secrets (none were there)")
     (state_dir / RECORDED_LAB).unlink(missing_ok=True)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import jinja2
@@ -12,6 +11,7 @@ from labctl.files import write_atomic, write_secret
 from labctl.images import CONTAINERFILE
 from labctl.plan import build_plan
 from labctl.state import HierarchyState
+from labctl.tls import needs_compat_tls
 from labctl.topology import Hierarchy, Lab
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[1] / "templates"
@@ -70,12 +70,8 @@ def render_ra_config(
     return files
 
 
-def write_lab_config(lab: Lab, state_dir: Path, out: Path, *, compat_tls: Callable[[Hierarchy], bool]) -> None:
-    """What `up` would use, into `out`: each RA's configuration (<hierarchy>/ra/), the Containerfile, the plan.
-
-    Args:
-        compat_tls: whether a hierarchy's RA also serves an RSA certificate (bootstrap.needs_compat_tls).
-    """
+def write_lab_config(lab: Lab, state_dir: Path, out: Path) -> None:
+    """What `up` would use, into `out`: each RA's configuration (<hierarchy>/ra/), the Containerfile, the plan."""
     for hierarchy in lab.hierarchies:
         username, password = HierarchyState.of(state_dir, hierarchy).est_credentials()
         files = render_ra_config(
@@ -83,7 +79,7 @@ def write_lab_config(lab: Lab, state_dir: Path, out: Path, *, compat_tls: Callab
             ca_url=f"https://{hierarchy.ca.container}:{hierarchy.ca.port}",
             username=username,
             password=password,
-            compat_tls=compat_tls(hierarchy),
+            compat_tls=needs_compat_tls(hierarchy),
         )
         for name, text in files.items():
             write_secret(out / hierarchy.name / "ra" / name, text.encode())  # realm.conf holds the EST password

@@ -15,6 +15,7 @@ from labctl.bootstrap import admin_client
 from labctl.ca_client import CAClient
 from labctl.errors import CAError, LabctlError
 from labctl.pki.issue import parse_serial
+from labctl.placement import labctl_command
 from labctl.state import HierarchyState
 from labctl.topology import Hierarchy, Lab
 
@@ -53,9 +54,13 @@ def reason_name(code: int | None) -> str | None:
     return DOGTAG_REASONS.get(code, str(code))
 
 
-def revoke(lab: Lab, state_dir: Path, hierarchy_name: str, serial_text: str, reason: str) -> dogtag.CertInfo:
+def revoke(
+    lab: Lab, state_dir: Path, hierarchy_name: str, serial_text: str, reason: str, *, config: Path | None = None
+) -> dogtag.CertInfo:
     """Revoke a certificate on the hierarchy's Intermediate CA; the certificate's status afterwards.
 
+    Args:
+        config: the lab file the lab was selected with, if any: the hints' labctl commands name it.
     Raises:
         LabctlError: bad serial or reason, no admin credential, the certificate is not on this CA or
             already revoked, or the CA is unreachable.
@@ -63,29 +68,33 @@ def revoke(lab: Lab, state_dir: Path, hierarchy_name: str, serial_text: str, rea
     hierarchy = lab.hierarchy(hierarchy_name)
     serial = parse_serial(serial_text)
     dogtag_reason = parse_reason(reason)
-    with _client(hierarchy, state_dir) as ca:
+    with _client(lab, hierarchy, state_dir, config) as ca:
         try:
             return ca.revoke(serial, dogtag_reason)
         except CAError as exc:
             if exc.status_code == 409:
-                raise _already_revoked(ca, lab, hierarchy, serial) from exc
-            raise _explain(exc, lab, hierarchy, serial) from exc
+                raise _already_revoked(ca, lab, hierarchy, serial, state_dir, config) from exc
+            raise _explain(exc, lab, hierarchy, serial, state_dir, config) from exc
 
 
-def certificate_status(lab: Lab, state_dir: Path, hierarchy_name: str, serial_text: str) -> dogtag.CertInfo:
+def certificate_status(
+    lab: Lab, state_dir: Path, hierarchy_name: str, serial_text: str, *, config: Path | None = None
+) -> dogtag.CertInfo:
     """A certificate's status (VALID, REVOKED, EXPIRED, REVOKED_EXPIRED) on the hierarchy's Intermediate CA.
 
+    Args:
+        config: the lab file the lab was selected with, if any: the hints' labctl commands name it.
     Raises:
         LabctlError: bad serial, no admin credential, the certificate is not on this CA, or the CA is
             unreachable.
     """
     hierarchy = lab.hierarchy(hierarchy_name)
     serial = parse_serial(serial_text)
-    with _client(hierarchy, state_dir) as ca:
+    with _client(lab, hierarchy, state_dir, config) as ca:
         try:
             return ca.certificate(serial)
         except CAError as exc:
-            raise _explain(exc, lab, hierarchy, serial) from exc
+            raise _explain(exc, lab, hierarchy, serial, state_dir, config) from exc
 
 
 def status_lines(info: dogtag.CertInfo) -> list[str]:
@@ -115,17 +124,25 @@ def _describe(hierarchy: Hierarchy) -> str:
     return f"the {hierarchy.name} Intermediate CA ({hierarchy.ca.container})"
 
 
-def _client(hierarchy: Hierarchy, state_dir: Path) -> CAClient:
-    if not (state_dir / hierarchy.name / "admin.crt").exists():
+def _client(lab: Lab, hierarchy: Hierarchy, state_dir: Path, config: Path | None) -> CAClient:
+    if not _admin_cert(state_dir, hierarchy).exists():
+        others_up = any(_admin_cert(state_dir, h).exists() for h in lab.hierarchies)
+        what = f"the {hierarchy.name} hierarchy of lab {lab.name!r}" if others_up else f"lab {lab.name!r}"
         raise LabctlError(
-            f"no lab admin credential for {hierarchy.name} in {state_dir / hierarchy.name}"
-            " (is the lab up with this --state-dir? `labctl up` creates it)"
+            f"{what} is not up: no lab admin credential for {hierarchy.name} in {state_dir / hierarchy.name}",
+            hint=f"bring it up with `{labctl_command('up', lab.name, state_dir, config)}`",
         )
     state = HierarchyState.of(state_dir, hierarchy)
     return admin_client(hierarchy, state, f"https://127.0.0.1:{hierarchy.ca.port}")
 
 
-def _explain(exc: CAError, lab: Lab, hierarchy: Hierarchy, serial: int) -> LabctlError:
+def _admin_cert(state_dir: Path, hierarchy: Hierarchy) -> Path:
+    return HierarchyState(state_dir / hierarchy.name).admin_cert  # not .of(): that makes the directory
+
+
+def _explain(
+    exc: CAError, lab: Lab, hierarchy: Hierarchy, serial: int, state_dir: Path, config: Path | None
+) -> LabctlError:
     if exc.status_code == 404:
         others = "|".join(h.name for h in lab.hierarchies if h.name != hierarchy.name)
         return LabctlError(
@@ -133,15 +150,18 @@ def _explain(exc: CAError, lab: Lab, hierarchy: Hierarchy, serial: int) -> Labct
             f" live on the Intermediate CA of the hierarchy that issued them: try --pki-type {others}"
         )
     if exc.status_code is None:
-        return LabctlError(f"{exc} (is the lab up? `labctl status` shows it)")
+        status = labctl_command("status", lab.name, state_dir, config)
+        return LabctlError(f"{exc} (is lab {lab.name!r} up? `{status}` shows it)")
     return exc
 
 
-def _already_revoked(ca: CAClient, lab: Lab, hierarchy: Hierarchy, serial: int) -> LabctlError:
+def _already_revoked(
+    ca: CAClient, lab: Lab, hierarchy: Hierarchy, serial: int, state_dir: Path, config: Path | None
+) -> LabctlError:
     try:
         info = ca.certificate(serial)
     except CAError as exc:
-        return _explain(exc, lab, hierarchy, serial)
+        return _explain(exc, lab, hierarchy, serial, state_dir, config)
     reason = reason_name(info.revocation_reason)
     return LabctlError(
         f"certificate {dogtag.format_id(serial)} is already revoked on {_describe(hierarchy)}"

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from labctl.bootstrap import needs_compat_tls
 from labctl.images import IMAGE_UID
 from labctl.runtime.base import (
     HIERARCHY_LABEL,
@@ -24,6 +23,7 @@ from labctl.runtime.base import (
     VolumeMount,
     VolumeSpec,
 )
+from labctl.tls import needs_compat_tls
 from labctl.topology import Hierarchy, Lab, network_name, volume_name
 
 CA_DATA_DIR = "/var/lib/labctl/ca"
@@ -32,6 +32,32 @@ CLIENT_DIR = "/tmp/labctl"
 HEALTH_TIMEOUT_S = 5.0
 # The RA's flag for "start without configuration; labctl writes it into the running container".
 WAIT_FOR_CONFIG = "--wait-for-config"
+
+
+@dataclass(frozen=True, slots=True)
+class Addressing:
+    """Where a lab's services listen, and the name one uses for another."""
+
+    listen_host: str
+    host_network: bool  # processes on the host (labctl serve-local) rather than containers on the lab's networks
+
+    def peer(self, container: str) -> str:
+        """How a service reaches `container`: by name on the hierarchy's network, on loopback on the host's."""
+        return "127.0.0.1" if self.host_network else container
+
+
+ON_LAB_NETWORKS = Addressing("0.0.0.0", host_network=False)
+
+
+def addressing_for(lab: Lab, *, host_network: bool) -> Addressing:
+    """Containers listen on every address of their own network namespace; processes on the host only on the
+    lab's bind address (127.0.0.1 unless the lab file says otherwise)."""
+    return Addressing(str(lab.bind_address), host_network=True) if host_network else ON_LAB_NETWORKS
+
+
+def ra_ca_url(hierarchy: Hierarchy, addressing: Addressing = ON_LAB_NETWORKS) -> str:
+    """The CA's URL in the RA's configuration (backend.conf)."""
+    return f"https://{addressing.peer(hierarchy.ca.container)}:{hierarchy.ca.port}"
 
 
 def labels(lab: Lab, hierarchy: Hierarchy, role: str) -> dict[str, str]:
@@ -47,14 +73,15 @@ def volume_spec(lab: Lab, hierarchy: Hierarchy) -> VolumeSpec:
     return VolumeSpec(volume_name(lab, hierarchy), labels(lab, hierarchy, "ca-data"))
 
 
-def ca_command(hierarchy: Hierarchy) -> tuple[str, ...]:
+def ca_command(hierarchy: Hierarchy, addressing: Addressing = ON_LAB_NETWORKS) -> tuple[str, ...]:
+    """The CA's command line, wherever it runs (in its container, or as a process on the host)."""
     ca = hierarchy.ca
     command = [
         "python", "-m", "labctl.services.ca",
         "--data-dir", CA_DATA_DIR,
         "--algorithm", hierarchy.algorithm.value,
         "--common-name", ca.common_name,
-        "--host", "0.0.0.0",
+        "--host", addressing.listen_host,
         "--port", str(ca.port),
         "--tls-name", ca.container, "--tls-name", "localhost", "--tls-name", "127.0.0.1",
     ]  # fmt: skip
@@ -90,12 +117,12 @@ def static_hosts(hierarchy: Hierarchy) -> dict[str, str]:
     return hosts
 
 
-def ca_spec(lab: Lab, hierarchy: Hierarchy, image: str) -> ContainerSpec:
+def ca_spec(lab: Lab, hierarchy: Hierarchy, image: str, addressing: Addressing = ON_LAB_NETWORKS) -> ContainerSpec:
     ca = hierarchy.ca
     return ContainerSpec(
         name=ca.container,
         image=image,
-        command=ca_command(hierarchy),
+        command=ca_command(hierarchy, addressing),
         network=network_name(lab, hierarchy),
         labels=labels(lab, hierarchy, "ca"),
         ip=ca.address,

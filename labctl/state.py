@@ -1,13 +1,17 @@
 """The lab's host state dir: root CA keys (0600, never copied into a container), the lab admin
 credential, EST realm credentials and the RAs' rendered configuration.
 
-Layout: <state>/<hierarchy>/{root.key,root.crt,admin.key,admin.crt,est-credentials,ra/,ca-data/}.
+Layout: <state>/<hierarchy>/{root.key,root.crt,admin.key,admin.crt,ca-chain.pem,est-credentials,
+iot-bootstrap-credential,ra/}, <state>/devices/ (keys of devices enrolled from the host),
+<state>/serve-local/ (the processes of `labctl serve-local`: their files and the CA data).
 """
 
 from __future__ import annotations
 
 import os
 import secrets
+import shutil
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +20,10 @@ from labctl.files import write_secret
 from labctl.topology import Hierarchy
 
 EST_USERNAME = "est-client"
+DEVICES_DIR = "devices"
+PROCESSES_DIR = "serve-local"
+# What marks a directory of the state dir as a hierarchy's (for a state dir whose lab is not known).
+_HIERARCHY_MARKERS = ("root.key", "admin.key", "est-credentials", "iot-bootstrap-credential", "ca-chain.pem", "ra")
 
 
 def default_state_dir(lab_name: str) -> Path:
@@ -70,11 +78,6 @@ class HierarchyState:
         return self.root / "ra"
 
     @property
-    def ca_data(self) -> Path:
-        """The CA's data dir when it runs as a local process (a named volume in containers)."""
-        return self.root / "ca-data"
-
-    @property
     def credentials_file(self) -> Path:
         return self.root / "est-credentials"
 
@@ -98,3 +101,32 @@ class HierarchyState:
         password = secrets.token_urlsafe(18)
         write_secret(self.credentials_file, f"{EST_USERNAME}:{password}\n".encode())
         return EST_USERNAME, password
+
+
+def remove_lab_secrets(state_dir: Path, hierarchies: Iterable[str] | None = None) -> list[Path]:
+    """Delete what labctl keeps of a lab on the host that is secret or belongs to its CAs: each hierarchy's
+    directory (root and admin keys, EST and bootstrap credentials, the RA's configuration and keys),
+    enrolled devices' keys and the processes' files. Only labctl's own entries are touched, never the
+    rest of a state dir a user named.
+
+    Args:
+        hierarchies: the lab's hierarchy names; None: every directory that holds a hierarchy's files.
+
+    Returns:
+        What was removed.
+    """
+    if not state_dir.is_dir():
+        return []
+    if hierarchies is None:
+        names = [
+            d.name for d in state_dir.iterdir() if d.is_dir() and any((d / m).exists() for m in _HIERARCHY_MARKERS)
+        ]
+    else:
+        names = list(hierarchies)
+    removed = []
+    for name in [*names, DEVICES_DIR, PROCESSES_DIR]:
+        target = state_dir / name
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)
+            removed.append(target)
+    return removed

@@ -4,7 +4,9 @@
     scripts/pki-cli.py revoke 0x1a2b3c --ca intermediate --reason key_compromise [--pki-type rsa]
     scripts/pki-cli.py status 0x1a2b3c --ca intermediate [--pki-type rsa]
 
-(plus --state-dir D, --config F, --json). The roots are offline, so --ca root only explains that.
+(plus --lab NAME, --state-dir D, --config F, --json). It finds the lab as labctl does
+(labctl.placement.select_lab): the lab `labctl [--lab NAME] up` recorded in its state dir,
+$XDG_STATE_HOME/labctl/<lab>. The roots are offline, so --ca root only explains that.
 Errors are one line on stderr, exit 1.
 """
 
@@ -15,9 +17,9 @@ import sys
 from pathlib import Path
 
 try:
-    import labctl  # noqa: F401
+    import labctl.revocation  # noqa: F401  (labctl and its dependencies)
 except ImportError:
-    # Run by a python without labctl (the shebang's): use the repository's venv, once.
+    # Run by a python without labctl or its dependencies (the shebang's): use the repository's venv, once.
     _VENV_PYTHON = Path(__file__).resolve().parent.parent / ".venv" / "bin" / "python"
     if _VENV_PYTHON.exists() and not os.environ.get("LABCTL_PKI_CLI_REEXEC"):
         os.environ["LABCTL_PKI_CLI_REEXEC"] = "1"
@@ -29,12 +31,15 @@ except ImportError:
     )
 
 import argparse
+import contextlib
 import json
 
 from labctl import revocation
 from labctl.errors import LabctlError
-from labctl.state import default_state_dir
-from labctl.topology import load_lab
+from labctl.lock import lab_lock
+from labctl.placement import select_lab
+
+LOCK_WAIT_S = 60.0  # as labctl's: a revocation waits for an `up` or `down` of the same lab
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -44,8 +49,13 @@ def _parser() -> argparse.ArgumentParser:
         "--ca", choices=("intermediate", "root"), default="intermediate", help="which CA (default: intermediate)"
     )
     common.add_argument("--pki-type", default="rsa", help="hierarchy: rsa, ecc or pqc (default: rsa)")
+    common.add_argument(
+        "--lab", help="the lab's name, as given to `labctl --lab NAME up` (default: the lab file's, cert-lab)"
+    )
     common.add_argument("--state-dir", type=Path, help="labctl's state dir (default: $XDG_STATE_HOME/labctl/<lab>)")
-    common.add_argument("--config", type=Path, help="lab file (default: labctl's shipped lab.toml)")
+    common.add_argument(
+        "--config", type=Path, help="lab file (default: the lab's recorded one, else labctl's lab.toml)"
+    )
     common.add_argument("--json", action="store_true", help="print the certificate's status as one JSON object")
 
     parser = argparse.ArgumentParser(prog="pki-cli.py", description="Revoke lab certificates and show their status.")
@@ -57,8 +67,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _run(args: argparse.Namespace) -> None:
-    lab = load_lab(args.config)
-    state_dir = args.state_dir or default_state_dir(lab)
+    selection = select_lab(args.config, args.lab, args.state_dir)
+    lab, state_dir = selection.lab, selection.state_dir
     hierarchy = lab.hierarchy(args.pki_type)
     if args.ca == "root":
         raise LabctlError(
@@ -67,9 +77,15 @@ def _run(args: argparse.Namespace) -> None:
             f" Intermediate CA of their hierarchy: use --ca intermediate --pki-type {hierarchy.name}"
         )
     if args.command == "revoke":
-        info = revocation.revoke(lab, state_dir, hierarchy.name, args.serial, args.reason)
+        # Locked as `labctl revoke` is; a lab that is not up has no state dir, and gets none from us.
+        with (
+            lab_lock(state_dir, wait_s=LOCK_WAIT_S, command="pki-cli.py revoke")
+            if state_dir.is_dir()
+            else contextlib.nullcontext()
+        ):
+            info = revocation.revoke(lab, state_dir, hierarchy.name, args.serial, args.reason, config=args.config)
     else:
-        info = revocation.certificate_status(lab, state_dir, hierarchy.name, args.serial)
+        info = revocation.certificate_status(lab, state_dir, hierarchy.name, args.serial, config=args.config)
     if args.json:
         print(json.dumps(revocation.status_record(hierarchy.name, info)))
     else:

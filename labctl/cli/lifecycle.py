@@ -9,7 +9,6 @@ from pathlib import Path
 
 import click
 
-from labctl.bootstrap import needs_compat_tls
 from labctl.cli import Context, main, stop_on_termination
 from labctl.cli.output import json_event, print_event, print_status, report
 from labctl.clients import verify_lab
@@ -82,7 +81,7 @@ def render(obj: Context, target: str | None, out: Path | None, image: str | None
         if image is not None or subnets != "lab" or ports != "lab":
             raise click.UsageError("--image, --subnets and --ports need --target")
         into = out or Path("rendered")
-        write_lab_config(obj.lab, obj.state_dir, into, compat_tls=needs_compat_tls)
+        write_lab_config(obj.lab, obj.state_dir, into)
         click.echo(
             f"labctl: rendered {len(obj.lab.hierarchies)} RA configurations, the Containerfile and the plan into {into}"
         )

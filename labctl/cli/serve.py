@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import click
 
-from labctl.bootstrap import host_supports_tls
 from labctl.cli import Context, main, stop_on_termination
 from labctl.cli.output import print_event, report
 from labctl.clients import host_admin
 from labctl.local import LocalLab
+from labctl.tls import host_supports_tls
 from labctl.verify import verify_endpoint
 
 

@@ -131,6 +131,10 @@ class ExecResult:
 
 
 class ContainerRuntime(Protocol):
+    # False: each container has its own network namespace, and services reach each other by container
+    # name on the lab's networks. True (processes on the host): they share the host's, and loopback.
+    shares_host_network: bool
+
     # networks
     def network_exists(self, name: str) -> bool: ...
     def create_network(self, spec: NetworkSpec) -> None: ...

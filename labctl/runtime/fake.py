@@ -56,6 +56,8 @@ class FakeContainer:
 class FakeRuntime:
     """A ContainerRuntime without podman; refuses what podman refuses (duplicate names, missing images)."""
 
+    shares_host_network = False
+
     def __init__(
         self,
         *,

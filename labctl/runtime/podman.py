@@ -111,6 +111,8 @@ def _connection_failure(exc: BaseException) -> str:
 class PodmanRuntime:
     """One podman service; a client per thread (podman-py clients hold a requests session)."""
 
+    shares_host_network = False
+
     def __init__(self, base_url: str | None = None, *, start_service: bool = True) -> None:
         self.base_url = base_url or default_socket_url()
         self._local = threading.local()

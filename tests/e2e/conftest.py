@@ -7,6 +7,7 @@ running (it starts with `down --volumes`). Under CI a missing podman fails the r
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -20,20 +21,33 @@ from labctl.runtime.podman import PodmanRuntime
 from labctl.topology import Lab, load_lab
 from tests.integration.podman_fixtures import require_podman
 
+REPO = Path(__file__).resolve().parents[2]
+
 
 @dataclass
 class LabCLI:
     state_dir: Path
     lab: Lab
+    # The environment of the user the lab belongs to (None: this process's); commands typed as a user
+    # types them (`shell`) find the lab's state through it, without --state-dir.
+    env: dict[str, str] | None = None
+    # What the README's first command printed when it brought the lab up (`up --verify`).
+    brought_up: str = ""
 
     def run(self, *args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess[str]:
         command = [sys.executable, "-m", "labctl.cli", "--state-dir", str(self.state_dir), *args]
-        result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
+        result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False, env=self.env)
         if check and result.returncode != 0:
             raise AssertionError(
                 f"labctl {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
             )
         return result
+
+    def shell(self, command: str, *, cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        """`command` exactly as a user types it, in bash, in `cwd`, with the user's environment."""
+        return subprocess.run(
+            ["bash", "-c", command], cwd=cwd, env=self.env, capture_output=True, text=True, timeout=timeout, check=False
+        )
 
     def events(self, *args: str) -> dict[str, str]:
         """Run a --json command; step -> final status."""
@@ -50,9 +64,20 @@ def runtime() -> Iterator[PodmanRuntime]:
 
 @pytest.fixture(scope="session")
 def lab_cli(runtime: PodmanRuntime, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabCLI]:
-    cli = LabCLI(tmp_path_factory.mktemp("labctl-state"), load_lab())
+    """The default lab, brought up by the README's first command (`./scripts/lab`) for a user whose state
+    lives in a fresh XDG_STATE_HOME: the e2e tests run against what a new user gets, and the lab docs'
+    commands (tests/e2e/test_docs_as_written.py) find it the way a user's shell does."""
+    xdg_state = tmp_path_factory.mktemp("xdg-state")
+    env = {**os.environ, "XDG_STATE_HOME": str(xdg_state)}
+    lab = load_lab()
+    cli = LabCLI(xdg_state / "labctl" / lab.name, lab, env)  # labctl's default state dir for that user
     cli.run("down", "--volumes")
-    cli.run("up", timeout=1200)
+    started = subprocess.run(
+        [str(REPO / "scripts" / "lab")], cwd=REPO, env=env, capture_output=True, text=True, timeout=1500, check=False
+    )
+    if started.returncode != 0:
+        raise AssertionError(f"./scripts/lab exited {started.returncode}:\n{started.stdout}\n{started.stderr}")
+    cli.brought_up = started.stdout
     try:
         yield cli
     finally:

@@ -24,7 +24,8 @@ from labctl.runtime.podman import PodmanRuntime
 from .conftest import LabCLI
 
 pytestmark = pytest.mark.e2e
-# The RA's deadline towards its CA is 10 s (backend.conf timeout): no answer may take much longer.
+# The RA's deadline towards its CA is 10 s (backend.conf timeout): no answer may take much longer (a request
+# the CA had when it was killed; new ones get their 503 within CA_DOWN_ANSWER_BOUND_S).
 ANSWER_BOUND_S = 15.0
 
 
@@ -87,3 +88,40 @@ def test_ca_killed_during_load(lab_cli: LabCLI, runtime: PodmanRuntime) -> None:
         assert admin.certificate(revoked).status == "REVOKED"
         for serial in issued_before_kill[1:6]:
             assert admin.certificate(serial).status == "VALID"
+
+
+# The RA tells a client its CA is gone within this bound (connect and unacknowledged-data timeouts of 2 s).
+CA_DOWN_ANSWER_BOUND_S = 3.0
+
+
+def test_ca_stopped_is_a_quick_503(lab_cli: LabCLI, runtime: PodmanRuntime) -> None:
+    """With its CA container stopped, the RA answers 503 + Retry-After within 3 s, also on the
+    connection it kept alive to the CA from before (a stopped container sends no RST)."""
+    endpoint = endpoint_for(lab_cli.lab, lab_cli.state_dir, lab_cli.lab.hierarchy("rsa"))
+    csr = build_csr(generate_private_key(endpoint.hierarchy.algorithm), common_name_subject("down.cert-lab.local"))
+    payload = base64.b64encode(csr.public_bytes(serialization.Encoding.DER))
+    context = est_ssl_context(endpoint.trust_file)
+    answers: list[tuple[str, int, float, str | None]] = []
+    with httpx.Client(verify=context, auth=(endpoint.username, endpoint.password), timeout=30) as client:
+
+        def ask(operation: str) -> None:
+            url = f"{endpoint.ra_url}/.well-known/est/{operation}"
+            started = time.perf_counter()
+            if operation == "cacerts":
+                response = client.get(url)
+            else:
+                response = client.post(url, content=payload, headers={"Content-Type": "application/pkcs10"})
+            seconds = time.perf_counter() - started
+            answers.append((operation, response.status_code, seconds, response.headers.get("Retry-After")))
+
+        ask("simpleenroll")  # the RA now holds a kept-alive connection to its CA
+        assert answers[-1][1] == 200
+        runtime.stop_container(endpoint.hierarchy.ca.container, timeout_s=5)
+        try:
+            for operation in ("simpleenroll", "cacerts", "simpleenroll"):
+                ask(operation)
+        finally:
+            lab_cli.run("up", "--hierarchy", "rsa")
+    down = answers[1:]
+    assert all(status == 503 and retry for _, status, _, retry in down), down
+    assert max(seconds for _, _, seconds, _ in down) < CA_DOWN_ANSWER_BOUND_S, down

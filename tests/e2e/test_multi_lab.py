@@ -70,3 +70,6 @@ def test_taking_the_second_lab_down_leaves_the_default_one_alone(
     assert _containers(runtime, lab_cli.lab.name) == default_before
     assert set(default_before.values()) == {"running"}
     assert not (second.state_dir / RECORDED_LAB).exists()  # the next up starts from the lab file
+    # No secret of the removed lab is left on the host: root and admin keys, EST and bootstrap credentials.
+    left = sorted(str(p.relative_to(second.state_dir)) for p in second.state_dir.rglob("*") if p.is_file())
+    assert left in ([], [".lock"]), left

@@ -137,7 +137,7 @@ def test_ca_restart_keeps_certificates(local_lab):
     def counts() -> dict[str, int]:
         context = ca_ssl_context(endpoint.trust_file, cert=admin.admin_cert, key=admin.admin_key)
         with CAClient(endpoint.ca_url, ssl_context=context) as client:
-            return client.status()["Counts"]
+            return dict(client.status().counts)
 
     before = counts()
     runner.stop()

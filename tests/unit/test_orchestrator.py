@@ -513,6 +513,13 @@ def test_down_removes_only_labelled_containers_and_networks(up_rig: LabRig) -> N
     assert {f"{CA}/removed", f"{RA}/removed"} <= up_rig.statuses(StepStatus.DONE)
 
 
+def test_down_removes_the_ra_before_the_ca_it_depends_on(up_rig: LabRig) -> None:
+    """compose and kube play make an RA require its CA: podman refuses to remove the CA first."""
+    up_rig.orchestrator.down()
+    removed = [call[1] for call in up_rig.runtime.calls_of("remove_container")]
+    assert removed.index(RA) < removed.index(CA)
+
+
 def test_down_keeps_volumes_unless_asked(up_rig: LabRig) -> None:
     up_rig.orchestrator.down()
     assert set(up_rig.runtime.volumes) == {VOLUME}

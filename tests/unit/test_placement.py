@@ -14,6 +14,7 @@ from labctl.placement import (
     forget_lab,
     free_subnets,
     host_routes,
+    labctl_command,
     place,
     record_lab,
     recorded_lab,
@@ -140,3 +141,60 @@ def test_an_ra_container_name_too_long_for_its_agent_certificate_is_refused() ->
     text = dump_lab(DEFAULT).replace('"dogtag-est-ca"', '"' + "r" * 59 + '"')
     with pytest.raises(TopologyError, match="longer than 58"):
         parse_lab(text)
+
+
+@pytest.mark.parametrize(
+    ("name", "state_dir", "config", "expected"),
+    [
+        ("cert-lab", None, None, "labctl up"),
+        ("ci1", None, None, "labctl --lab ci1 up"),
+        ("cert-lab", "elsewhere", None, "labctl --state-dir {tmp}/elsewhere up"),
+        ("ci1", None, "lab.toml", "labctl --config {tmp}/lab.toml --lab ci1 up"),
+    ],
+    ids=["default", "named", "state-dir", "config"],
+)
+def test_labctl_command_names_only_the_options_select_lab_needs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, state_dir: str | None, config: str | None, expected: str
+) -> None:
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+    if config is not None:
+        (tmp_path / config).write_text(dump_lab(DEFAULT))
+    selection = select_lab(
+        None if config is None else tmp_path / config, name, None if state_dir is None else tmp_path / state_dir
+    )
+    command = labctl_command(
+        "up", selection.lab.name, selection.state_dir, None if config is None else tmp_path / config
+    )
+    assert command == expected.format(tmp=tmp_path)
+
+
+def _lab_state(state_dir: Path) -> None:
+    for hierarchy in ("rsa", "ecc"):
+        (state_dir / hierarchy / "ra").mkdir(parents=True)
+        for name in ("root.key", "admin.key", "est-credentials", "iot-bootstrap-credential", "ra/tls.key"):
+            (state_dir / hierarchy / name).write_text("secret")
+    (state_dir / "devices" / "rsa" / "device01").mkdir(parents=True)
+    (state_dir / "devices" / "rsa" / "device01" / "device.key").write_text("secret")
+    (state_dir / "serve-local" / "volumes").mkdir(parents=True)
+    (state_dir / "lab.toml").write_text("name = 'x'\n")
+
+
+def test_forget_lab_removes_every_secret_of_the_lab(tmp_path: Path) -> None:
+    _lab_state(tmp_path)
+    (tmp_path / "notes.txt").write_text("the user's own file")
+    (tmp_path / "photos").mkdir()
+    forget_lab(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt", "photos"]
+
+
+def test_forget_lab_with_the_lab_removes_its_hierarchies_only(tmp_path: Path) -> None:
+    _lab_state(tmp_path)
+    forget_lab(tmp_path, load_lab())  # rsa, ecc and pqc: pqc has no directory here
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_forget_lab_keeps_secrets_when_asked(tmp_path: Path) -> None:
+    _lab_state(tmp_path)
+    forget_lab(tmp_path, keep_secrets=True)
+    assert (tmp_path / "rsa" / "root.key").exists()
+    assert not (tmp_path / "lab.toml").exists()

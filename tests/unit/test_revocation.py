@@ -161,13 +161,14 @@ def test_revoking_twice_says_already_revoked(lab, state_dir, stub):
 
 def test_unreachable_ca_asks_whether_the_lab_is_up(lab, state_dir, stub):
     stub.unreachable = True
-    with pytest.raises(LabctlError, match=r"unreachable.*is the lab up\?"):
+    with pytest.raises(LabctlError, match=r"unreachable.*is lab 'cert-lab' up\? `labctl --state-dir \S+ status`"):
         revocation.certificate_status(lab, state_dir, "ecc", "0x1a2b3c")
 
 
 def test_missing_admin_credential_names_the_state_dir(lab, tmp_path, stub):
-    with pytest.raises(LabctlError, match=r"no lab admin credential for ecc in .*labctl up"):
+    with pytest.raises(LabctlError, match=r"lab 'cert-lab' is not up: no lab admin credential for ecc in ") as info:
         revocation.certificate_status(lab, tmp_path, "ecc", "0x1a2b3c")
+    assert info.value.hint == f"bring it up with `labctl --state-dir {tmp_path} up`"
     assert stub.calls == []
 
 

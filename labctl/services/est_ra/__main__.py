@@ -1,4 +1,7 @@
-"""Run the EST RA: `python -m labctl.services.est_ra --conf-dir DIR` (backend/authorizer/realm/server.conf)."""
+"""Run the EST RA: `python -m labctl.services.est_ra --conf-dir DIR` (backend/authorizer/realm/server.conf).
+
+With --wait-for-config it starts before labctl has written that directory (compose, kube play).
+"""
 
 from __future__ import annotations
 

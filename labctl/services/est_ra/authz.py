@@ -13,8 +13,9 @@ from aiohttp import BasicAuth
 from cryptography import x509
 
 from labctl.errors import PKIError, ServiceError
-from labctl.pki.issue import certificate_sans, requested_sans
+from labctl.pki.issue import certificate_sans, load_der_certificate, requested_sans
 from labctl.pki.keys import check_key_strength, describe_key, matches_algorithm
+from labctl.pki.signatures import issued_by
 from labctl.services.est_ra.config import AuthorizerConfig, RealmUser
 
 REALM = "EST"
@@ -80,16 +81,14 @@ class Authorizer:
 
     def _certificate(self, peer_der: bytes) -> Principal:
         try:
-            certificate = x509.load_der_x509_certificate(peer_der)
-        except ValueError as exc:
-            raise ServiceError(403, f"unreadable client certificate: {exc}") from exc
-        subject = certificate.subject.rfc4514_string()
+            certificate = load_der_certificate(peer_der, what="client certificate")
+        except PKIError as exc:
+            raise ServiceError(403, str(exc)) from exc
         try:
-            certificate.verify_directly_issued_by(self._issuer)
-        except (ValueError, TypeError, Exception) as exc:
-            raise ServiceError(
-                403, f"client certificate {subject} was not issued by {self._issuer.subject.rfc4514_string()}"
-            ) from exc
+            issued_by(certificate, self._issuer)
+        except PKIError as exc:
+            raise ServiceError(403, f"client certificate {exc}") from exc
+        subject = certificate.subject.rfc4514_string()
         now = datetime.now(UTC)
         if not certificate.not_valid_before_utc <= now <= certificate.not_valid_after_utc:
             raise ServiceError(403, f"client certificate {subject} is expired or not yet valid")

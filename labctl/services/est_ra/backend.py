@@ -1,8 +1,9 @@
 """The RA's way to its CA: the CABackend protocol, and the Dogtag REST client behind it.
 
 Modelled on Dogtag EST's DogtagRABackend: POST /ca/v2/certrequests as an agent (TLS client
-certificate), then GET /ca/v2/certs/{id}. Failures reaching the CA become 503 with Retry-After,
-never a hang: every call has a deadline.
+certificate), then GET /ca/v2/certs/{id} unless the lab CA's answer already holds the certificate;
+the CA chain for cacerts; a client certificate's status (a revoked one may not enroll). Failures
+reaching the CA become 503 with Retry-After, never a hang: every call has a deadline.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import socket
 import ssl
 from typing import Any, Protocol
 
@@ -24,6 +26,21 @@ from labctl.pki.pkcs7 import load_certs_only
 log = logging.getLogger(__name__)
 
 RETRY_AFTER_S = 10
+# A stopped CA container answers nothing: not a connect (its address is gone), and not on a kept-alive
+# connection either (no RST from a namespace that no longer exists), so without a bound the RA would
+# wait out backend.conf's whole timeout. A connect gets this long, and so does request data the CA's
+# kernel has not acknowledged (TCP_USER_TIMEOUT): a live CA acknowledges at once, however long it then
+# takes to answer, which backend.conf's timeout still bounds.
+CONNECT_TIMEOUT_S = 2.0
+
+
+def _ca_socket(addr_info: tuple[int, int, int, str, tuple[str, int] | tuple[str, int, int, int]]) -> socket.socket:
+    """A socket to the CA that gives up on unacknowledged data after CONNECT_TIMEOUT_S (Linux)."""
+    family, kind, proto, _, _ = addr_info
+    sock = socket.socket(family=family, type=kind, proto=proto)
+    if hasattr(socket, "TCP_USER_TIMEOUT"):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, int(CONNECT_TIMEOUT_S * 1000))
+    return sock
 
 
 class CABackend(Protocol):
@@ -45,7 +62,7 @@ class DogtagRABackend:
         self._base = f"{url.rstrip('/')}/ca/{api}"
         self._profile = profile
         self._ssl = ssl_context
-        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s, sock_connect=min(CONNECT_TIMEOUT_S, timeout_s))
         self._session: aiohttp.ClientSession | None = None
 
     def _client(self) -> aiohttp.ClientSession:
@@ -54,7 +71,10 @@ class DogtagRABackend:
             # HEADER_TIMEOUT_S, 10 s), so a POST is never sent on a connection the CA is closing;
             # aiohttp retries only idempotent requests on a stale connection.
             connector = aiohttp.TCPConnector(
-                ssl=self._ssl if self._ssl is not None else False, limit=64, keepalive_timeout=5.0
+                ssl=self._ssl if self._ssl is not None else False,
+                limit=64,
+                keepalive_timeout=5.0,
+                socket_factory=_ca_socket,
             )
             self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
         return self._session
