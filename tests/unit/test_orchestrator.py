@@ -22,6 +22,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from labctl import specs
+from labctl.ca_client import CAStatus
 from labctl.errors import NotReadyError, TopologyError
 from labctl.events import StepEvent, StepStatus
 from labctl.images import IMAGE_UID, ImageResult, image_reference
@@ -564,6 +565,31 @@ def test_status_reports_a_running_ra_with_its_health(up_rig: LabRig) -> None:
     by_role = {s.role: s for s in up_rig.orchestrator.status()}
     assert by_role["ca"].state == "missing"
     assert (by_role["ra"].state, by_role["ra"].health, by_role["ra"].port) == ("running", "healthy", 8466)
+
+
+def test_status_asks_a_running_ca_through_the_status_client(up_rig: LabRig) -> None:
+    asked: list[str] = []
+
+    class StatusClient:
+        def __enter__(self) -> StatusClient:
+            return self
+
+        def __exit__(self, *_: object) -> None:
+            return None
+
+        def status(self) -> CAStatus:
+            return CAStatus("running", {"VALID": 2})
+
+    def status_client(url: str) -> StatusClient:
+        asked.append(url)
+        return StatusClient()
+
+    clients = dataclasses.replace(up_rig.ca_clients, status=status_client)
+    orchestrator = Orchestrator(up_rig.lab, up_rig.runtime, up_rig.state_dir, ca_clients=clients)
+    by_role = {s.role: s for s in orchestrator.status()}
+    assert asked == ["https://127.0.0.1:8464"]
+    assert (by_role["ca"].ca_status, dict(by_role["ca"].counts)) == ("running", {"VALID": 2})
+    assert by_role["ra"].ca_status is None
 
 
 def test_status_reports_a_foreign_container_as_missing(rig: LabRig) -> None:
