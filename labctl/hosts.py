@@ -88,6 +88,18 @@ def remove_block(text: str, *, name: str = DEFAULT_NAME) -> str:
     return "".join([*existing[:start], *existing[end + 1 :]])
 
 
+def remove_lab_block(path: Path, *, name: str) -> bool:
+    """Take lab `name`'s block out of `path`; False when there was no file or no block.
+
+    Raises:
+        LabctlError, OSError, UnicodeDecodeError: the file cannot be read or rewritten.
+    """
+    if not path.exists() or not has_block(path.read_text(encoding="utf-8"), name=name):
+        return False
+    update_hosts_file(path, lambda text: remove_block(text, name=name))
+    return True
+
+
 def update_hosts_file(path: Path, change: Callable[[str], str]) -> bool:
     """Rewrite `path` with `change(text)`, atomically where possible; False when nothing changed.
 

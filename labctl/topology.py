@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 import tomli_w
 
-from labctl.errors import PKIError, TopologyError
+from labctl.errors import LabctlError, PKIError, TopologyError
 from labctl.pki.keys import KeyAlgorithm
 from labctl.pki.names import ReservedNames
 from labctl.pki.profiles import get_profile
@@ -91,6 +91,18 @@ def iot_volume_name(lab: Lab, hierarchy: Hierarchy, common_name: str) -> str:
     """An IoT device's data volume: its key and certificate survive the client container."""
     safe = re.sub(r"[^a-zA-Z0-9_.-]", "-", common_name)[:100]
     return f"{lab.name}-{hierarchy.name}-iot-{safe}"
+
+
+def container_named(lab: Lab, name: str) -> str:
+    """The lab container NAME means: a container's own name, or HIERARCHY/ca, HIERARCHY/ra."""
+    hierarchy, _, role = name.partition("/")
+    if role in ("ca", "ra"):
+        h = lab.hierarchy(hierarchy)
+        return h.ca.container if role == "ca" else h.ra.container
+    names = {c for h in lab.hierarchies for c in (h.ca.container, h.ra.container)}
+    if name not in names:
+        raise LabctlError(f"{name!r} is not a container of lab {lab.name}", hint=f"one of: {', '.join(sorted(names))}")
+    return name
 
 
 def renamed(lab: Lab, name: str) -> Lab:

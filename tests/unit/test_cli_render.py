@@ -11,6 +11,7 @@ import yaml
 from click.testing import CliRunner
 
 from labctl import cli
+from labctl.cli import lifecycle as lab_commands
 from labctl.cli import main
 from labctl.images import DEFAULT_BASE, ImageResult
 from labctl.targets import render_compose, render_kube
@@ -61,7 +62,7 @@ def test_render_target_without_image_uses_the_image_up_would(tmp_path: Path, mon
         asked.append(base)
         return ImageResult("localhost/labctl:feedfacecafe", False, "feedfacecafe" * 5)
 
-    monkeypatch.setattr(cli, "PodmanRuntime", nullcontext)
+    monkeypatch.setattr(lab_commands, "PodmanRuntime", nullcontext)
     monkeypatch.setattr(cli, "ensure_image", ensure_image)
     result = _invoke("--target", "compose", state_dir=tmp_path)
     assert result.exit_code == 0, result.output

@@ -1,0 +1,92 @@
+"""How the commands show results: step events, check results, certificates, service status."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+
+import click
+
+from labctl import revocation
+from labctl.devices import Enrolled
+from labctl.dogtag import CertInfo
+from labctl.errors import VerificationFailed
+from labctl.events import StepEvent, StepStatus
+from labctl.orchestrator import ServiceStatus
+from labctl.verify import CheckResult, write_junit
+
+
+def print_event(event: StepEvent) -> None:
+    if event.status is StepStatus.STARTED:
+        return
+    mark = {"done": "ok", "skipped": "--", "failed": "FAIL"}[event.status.value]
+    detail = f"  {event.detail}" if event.detail and event.status is StepStatus.FAILED else ""
+    click.echo(f"  {mark:>4}  {event.step:<32} {event.elapsed_s:6.2f}s{detail}")
+
+
+def json_event(event: StepEvent) -> None:
+    if event.status is not StepStatus.STARTED:
+        click.echo(
+            json.dumps(
+                {
+                    "step": event.step,
+                    "status": event.status.value,
+                    "elapsed_s": round(event.elapsed_s, 3),
+                    "detail": event.detail,
+                }
+            )
+        )
+
+
+def print_results(results: Sequence[CheckResult], as_json: bool) -> None:
+    for result in results:
+        if as_json:
+            click.echo(json.dumps(asdict(result)))
+        else:
+            mark = "PASS" if result.passed else "FAIL"
+            reason = f"  {result.reason}" if result.reason else ""
+            click.echo(f"  {mark}  {result.hierarchy:<5} {result.check:<32} {result.elapsed_s:6.2f}s{reason}")
+
+
+def report(results: Sequence[CheckResult], as_json: bool, junit: Path | None) -> None:
+    """Print the results (and write JUnit XML); VerificationFailed naming each failed check."""
+    print_results(results, as_json)
+    if junit is not None:
+        write_junit(results, junit)
+    failed = [r for r in results if not r.passed]
+    if failed:
+        raise VerificationFailed(
+            f"{len(failed)} of {len(results)} checks failed: "
+            + "; ".join(f"{r.hierarchy}/{r.check}: {r.reason}" for r in failed)
+        )
+
+
+def print_status(rows: Sequence[ServiceStatus], as_json: bool) -> None:
+    for row in rows:
+        if as_json:
+            click.echo(json.dumps(asdict(row)))
+            continue
+        ca = f"  CA {row.ca_status} {dict(row.counts)}" if row.ca_status else ""
+        click.echo(
+            f"  {row.hierarchy:<5} {row.role:<3} {row.container:<32} {row.state:<9} {row.health:<10}"
+            f" {row.address or '-':<13} 127.0.0.1:{row.port}{ca}"
+        )
+
+
+def print_enrolled(enrolled: Enrolled) -> None:
+    certificate = enrolled.certificate
+    click.echo(f"subject: {certificate.subject.rfc4514_string()}")
+    click.echo(f"issuer:  {certificate.issuer.rfc4514_string()}")
+    click.echo(f"serial:  {enrolled.serial}")
+    click.echo(f"expires: {certificate.not_valid_after_utc:%Y-%m-%d %H:%M:%S} UTC")
+    click.echo(f"files:   {enrolled.files.key} (0600), {enrolled.files.certificate}, {enrolled.files.chain}")
+    click.echo(f"trusted: {enrolled.trust_anchor}")
+
+
+def print_certificate(hierarchy: str, info: CertInfo, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(revocation.status_record(hierarchy, info)))
+    else:
+        click.echo("\n".join(revocation.status_lines(info)))
