@@ -28,9 +28,10 @@ from labctl.bootstrap import (
 from labctl.ca_client import CAClient, ca_ssl_context
 from labctl.ca_files import CA_FILES_MEMO, ContainerCAFiles
 from labctl.endpoint import Endpoint, endpoint_for
-from labctl.errors import CAError, NotReadyError, TopologyError
-from labctl.events import EventSink, ignore_events, timed_step
+from labctl.errors import CAError, NotReadyError, PKIError, TopologyError
+from labctl.events import Cancelled, EventSink, ignore_events, timed_step
 from labctl.images import DEFAULT_BASE, ImageResult, ensure_image
+from labctl.pki.issue import load_pem_certificates, sha256_fingerprint
 from labctl.plan import Plan, Step, StepKind, build_plan
 from labctl.readiness import Clock, SystemClock, wait_until
 from labctl.runtime.base import (
@@ -56,10 +57,6 @@ STOP_TIMEOUT_S = 5
 MAX_PARALLEL_STEPS = 4
 
 
-class _Cancelled(Exception):
-    pass
-
-
 class _CancellableClock:
     """The system clock, whose sleep ends early when the run is cancelled (Ctrl-C, or another step failed)."""
 
@@ -72,11 +69,11 @@ class _CancellableClock:
 
     def sleep(self, seconds: float) -> None:
         if self._cancelled.is_set():
-            raise _Cancelled
+            raise Cancelled
         if isinstance(self._base, SystemClock):
             # Real time: wait on the event, so a cancellation ends the sleep at once.
             if self._cancelled.wait(seconds):
-                raise _Cancelled
+                raise Cancelled
         else:
             self._base.sleep(seconds)
 
@@ -92,6 +89,7 @@ class ServiceStatus:
     port: int
     ca_status: str | None = None
     counts: Mapping[str, int] = field(default_factory=dict)
+    root_sha256: str | None = None  # CA rows: the hierarchy's root, what a trust bootstrap is checked against
 
 
 def _status_client(url: str) -> CAClient:
@@ -191,7 +189,7 @@ class Orchestrator:
 
     def _execute(self, step: Step) -> None:
         if self._cancelled.is_set():
-            raise _Cancelled
+            raise Cancelled
         if step.kind is StepKind.IMAGE:
             with timed_step(self._emit, step.step_id) as outcome:
                 if not self._ensure_image().built:
@@ -459,10 +457,20 @@ class Orchestrator:
                     continue
                 health = self.runtime.run_healthcheck(name).value if info.is_running else "-"
                 ca_status, counts = self._ca_status(port) if role == "ca" and info.is_running else (None, {})
+                root = self._root_fingerprint(hierarchy) if role == "ca" else None
                 result.append(
-                    ServiceStatus(hierarchy.name, role, name, info.state, health, info.ip, port, ca_status, counts)
+                    ServiceStatus(
+                        hierarchy.name, role, name, info.state, health, info.ip, port, ca_status, counts, root
+                    )
                 )
         return result
+
+    def _root_fingerprint(self, hierarchy: Hierarchy) -> str | None:
+        root_cert = HierarchyState(self.state_dir / hierarchy.name).root_cert  # no mkdir: status changes nothing
+        try:
+            return sha256_fingerprint(load_pem_certificates(root_cert.read_bytes())[0])
+        except (OSError, PKIError):
+            return None
 
     def _ca_status(self, port: int) -> tuple[str | None, Mapping[str, int]]:
         try:

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import logging
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
@@ -34,6 +34,7 @@ from labctl.topology import Lab
 # Commands that change the lab wait this long for another one to finish (so two commands run back to
 # back, e.g. by CI, serialize instead of racing); read-only commands take no lock.
 LOCK_WAIT_S = 60.0
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 class LabctlGroup(click.Group):
@@ -153,6 +154,16 @@ def stop_on_termination() -> None:
     """SIGTERM and SIGHUP stop the lab like Ctrl-C does, so no service process is left orphaned."""
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _interrupt)
+
+
+def pki_type_option(what: str = "hierarchy: rsa, ecc or pqc") -> Callable[[F], F]:
+    """--pki-type (the lab docs' name), also accepted as --hierarchy: one hierarchy, rsa by default."""
+    return click.option("--pki-type", "--hierarchy", "pki_type", default="rsa", show_default=True, help=what)
+
+
+def pki_types_option(what: str) -> Callable[[F], F]:
+    """--pki-type (repeatable; also --hierarchy): some hierarchies, all by default."""
+    return click.option("--pki-type", "--hierarchy", "hierarchies", multiple=True, help=f"{what}; repeatable")
 
 
 # The commands register themselves on `main` (they need it and Context, defined above).

@@ -5,13 +5,13 @@ from __future__ import annotations
 import click
 
 from labctl import revocation
-from labctl.cli import Context, main
+from labctl.cli import Context, main, pki_type_option
 from labctl.cli.output import print_certificate
 from labctl.state import HierarchyState
 
 
 @main.command()
-@click.option("--pki-type", default="rsa", show_default=True, help="hierarchy name")
+@pki_type_option()
 @click.pass_obj
 def credentials(obj: Context, pki_type: str) -> None:
     """Print the EST realm user and password of a hierarchy as user:password (for curl -u)."""
@@ -22,7 +22,7 @@ def credentials(obj: Context, pki_type: str) -> None:
 
 @main.command()
 @click.argument("serial")
-@click.option("--pki-type", default="rsa", show_default=True, help="hierarchy whose Intermediate CA issued it")
+@pki_type_option("hierarchy whose Intermediate CA issued it")
 @click.option("--reason", required=True, help=f"one of: {', '.join(revocation.REASONS)} (or Dogtag's Key_Compromise)")
 @click.option("--json", "as_json", is_flag=True, help="the certificate's status as one JSON object")
 @click.pass_obj
@@ -35,7 +35,7 @@ def revoke(obj: Context, serial: str, pki_type: str, reason: str, as_json: bool)
 
 @main.command("cert-status")
 @click.argument("serial")
-@click.option("--pki-type", default="rsa", show_default=True, help="hierarchy whose Intermediate CA issued it")
+@pki_type_option("hierarchy whose Intermediate CA issued it")
 @click.option("--json", "as_json", is_flag=True, help="the certificate's status as one JSON object")
 @click.pass_obj
 def cert_status(obj: Context, serial: str, pki_type: str, as_json: bool) -> None:

@@ -6,14 +6,16 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 
 import click
+from cryptography import x509
 
-from labctl.cli import Context, main
-from labctl.cli.output import print_enrolled
+from labctl.cli import Context, main, pki_type_option
+from labctl.cli.output import print_bootstrap, print_enrolled
 from labctl.clients import open_transport
-from labctl.devices import Transport, enroll_device, fetch_cacerts, reenroll_device
-from labctl.endpoint import Endpoint
+from labctl.devices import Transport, bootstrap_cacerts, enroll_device, fetch_cacerts, reenroll_device
+from labctl.endpoint import Endpoint, ra_url_for
 from labctl.files import write_atomic
 from labctl.pki.issue import certificates_pem
+from labctl.state import DEVICES_DIR, HierarchyState
 
 
 def _transport(obj: Context, pki_type: str) -> AbstractContextManager[tuple[Endpoint, Transport]]:
@@ -22,29 +24,45 @@ def _transport(obj: Context, pki_type: str) -> AbstractContextManager[tuple[Endp
 
 
 def _device_dir(obj: Context, pki_type: str, cn: str, out_dir: Path | None) -> Path:
-    return out_dir or obj.state_dir / "devices" / pki_type / cn
+    return out_dir or obj.state_dir / DEVICES_DIR / pki_type / cn
 
 
 @main.command("est-cacerts")
-@click.option("--pki-type", default="rsa", show_default=True, help="hierarchy: rsa, ecc or pqc")
+@pki_type_option()
 @click.option("--out", type=click.Path(path_type=Path), help="write the chain here instead of printing it")
+@click.option(
+    "--trust-on-first-use",
+    is_flag=True,
+    help="without a trust anchor: store the fetched chain as the anchor (check its root's fingerprint first)",
+)
 @click.pass_obj
-def est_cacerts(obj: Context, pki_type: str, out: Path | None) -> None:
-    """The hierarchy's CA chain from its EST RA (cacerts), as PEM."""
-    with _transport(obj, pki_type) as (endpoint, transport):
-        chain = fetch_cacerts(transport)
+def est_cacerts(obj: Context, pki_type: str, out: Path | None, trust_on_first_use: bool) -> None:
+    """The hierarchy's CA chain from its EST RA (cacerts), as PEM; without a trust anchor, the RFC 7030 bootstrap."""
+    hierarchy = obj.lab.hierarchy(pki_type)
+    trust_file = HierarchyState.of(obj.state_dir, hierarchy).chain
+    if trust_file.exists():
+        with _transport(obj, pki_type) as (endpoint, transport):
+            chain = fetch_cacerts(transport)
+        _write_chain(chain, out)
+        click.echo(f"trust anchor used: {endpoint.trust_file}", err=True)
+        return
+    fetched = bootstrap_cacerts(ra_url_for(obj.lab, hierarchy), trust_file, store=trust_on_first_use)
+    _write_chain(fetched.chain, out)
+    print_bootstrap(fetched, pki_type, trust_file)
+
+
+def _write_chain(chain: list[x509.Certificate], out: Path | None) -> None:
     pem = certificates_pem(chain)
     if out is None:
         click.echo(pem.decode(), nl=False)
     else:
         write_atomic(out, pem)
         click.echo(f"wrote {len(chain)} certificates to {out}")
-    click.echo(f"trust anchor used: {endpoint.trust_file}", err=True)
 
 
 @main.command("est-enroll")
 @click.option("--cn", required=True, help="subject common name, e.g. device01.cert-lab.local (also put in the SAN)")
-@click.option("--pki-type", default="rsa", show_default=True, help="hierarchy: rsa, ecc or pqc")
+@pki_type_option()
 @click.option("--san", "sans", multiple=True, help="extra subjectAltName (DNS name or IP; repeatable)")
 @click.option("--out-dir", type=click.Path(path_type=Path), help="default: <state>/devices/<pki-type>/<cn>")
 @click.pass_obj
@@ -59,7 +77,7 @@ def est_enroll(obj: Context, cn: str, pki_type: str, sans: tuple[str, ...], out_
 
 @main.command("est-reenroll")
 @click.option("--cn", required=True, help="the enrolled device's common name")
-@click.option("--pki-type", default="rsa", show_default=True, help="hierarchy: rsa, ecc or pqc")
+@pki_type_option()
 @click.option("--out-dir", type=click.Path(path_type=Path), help="default: <state>/devices/<pki-type>/<cn>")
 @click.pass_obj
 def est_reenroll(obj: Context, cn: str, pki_type: str, out_dir: Path | None) -> None:

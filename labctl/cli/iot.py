@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from labctl.cli import Context, main
+from labctl.cli import Context, main, pki_type_option
 from labctl.clients import run_iot_device
 from labctl.endpoint import endpoint_for
 from labctl.errors import LabctlError
@@ -16,8 +16,8 @@ def iot() -> None:
 
 
 @iot.command("enroll")
-@click.option("--pki-type", default="rsa", show_default=True, help="hierarchy: rsa, ecc or pqc")
-@click.option("--cn", default="iot-device-01.cert-lab.local", show_default=True, help="the device's name")
+@pki_type_option()
+@click.option("--cn", help="the device's name (default: iot-device-01.<lab>.local, e.g. iot-device-01.cert-lab.local)")
 @click.option(
     "--bootstrap-credential/--no-bootstrap-credential",
     default=True,
@@ -25,9 +25,10 @@ def iot() -> None:
     help="give the device the hierarchy's bootstrap credential (without it, a fallback request stays pending)",
 )
 @click.pass_obj
-def iot_enroll(obj: Context, pki_type: str, cn: str, bootstrap_credential: bool) -> None:
+def iot_enroll(obj: Context, pki_type: str, cn: str | None, bootstrap_credential: bool) -> None:
     """Run the IoT client once in a container on the hierarchy's network; key and certificate stay on its volume."""
     hierarchy = obj.lab.hierarchy(pki_type)
+    cn = cn or f"iot-device-01.{obj.lab.name}.local"
     with obj.locked("iot enroll"), obj.clients() as clients:
         endpoint = endpoint_for(obj.lab, obj.state_dir, hierarchy)
         code, lines, summary = run_iot_device(

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import click
 
-from labctl.cli import Context, main, stop_on_termination
+from labctl.cli import Context, main, pki_types_option, stop_on_termination
 from labctl.cli.output import json_event, print_event, print_status, report
 from labctl.clients import verify_lab
 from labctl.endpoint import endpoint_for
 from labctl.errors import LabctlError
 from labctl.hosts import HOSTS_FILE, apply_block, hosts_lines, remove_block, remove_lab_block, update_hosts_file
-from labctl.placement import forget_lab, settle
+from labctl.placement import forget_lab, labctl_command, settle
 from labctl.render import write_lab_config
 from labctl.runtime.base import ContainerRuntime
 from labctl.runtime.podman import PodmanRuntime
@@ -125,9 +125,9 @@ def _lab_image(obj: Context) -> str:
 
 
 @main.command()
-@click.option("--hierarchy", "hierarchies", multiple=True, help="hierarchy to bring up (repeatable; default: all)")
+@pki_types_option("hierarchy to bring up (default: all)")
 @click.option("--timeout", default=90.0, show_default=True, help="seconds each container may take to become healthy")
-@click.option("--verify/--no-verify", default=False, help="run the smoke checks once the lab is up")
+@click.option("--verify/--no-verify", default=False, show_default=True, help="run the smoke checks once the lab is up")
 @click.option("--json", "as_json", is_flag=True, help="events and results as JSON lines")
 @_placement_options
 @click.pass_obj
@@ -137,18 +137,28 @@ def up(
     """Build what is missing and bring the lab up, healthy (idempotent; repairs a broken lab)."""
     stop_on_termination()
     started = time.perf_counter()
-    with obj.locked("up"), PodmanRuntime() as runtime:
-        lab = _place(obj, runtime, subnets=subnets, ports=ports)
-        orchestrator = obj.orchestrator(lab, runtime, on_event=json_event if as_json else print_event)
-        endpoints = orchestrator.up(hierarchies, timeout=timeout)
-        if not as_json:
-            click.echo(f"labctl: lab {lab.name} up in {time.perf_counter() - started:.1f}s")
-        if verify:
-            report(verify_lab(obj.client_runner(lab, runtime), endpoints), as_json, None)
+    try:
+        with obj.locked("up"), PodmanRuntime() as runtime:
+            lab = _place(obj, runtime, subnets=subnets, ports=ports)
+            orchestrator = obj.orchestrator(lab, runtime, on_event=json_event if as_json else print_event)
+            endpoints = orchestrator.up(hierarchies, timeout=timeout)
+            if not as_json:
+                click.echo(f"labctl: lab {lab.name} up in {time.perf_counter() - started:.1f}s")
+            if verify:
+                report(verify_lab(obj.client_runner(lab, runtime), endpoints), as_json, None)
+    except KeyboardInterrupt as interrupt:
+        by = str(interrupt) or "Ctrl-C"
+        click.echo(
+            f"labctl: up interrupted ({by}) after {time.perf_counter() - started:.1f}s: lab {obj.lab.name} is partly up;"
+            f" `{labctl_command('up', obj.lab.name, obj.state_dir)}` finishes it,"
+            f" `{labctl_command('down', obj.lab.name, obj.state_dir)}` removes it",
+            err=True,
+        )
+        raise SystemExit(130) from None
 
 
 @main.command("verify")
-@click.option("--hierarchy", "hierarchies", multiple=True, help="hierarchy to check (repeatable; default: all)")
+@pki_types_option("hierarchy to check (default: all)")
 @click.option("--json", "as_json", is_flag=True, help="results as JSON lines")
 @click.option("--junit", type=click.Path(path_type=Path), help="also write the results as JUnit XML to this file")
 @click.pass_obj
@@ -160,9 +170,18 @@ def verify_command(obj: Context, hierarchies: tuple[str, ...], as_json: bool, ju
 
 
 @main.command()
-@click.option("--volumes", is_flag=True, help="also remove the CA data volumes (issued certificates are lost)")
+@click.option(
+    "--volumes",
+    is_flag=True,
+    help="also remove the CA data volumes (issued certificates are lost) and the lab's secrets on this host",
+)
+@click.option(
+    "--keep-secrets",
+    is_flag=True,
+    help="with --volumes: keep root and admin keys, EST and bootstrap credentials and devices' keys on this host",
+)
 @click.pass_obj
-def down(obj: Context, volumes: bool) -> None:
+def down(obj: Context, volumes: bool, keep_secrets: bool) -> None:
     """Remove the lab's containers and networks (only what carries this lab's labels)."""
     started = time.perf_counter()
     with obj.locked("down"):
@@ -173,8 +192,10 @@ def down(obj: Context, volumes: bool) -> None:
             f" {len(removed.volumes)} volumes in {time.perf_counter() - started:.1f}s"
         )
         _remove_hosts_block(obj.lab)
-        if volumes:
-            forget_lab(obj.state_dir)  # nothing of the lab is left: the next up starts from the lab file
+        if volumes:  # nothing of the lab is left: the next up starts from the lab file, with a new root
+            forget_lab(obj.state_dir, obj.lab, keep_secrets=keep_secrets)
+            if not keep_secrets:
+                click.echo(f"labctl: removed the lab's keys and credentials from {obj.state_dir}")
 
 
 @main.command()

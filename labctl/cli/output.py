@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
 
 import click
 
 from labctl import revocation
-from labctl.devices import Enrolled
+from labctl.devices import Bootstrapped, Enrolled
 from labctl.dogtag import CertInfo
 from labctl.errors import VerificationFailed
 from labctl.events import StepEvent, StepStatus
@@ -19,7 +19,7 @@ from labctl.verify import CheckResult, write_junit
 
 
 def print_event(event: StepEvent) -> None:
-    if event.status is StepStatus.STARTED:
+    if event.status in (StepStatus.STARTED, StepStatus.CANCELLED):  # an interrupted run says so once, at its end
         return
     mark = {"done": "ok", "skipped": "--", "failed": "FAIL"}[event.status.value]
     detail = f"  {event.detail}" if event.detail and event.status is StepStatus.FAILED else ""
@@ -68,11 +68,40 @@ def print_status(rows: Sequence[ServiceStatus], as_json: bool) -> None:
         if as_json:
             click.echo(json.dumps(asdict(row)))
             continue
-        ca = f"  CA {row.ca_status} {dict(row.counts)}" if row.ca_status else ""
+        ca = f"  CA {row.ca_status}{_counts(row.counts)}" if row.ca_status else ""
         click.echo(
             f"  {row.hierarchy:<5} {row.role:<3} {row.container:<32} {row.state:<9} {row.health:<10}"
             f" {row.address or '-':<13} 127.0.0.1:{row.port}{ca}"
         )
+        if row.root_sha256:
+            click.echo(f"  {row.hierarchy:<5} root SHA-256 fingerprint {row.root_sha256}")
+
+
+def _counts(counts: Mapping[str, int]) -> str:
+    """`: 12 valid, 1 revoked` (statuses as Dogtag names them, in lower case); nothing when there are none."""
+    if not counts:
+        return ""
+    return ": " + ", ".join(f"{number} {status.lower()}" for status, number in sorted(counts.items()))
+
+
+def print_bootstrap(fetched: Bootstrapped, pki_type: str, trust_file: Path) -> None:
+    """What a trust bootstrap fetched, on stderr (the chain itself went to stdout or --out)."""
+    root = fetched.chain[-1].subject.rfc4514_string()
+    if fetched.stored:
+        click.echo(f"labctl: stored as the {pki_type} trust anchor: {trust_file}", err=True)
+        click.echo(f"root {root}, SHA-256 fingerprint {fetched.root_fingerprint}", err=True)
+        return
+    click.echo(
+        f"labctl: no {pki_type} trust anchor here yet ({trust_file}): this chain was fetched WITHOUT verifying"
+        " the RA (RFC 7030 section 4.1.1 bootstrap).",
+        err=True,
+    )
+    click.echo(f"root {root}, SHA-256 fingerprint {fetched.root_fingerprint}", err=True)
+    click.echo(
+        "Check the fingerprint out of band (`labctl status` on the lab's host shows it), then store the chain:"
+        f" lab est-cacerts --pki-type {pki_type} --trust-on-first-use",
+        err=True,
+    )
 
 
 def print_enrolled(enrolled: Enrolled) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from labctl.cli import Context, main, stop_on_termination
+from labctl.cli import Context, main, pki_types_option, stop_on_termination
 from labctl.cli.output import print_event, report
 from labctl.clients import host_admin
 from labctl.local import LocalLab
@@ -13,9 +13,7 @@ from labctl.verify import verify_endpoint
 
 
 @main.command("serve-local")
-@click.option(
-    "--hierarchy", "hierarchies", multiple=True, help="hierarchy to run (repeatable; default: all the host can)"
-)
+@pki_types_option("hierarchy to run (default: all the host can)")
 @click.option("--timeout", default=60.0, show_default=True, help="seconds each service may take to become ready")
 @click.option("--exit-after-verify", is_flag=True, help="stop once the checks ran (for scripts and CI)")
 @click.option("--json", "as_json", is_flag=True, help="check results as JSON lines")

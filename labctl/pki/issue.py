@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.x509.oid import NameOID
 
@@ -379,3 +379,8 @@ def load_der_certificate(der: bytes, *, what: str = "certificate") -> x509.Certi
 
 def certificates_pem(certs: Iterable[x509.Certificate]) -> bytes:
     return b"".join(cert.public_bytes(serialization.Encoding.PEM) for cert in certs)
+
+
+def sha256_fingerprint(certificate: x509.Certificate) -> str:
+    """The certificate's SHA-256 fingerprint as OpenSSL prints it (`openssl x509 -fingerprint -sha256`)."""
+    return ":".join(f"{byte:02X}" for byte in certificate.fingerprint(hashes.SHA256()))
