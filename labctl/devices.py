@@ -8,7 +8,6 @@ either way; cryptography handles ML-DSA-87 even where the host's TLS cannot.
 
 from __future__ import annotations
 
-import ipaddress
 import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,7 +30,7 @@ from labctl.pki.issue import (
     verify_chain,
 )
 from labctl.pki.keys import generate_private_key, read_private_key, write_private_key
-from labctl.pki.names import check_host_name
+from labctl.pki.names import check_host_name, is_ip_address
 
 
 class Transport(Protocol):
@@ -133,7 +132,7 @@ def enroll_device(
     """New key of the hierarchy's algorithm, CSR (CN also in the SAN), simpleenroll; writes key (0600), cert, chain."""
     names = [common_name, *[s for s in sans if s != common_name]]
     for name in names:
-        if not _is_address(name):
+        if not is_ip_address(name):
             check_host_name(name)  # the RA would refuse it (400) after the key was made
     key = generate_private_key(endpoint.hierarchy.algorithm)
     certificate = transport.simpleenroll(build_csr(key, common_name_subject(common_name), names))
@@ -159,11 +158,3 @@ def reenroll_device(endpoint: Endpoint, transport: Transport, *, out_dir: Path) 
     renewed = transport.simplereenroll(build_csr(key, current.subject, names), files.certificate, files.key)
     write_atomic(files.certificate, certificates_pem([renewed]))
     return Enrolled(renewed, files, str(endpoint.trust_file))
-
-
-def _is_address(name: str) -> bool:
-    try:
-        ipaddress.ip_address(name)
-    except ValueError:
-        return False
-    return True

@@ -265,6 +265,7 @@ class RAFactory(Protocol):
         allow_basic: bool = True,
         allow_certificate: bool = True,
         timeout_s: float = 5,
+        reserved: ReservedNames | None = None,
     ) -> Awaitable[RAService]: ...
 
 

@@ -105,7 +105,7 @@ def requested_name_problems(
     for common_name in common_names:
         if (reason := reserved.name_reason(common_name)) is not None:
             problems.append(NameProblem(True, f"subject CN {reason}"))
-        elif looks_like_host_name(common_name) and not _is_ip(common_name):
+        elif looks_like_host_name(common_name) and not is_ip_address(common_name):
             problems.extend(_invalid(f"subject CN {common_name!r}", common_name))
     for entry in sans:
         if isinstance(entry, x509.DNSName):
@@ -130,7 +130,7 @@ def _invalid(what: str, name: str) -> list[NameProblem]:
     return []
 
 
-def _is_ip(text: str) -> bool:
+def is_ip_address(text: str) -> bool:
     try:
         ipaddress.ip_address(text)
     except ValueError:

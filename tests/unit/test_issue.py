@@ -38,6 +38,7 @@ from labctl.pki.issue import (
 )
 from labctl.pki.keys import KeyAlgorithm
 from labctl.pki.profiles import SERVER_PROFILE_BY_KIND, get_profile
+from tests.conftest import ALGORITHM_IDS, ALGORITHMS
 from tests.helpers import (
     assert_has_aki_ski,
     assert_is_ca,
@@ -49,8 +50,7 @@ from tests.helpers import (
     small_rsa_key,
 )
 
-ALGORITHMS = [KeyAlgorithm.RSA_4096, KeyAlgorithm.EC_P384, KeyAlgorithm.ML_DSA_87]
-IDS = ["rsa", "ecc", "pqc"]
+IDS = ALGORITHM_IDS
 # key_for indexes: 0 root, 1 Intermediate CA (and impostor root), 2 end entity.
 ROOT, INTERMEDIATE, LEAF = 0, 1, 2
 
