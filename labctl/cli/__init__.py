@@ -76,6 +76,11 @@ class Context:
         return self._selection
 
     @property
+    def config(self) -> Path | None:
+        """The lab file given with --config (None: the shipped one, or the lab recorded in the state dir)."""
+        return self._config
+
+    @property
     def lab(self) -> Lab:
         return self.selection.lab
 

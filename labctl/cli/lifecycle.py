@@ -93,7 +93,7 @@ def render(obj: Context, target: str | None, out: Path | None, image: str | None
     if subnets == "auto" or ports == "auto":
         with obj.locked("render"), PodmanRuntime() as runtime:
             lab = _place(obj, runtime, subnets=subnets, ports=ports)
-    files = chosen.render(lab, image or _lab_image(obj))
+    files = chosen.render(lab, image or _lab_image(obj), labctl=labctl_command("", lab.name, obj.state_dir, obj.config))
     if out is None:
         click.echo("".join(files.values()), nl=False)
         return
