@@ -147,30 +147,21 @@ def test_load_config_rejects_bad_enroll_auth(conf_dir: Path, value: str) -> None
     assert "enrollAuth" in str(caught.value)
 
 
-def test_load_config_rejects_non_boolean_flag(conf_dir: Path) -> None:
-    path = _rewrite(conf_dir, "authorizer.conf", drop="enrollMatchTLSSubjSAN", add="enrollMatchTLSSubjSAN=yes")
-    with pytest.raises(ConfigError, match="'enrollMatchTLSSubjSAN' must be true or false") as caught:
-        load_config(conf_dir)
-    assert str(path) in str(caught.value)
-
-
-def test_load_config_rejects_unknown_key_algorithm(conf_dir: Path) -> None:
-    path = _rewrite(conf_dir, "authorizer.conf", drop="keyAlgorithm", add="keyAlgorithm=rsa-1024")
-    with pytest.raises(ConfigError, match="unknown keyAlgorithm 'rsa-1024'") as caught:
-        load_config(conf_dir)
-    assert str(path) in str(caught.value)
-
-
-def test_load_config_rejects_non_http_url(conf_dir: Path) -> None:
-    path = _rewrite(conf_dir, "backend.conf", drop="url", add="url=ldap://ca:389")
-    with pytest.raises(ConfigError, match="must be an http") as caught:
-        load_config(conf_dir)
-    assert str(path) in str(caught.value)
-
-
-def test_load_config_rejects_non_integer_port(conf_dir: Path) -> None:
-    path = _rewrite(conf_dir, "server.conf", drop="port", add="port=https")
-    with pytest.raises(ConfigError, match="port") as caught:
+@pytest.mark.parametrize(
+    ("name", "key", "value", "message"),
+    [
+        ("authorizer.conf", "enrollMatchTLSSubjSAN", "yes", "'enrollMatchTLSSubjSAN' must be true or false"),
+        ("authorizer.conf", "keyAlgorithm", "rsa-1024", "unknown keyAlgorithm 'rsa-1024'"),
+        ("backend.conf", "url", "ldap://ca:389", "must be an http"),
+        ("server.conf", "port", "https", "port"),
+    ],
+    ids=["non-boolean-flag", "unknown-key-algorithm", "non-http-url", "non-integer-port"],
+)
+def test_load_config_rejects_a_bad_value_naming_file_and_key(
+    conf_dir: Path, name: str, key: str, value: str, message: str
+) -> None:
+    path = _rewrite(conf_dir, name, drop=key, add=f"{key}={value}")
+    with pytest.raises(ConfigError, match=re.escape(message)) as caught:
         load_config(conf_dir)
     assert str(path) in str(caught.value)
 
