@@ -123,5 +123,6 @@ def test_ca_stopped_is_a_quick_503(lab_cli: LabCLI, runtime: PodmanRuntime) -> N
         finally:
             lab_cli.run("up", "--hierarchy", "rsa")
     down = answers[1:]
+    print(f"CA stopped: answers {[(op, status, round(seconds, 2), retry) for op, status, seconds, retry in down]}")
     assert all(status == 503 and retry for _, status, _, retry in down), down
     assert max(seconds for _, _, seconds, _ in down) < CA_DOWN_ANSWER_BOUND_S, down
