@@ -13,7 +13,7 @@ import subprocess
 import sys
 import tempfile
 import tomllib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +39,13 @@ class ImageResult:
     content_hash: str
 
 
+Progress = Callable[[str], None]
+
+
+def quiet(_: str) -> None:
+    return None
+
+
 def cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "labctl"
@@ -50,22 +57,26 @@ def ensure_image(
     base: str = DEFAULT_BASE,
     repository: str = IMAGE_REPOSITORY,
     force: bool = False,
+    progress: Progress = quiet,
 ) -> ImageResult:
     """Build the lab image unless one with the same content hash exists.
 
     Args:
+        progress: told, one line each, of the long steps (base bootstrap, wheel download, build).
         repository: where the image is tagged; older tags of this repository only are pruned.
         force: rebuild even when the image is up to date, without the layer cache (a cached
             rebuild of the same inputs would change nothing).
     """
-    ensure_base(runtime, base)
+    ensure_base(runtime, base, progress=progress)
     base_labels = runtime.image_labels(base) or {}
-    wheelhouse = ensure_wheelhouse()
+    wheelhouse = ensure_wheelhouse(progress=progress)
     digest = content_hash(base, base_labels, wheelhouse)
     reference = image_reference(digest, repository)
     labels = runtime.image_labels(reference)
     if not force and labels is not None and labels.get(CONTENT_HASH_LABEL) == digest:
         return ImageResult(reference, False, digest)
+    replaced = runtime.image_id(reference)  # a forced rebuild takes its tag: removed below, not left untagged
+    progress(f"building {reference} from {base} (podman build, offline; about 15 s)")
     with tempfile.TemporaryDirectory(prefix="labctl-build-") as scratch:
         context = Path(scratch)
         shutil.copy(CONTAINERFILE, context / "Containerfile")
@@ -81,6 +92,8 @@ def ensure_image(
             no_cache=force,
         )
     log.info("built %s", reference)
+    if replaced is not None and replaced != runtime.image_id(reference) and not runtime.remove_image(replaced):
+        log.info("kept the image %s replaced (%s): a container still uses it", reference, replaced[:12])
     _prune(runtime, keep=reference, repository=repository)
     return ImageResult(reference, True, digest)
 
@@ -100,7 +113,7 @@ def _prune(runtime: ContainerRuntime, *, keep: str, repository: str) -> None:
             log.info("kept %s: a container still uses it", tag)
 
 
-def ensure_base(runtime: ContainerRuntime, base: str) -> bool:
+def ensure_base(runtime: ContainerRuntime, base: str, *, progress: Progress = quiet) -> bool:
     """Make sure the base image exists: bootstrap the default with mmdebstrap (no registry needed)."""
     if runtime.image_labels(base) is not None:
         return False
@@ -108,6 +121,7 @@ def ensure_base(runtime: ContainerRuntime, base: str) -> bool:
         raise RuntimeBackendError(
             f"base image {base} is not present", hint=f"pull or import it first, or use the default {DEFAULT_BASE}"
         )
+    progress(f"bootstrapping the base image {base} with mmdebstrap (Debian {SUITE}; about 30 s, once)")
     bootstrap_base(runtime, base)
     return True
 
@@ -147,7 +161,7 @@ def _platforms() -> list[str]:
     ]
 
 
-def ensure_wheelhouse() -> Path:
+def ensure_wheelhouse(*, progress: Progress = quiet) -> Path:
     """The dependencies' wheels for the image's Python, downloaded once per dependency set."""
     requirements = _requirements()
     key = hashlib.sha256("\n".join([IMAGE_PYTHON, platform.machine(), *requirements]).encode()).hexdigest()[:16]
@@ -155,6 +169,7 @@ def ensure_wheelhouse() -> Path:
     if (wheelhouse / ".complete").exists():
         return wheelhouse
     wheelhouse.mkdir(parents=True, exist_ok=True)
+    progress(f"downloading the image's wheels for Python {IMAGE_PYTHON} into {wheelhouse} (once per dependency set)")
     command = [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check", "-d", str(wheelhouse)]
     command += ["--only-binary=:all:", "--python-version", IMAGE_PYTHON, "--implementation", "cp"]
     for tag in _platforms():

@@ -66,7 +66,9 @@ class Context:
     def build_image(self, runtime: ContainerRuntime, base: str, *, force: bool = False) -> ImageResult:
         """The lab image from `base`, built when its content changed; checked once per command (unless forced)."""
         if force or base not in self._images:
-            self._images[base] = ensure_image(runtime, base=base, repository=self.image_repository, force=force)
+            self._images[base] = ensure_image(
+                runtime, base=base, repository=self.image_repository, force=force, progress=_progress
+            )
         return self._images[base]
 
     @property
@@ -149,6 +151,11 @@ def main(
         level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
     ctx.obj = Context(config, state_dir, base_image, lab_name, image_repository)
+
+
+def _progress(line: str) -> None:
+    """A long step under way (image build, base bootstrap), on stderr: stdout may be --json."""
+    click.echo(f"labctl: {line}", err=True)
 
 
 def _interrupt(signum: int, _frame: object) -> None:

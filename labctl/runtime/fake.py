@@ -70,6 +70,8 @@ class FakeRuntime:
         # Volume name -> {path relative to the volume's root: content}.
         self.volume_files: dict[str, dict[str, FileContent]] = {}
         self.images: dict[str, dict[str, str]] = {}
+        self.image_ids: dict[str, str] = {}  # reference -> id, once asked for
+        self.dangling: set[str] = set()  # ids of images a rebuild took the tag from
         self.containers: dict[str, FakeContainer] = {}
         self.calls: list[tuple[str, ...]] = []
         self.on_start: dict[str, StartHook] = dict(on_start or {})
@@ -204,12 +206,22 @@ class FakeRuntime:
         with self._lock:
             return sorted(ref for ref in self.images if ref.rpartition(":")[0] == repository)
 
+    def image_id(self, reference: str) -> str | None:
+        with self._lock:
+            if reference not in self.images:
+                return None
+            return self.image_ids.setdefault(reference, secrets.token_hex(32))
+
     def remove_image(self, reference: str) -> bool:
         with self._lock:
             if any(c.spec.image == reference for c in self.containers.values()):
                 return False
             self.calls.append(("remove_image", reference))
+            if reference in self.dangling:  # by id: an image a rebuild took the tag from
+                self.dangling.discard(reference)
+                return True
             self.images.pop(reference, None)
+            self.image_ids.pop(reference, None)
             return True
 
     def import_rootfs(self, tarball: Path, reference: str) -> None:
@@ -229,6 +241,8 @@ class FakeRuntime:
     ) -> None:
         with self._lock:
             self._record(("build_image", reference))
+            if reference in self.image_ids:  # as podman does: the old image keeps no tag, only its id
+                self.dangling.add(self.image_ids.pop(reference))
             self.images[reference] = dict(labels)
 
     # --- containers ----------------------------------------------------------------------------

@@ -305,6 +305,13 @@ class PodmanRuntime:
             tags = (tag for image in self._client().images.list() for tag in image.tags or ())
             return sorted(tag for tag in tags if tag.rpartition(":")[0] == repository)
 
+    def image_id(self, reference: str) -> str | None:
+        with self._translated(f"image {reference}"):
+            if not self._client().images.exists(reference):
+                return None
+            image_id: str = self._client().images.get(reference).id
+            return image_id
+
     def remove_image(self, reference: str) -> bool:
         with self._translated(f"remove image {reference}"):
             try:

@@ -147,6 +147,9 @@ class ProcessRuntime:
     def image_tags(self, repository: str) -> list[str]:
         return []
 
+    def image_id(self, reference: str) -> str | None:
+        return HOST_IMAGE if reference == HOST_IMAGE else None
+
     def remove_image(self, reference: str) -> bool:
         return True
 
