@@ -371,6 +371,10 @@ class PodmanRuntime:
             "command": list(spec.command),
             "labels": dict(spec.labels),
             "networks": {spec.network: network},
+            # Rootless podman's default network mode is slirp4netns, not bridge, and it refuses a named
+            # network with a static IP there ("networks and static ip/mac address can only be used with
+            # Bridge mode networking"); `podman run --network NAME` sets bridge itself, the API does not.
+            "network_mode": "bridge",
             "ports": {f"{p.container_port}/tcp": (p.host_ip, p.host_port) for p in spec.ports},
             "volumes": {m.volume: {"bind": m.target, "mode": "rw"} for m in spec.mounts},
             "environment": dict(spec.environment),
