@@ -36,6 +36,14 @@ pytestmark = pytest.mark.rootless
 
 REPO = Path(__file__).resolve().parents[2]
 USER = "labctl-rootless"
+# The README's host preparation for a user (`alice` there), as printed; run as root with our user's name.
+README_USER = "alice"
+CREATE_USER = "sudo useradd -m alice"
+TUN_MODE = "sudo chmod 0666 /dev/net/tun"
+RUNTIME_DIR = "sudo install -d -m 0700 -o alice -g alice /run/user/$(id -u alice)"
+# Then, as the user, in a checkout of their own.
+USER_ENV = "export XDG_RUNTIME_DIR=/run/user/$(id -u)"
+FIRST_COMMAND = "./scripts/lab"
 TUN = Path("/dev/net/tun")
 # What a user's shell would carry over for PyPI and the Debian mirror (proxies, an index).
 PASSED_ON = ("http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "PIP_INDEX_URL", "CI")
@@ -53,6 +61,12 @@ def _root(*command: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(command, capture_output=True, text=True, check=True, timeout=120)
 
 
+def _as_admin(readme_command: str) -> None:
+    """A README line for the administrator, for our user, as root (so without its `sudo `)."""
+    command = readme_command.removeprefix("sudo ").replace(README_USER, USER)
+    subprocess.run(["bash", "-c", command], capture_output=True, text=True, check=True, timeout=120)
+
+
 @dataclass
 class User:
     name: str
@@ -67,15 +81,25 @@ class User:
         self, command: str, *, timeout: float = 900, runtime_dir: bool = True
     ) -> subprocess.CompletedProcess[str]:
         """`command` in a login shell of the user, in its checkout: a clean environment, as after `su - USER`,
-        plus `export XDG_RUNTIME_DIR=/run/user/<uid>` (the README's step) unless `runtime_dir` is False."""
+        after the README's `export XDG_RUNTIME_DIR=...` unless `runtime_dir` is False."""
         env = {"HOME": str(self.home), "USER": self.name, "LOGNAME": self.name, "PATH": "/usr/local/bin:/usr/bin:/bin"}
         env.update({key: os.environ[key] for key in PASSED_ON if key in os.environ})
         env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
-        if runtime_dir:
-            env["XDG_RUNTIME_DIR"] = f"/run/user/{self.uid}"
+        setup = f"{USER_ENV} && " if runtime_dir else ""
         assignments = [f"{key}={value}" for key, value in env.items()]
         return subprocess.run(
-            ["runuser", "-u", self.name, "--", "env", "-i", *assignments, "bash", "-lc", f"cd ~/labctl && {command}"],
+            [
+                "runuser",
+                "-u",
+                self.name,
+                "--",
+                "env",
+                "-i",
+                *assignments,
+                "bash",
+                "-lc",
+                f"{setup}cd ~/labctl && {command}",
+            ],
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -137,7 +161,7 @@ def user() -> Iterator[User]:
     _remove_user(USER)  # a previous run that died
     tun_mode = stat.S_IMODE(TUN.stat().st_mode)
     # The README's host preparation, part 1: the user (useradd gives it /etc/subuid and /etc/subgid ranges).
-    _root("useradd", "-m", "-s", "/bin/bash", USER)
+    _as_admin(CREATE_USER)
     entry = pwd.getpwnam(USER)
     account = User(USER, entry.pw_uid, Path(entry.pw_dir))
     try:
@@ -170,8 +194,8 @@ def prepared(user: User) -> User:
         assert "sudo chmod 0666 /dev/net/tun" in before.stdout
     assert "installing" not in before.stdout  # no apt without root
     # The README's host preparation, part 2 (as root): /dev/net/tun for slirp4netns, the runtime directory.
-    TUN.chmod(0o666)
-    _root("install", "-d", "-m", "0700", "-o", user.name, "-g", user.name, f"/run/user/{user.uid}")
+    _as_admin(TUN_MODE)
+    _as_admin(RUNTIME_DIR)
     return user
 
 
@@ -179,7 +203,7 @@ def prepared(user: User) -> User:
 def lab_up(prepared: User) -> User:
     """The README's first command, as the user: `./scripts/lab` (setup-host, then `labctl up --verify`)."""
     started = time.monotonic()
-    output = prepared.ok("./scripts/lab", timeout=1200)
+    output = prepared.ok(FIRST_COMMAND, timeout=1200)
     print(
         f"rootless ./scripts/lab (venv, base bootstrap, wheels, build, up, verify): {time.monotonic() - started:.0f}s"
     )
