@@ -237,6 +237,25 @@ def test_enroll_on_each_hierarchy(lab_up: User, hierarchy: str) -> None:
     assert (device / "device.crt").exists() and stat.S_IMODE((device / "device.key").stat().st_mode) == 0o600
 
 
+# The README's "Using the lab" and "Clients" commands, as the user (after the enrollments above).
+USER_COMMANDS = (
+    ".venv/bin/labctl status",
+    ".venv/bin/labctl credentials --pki-type ecc",
+    ".venv/bin/labctl logs ecc/ra",
+    ".venv/bin/labctl up",
+    ".venv/bin/labctl est-cacerts --pki-type pqc",
+    ".venv/bin/labctl est-reenroll --cn rootless-ecc.cert-lab.local --pki-type ecc",
+    ".venv/bin/labctl iot enroll --pki-type ecc",
+)
+
+
+@pytest.mark.parametrize("command", USER_COMMANDS)
+def test_documented_commands_work_as_the_user(lab_up: User, command: str) -> None:
+    result = lab_up.shell(command)
+    assert result.returncode == 0, f"{command} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
+    assert "Traceback" not in result.stderr
+
+
 def test_containers_run_in_the_users_podman_with_ports_on_loopback(lab_up: User) -> None:
     containers = lab_up.podman_json("ps", "--filter", "label=io.labctl.lab=cert-lab")
     assert len(containers) == 6
