@@ -30,6 +30,7 @@ from pathlib import Path
 
 import pytest
 
+from labctl.placement import host_routes
 from labctl.topology import load_lab
 
 pytestmark = pytest.mark.rootless
@@ -158,6 +159,12 @@ def user() -> Iterator[User]:
     busy = [h.ra.port for h in lab.hierarchies if _listening(h.ra.port)]
     busy += [h.ca.port for h in lab.hierarchies if _listening(h.ca.port)]
     assert not busy, f"ports {busy} are in use (the root e2e lab? `labctl down`): the rootless lab needs them"
+    # Rootless netavark refuses a subnet a host interface has ("already used on the host"): root's
+    # cert-lab networks (`labctl down` removes them) must be gone.
+    taken = [str(h.subnet) for h in lab.hierarchies if any(h.subnet.overlaps(route) for route in host_routes())]
+    assert not taken, (
+        f"subnets {taken} are routed on this host (root's cert-lab networks?): the rootless lab needs them"
+    )
     _remove_user(USER)  # a previous run that died
     tun_mode = stat.S_IMODE(TUN.stat().st_mode)
     # The README's host preparation, part 1: the user (useradd gives it /etc/subuid and /etc/subgid ranges).
