@@ -181,6 +181,9 @@ def user() -> Iterator[User]:
         _root("chown", "-R", f"{USER}:{USER}", str(account.checkout))
         yield account
     finally:
+        if (account.checkout / ".venv" / "bin" / "labctl").exists():  # a failed test may have left the lab up
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                account.shell(".venv/bin/labctl down --volumes", timeout=180)
         _remove_user(USER)
         TUN.chmod(tun_mode)
 
