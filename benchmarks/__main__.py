@@ -43,6 +43,7 @@ from benchmarks.lifecycle import Lifecycle, describe, require_up, run_lifecycle
 from benchmarks.report import markdown
 from benchmarks.stats import step_spreads, summarize
 from labctl.ceiling import measure_ceiling
+from labctl.endpoint import endpoint_for
 from labctl.errors import LabctlError
 from labctl.est_client import est_ssl_context
 from labctl.loadgen import LoadReport, measure_client_ceiling, measure_enrollment, measure_handshake_ceiling
@@ -171,7 +172,7 @@ def _podman_parts(bench: BenchLab, args: argparse.Namespace, section: dict[str, 
     _progress(f"podman: lifecycle, {args.repeat} run(s)")
     section["lifecycle"] = _lifecycle_json(run_lifecycle(bench, args.repeat, errors), args.repeat)
     require_up(bench)
-    orchestrator = bench.orchestrator()
+    clients = bench.clients()
     runtime = bench.runtime
     image = bench.image()
     section["images"] = {
@@ -188,7 +189,7 @@ def _podman_parts(bench: BenchLab, args: argparse.Namespace, section: dict[str, 
     _progress(f"podman: ceilings in a container on the {network.name} network")
     try:
         ceilings = ceilings_in_network(
-            orchestrator,
+            clients,
             network,
             [h.algorithm for h in chosen],
             duration=args.duration,
@@ -203,7 +204,8 @@ def _podman_parts(bench: BenchLab, args: argparse.Namespace, section: dict[str, 
         _progress(f"podman: {hierarchy.name} enrollment from a container on its network")
         with PeakSampler(bench.socket_url, [hierarchy.ca.container, hierarchy.ra.container]) as sampler:
             try:
-                load = enroll_in_network(orchestrator, orchestrator.endpoint(hierarchy), duration=args.duration)
+                endpoint = endpoint_for(bench.lab, bench.state_dir, hierarchy)
+                load = enroll_in_network(clients, endpoint, duration=args.duration)
                 rows = [asdict(row) for row in load.enrollment]
                 section["container"]["enrollment"][hierarchy.name] = rows
                 errors += _load_errors(f"in-network enrollment {hierarchy.name}", rows)

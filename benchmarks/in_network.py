@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from labctl.clients import ClientRunner
 from labctl.endpoint import Endpoint
 from labctl.errors import LabctlError
 from labctl.loadgen import CONCURRENCY, NEW_CONNECTION_CONCURRENCY, LoadReport, parse_records
-from labctl.orchestrator import Orchestrator
 from labctl.pki.keys import KeyAlgorithm
 from labctl.runtime.base import ExecResult, FileContent
 from labctl.specs import CLIENT_DIR
@@ -22,7 +22,7 @@ def _formatted(value: float) -> str:
     return f"{value:g}"
 
 
-def enroll_in_network(orchestrator: Orchestrator, endpoint: Endpoint, *, duration: float) -> LoadReport:
+def enroll_in_network(runner: ClientRunner, endpoint: Endpoint, *, duration: float) -> LoadReport:
     """simpleenroll load on the hierarchy's RA, from a container on its network, against the RA's hostname."""
     hierarchy = endpoint.hierarchy
     files = {
@@ -39,12 +39,12 @@ def enroll_in_network(orchestrator: Orchestrator, endpoint: Endpoint, *, duratio
         "--duration", _formatted(duration),
     ]  # fmt: skip
     runs = len(CONCURRENCY) + len(NEW_CONNECTION_CONCURRENCY)
-    result = orchestrator.run_client(hierarchy, args, files, timeout=runs * duration + SETUP_ALLOWANCE_S)
+    result = runner.run(hierarchy, args, files, timeout=runs * duration + SETUP_ALLOWANCE_S)
     return _report(result, f"bench-enroll on the {hierarchy.name} network")
 
 
 def ceilings_in_network(
-    orchestrator: Orchestrator,
+    runner: ClientRunner,
     hierarchy: Hierarchy,
     algorithms: Sequence[KeyAlgorithm],
     *,
@@ -57,7 +57,7 @@ def ceilings_in_network(
         args += ["--algorithm", algorithm.value]
     runs = len(CONCURRENCY) + len(algorithms)
     timeout = runs * duration + 2 * len(algorithms) * crypto_seconds + SETUP_ALLOWANCE_S
-    result = orchestrator.run_client(hierarchy, args, {}, timeout=timeout)
+    result = runner.run(hierarchy, args, {}, timeout=timeout)
     return _report(result, f"bench-ceiling on the {hierarchy.name} network")
 
 

@@ -20,6 +20,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from labctl.clients import ClientRunner
 from labctl.errors import LabctlError
 from labctl.events import EventSink, ignore_events
 from labctl.images import DEFAULT_BASE, ImageResult, bootstrap_base, ensure_image
@@ -94,6 +95,12 @@ class BenchLab:
             on_event=on_event,
             base_image=self.base,
             build_image=self._cold_build if cold_image else self._build,
+        )
+
+    def clients(self) -> ClientRunner:
+        """Client containers of the bench lab's image on its networks (the in-network load client)."""
+        return ClientRunner(
+            self.lab, self.runtime, self.state_dir, ensure_image=lambda: self._build(self.runtime, self.base).reference
         )
 
     def make_cold(self) -> None:

@@ -92,7 +92,7 @@ class _Recorder:
 
 
 def _verifier(bench: BenchLab, endpoints: list[Endpoint]) -> Callable[[EventSink], list[CheckResult]]:
-    return lambda sink: verify_lab(bench.orchestrator(sink), endpoints)
+    return lambda sink: verify_lab(bench.clients(), endpoints)
 
 
 def _time_cli(bench: BenchLab, result: Lifecycle, errors: list[str], run: int) -> None:

@@ -38,6 +38,8 @@ from labctl.pki.issue import (
     verify_chain,
 )
 from labctl.pki.keys import KeyAlgorithm, PrivateKey, generate_private_key, read_private_key, write_private_key
+from labctl.pki.names import ReservedNames
+from labctl.pki.signatures import issued_by
 from labctl.render import AGENT_NICKNAME, render_ra_config
 from labctl.state import HierarchyState
 from labctl.tls import host_supports_tls
@@ -202,8 +204,8 @@ def _ensure_credential(
 def _still_good(cert_path: Path, key_path: Path, intermediate: x509.Certificate, names: Sequence[str]) -> bool:
     certificate = load_pem_certificates(cert_path.read_bytes())[0]
     try:
-        certificate.verify_directly_issued_by(intermediate)
-    except Exception:
+        issued_by(certificate, intermediate)
+    except PKIError:
         return False
     # The key is written before its certificate: a run stopped between the two leaves a new key next
     # to the old certificate, which the RA could not serve. (Our own key: a public-key match is the
@@ -219,12 +221,24 @@ def _still_good(cert_path: Path, key_path: Path, intermediate: x509.Certificate,
 
 
 def write_ra_config(
-    hierarchy: Hierarchy, state: HierarchyState, *, ca_url: str, compat_tls: bool, listen_host: str
+    hierarchy: Hierarchy,
+    state: HierarchyState,
+    *,
+    ca_url: str,
+    compat_tls: bool,
+    listen_host: str,
+    reserved: ReservedNames,
 ) -> bool:
     """Render the RA's configuration into ra/; True when any file changed."""
     username, password = state.est_credentials()
     files = render_ra_config(
-        hierarchy, ca_url=ca_url, username=username, password=password, compat_tls=compat_tls, listen_host=listen_host
+        hierarchy,
+        ca_url=ca_url,
+        username=username,
+        password=password,
+        compat_tls=compat_tls,
+        listen_host=listen_host,
+        reserved=reserved,
     )
     changed = False
     for name, text in files.items():

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import base64
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import httpx
@@ -19,7 +21,8 @@ from cryptography.hazmat.primitives import serialization
 
 from labctl import dogtag
 from labctl.errors import CAError, PKIError
-from labctl.pki.issue import certificate_sans, general_names_for, load_pem_certificates
+from labctl.pki.issue import certificate_sans, general_names_for, load_der_certificate, load_pem_certificates
+from labctl.pki.signatures import issued_by
 
 
 def ca_ssl_context(
@@ -46,6 +49,37 @@ def ca_ssl_context(
 
 
 PeerCheck = Callable[[bytes], None]
+STATUS_PATH = "/ca/admin/ca/getStatus"
+
+
+@dataclass(frozen=True, slots=True)
+class CAStatus:
+    """getStatus's answer: `status` is awaiting-certificate, install-failed, starting or running;
+    `counts` (certificates per status, and PENDING_REQUESTS) is empty until the CA runs."""
+
+    status: str
+    counts: Mapping[str, int]
+
+
+def parse_status(body: object, *, source: str = STATUS_PATH) -> CAStatus:
+    """Read getStatus's JSON: {"Response": {"Status": str, "Counts": {str: int} (optional), ...}}.
+
+    Raises:
+        CAError: "<source>: <the field that is missing or of the wrong type>".
+    """
+    response = body.get("Response") if isinstance(body, dict) else None
+    if not isinstance(response, dict):
+        raise CAError(f"{source}: the answer has no Response object")
+    status = response.get("Status")
+    if not isinstance(status, str):
+        raise CAError(f"{source}: Response.Status is {status!r}, not a string")
+    # Counts is the lab CA's addition (labctl/services/ca/app.py get_status), sent once it runs.
+    counts = response.get("Counts", {})
+    if not isinstance(counts, dict) or not all(
+        isinstance(value, int) and not isinstance(value, bool) for value in counts.values()
+    ):
+        raise CAError(f"{source}: Response.Counts is not an object of integers: {str(counts)[:100]}")
+    return CAStatus(status, MappingProxyType(dict(counts)))
 
 
 def issued_by_check(issuer: x509.Certificate, hostname: str) -> PeerCheck:
@@ -53,10 +87,10 @@ def issued_by_check(issuer: x509.Certificate, hostname: str) -> PeerCheck:
     (an ML-DSA issuer under OpenSSL < 3.5): issued by `issuer`, current, and naming `hostname`."""
 
     def check(der: bytes) -> None:
-        certificate = x509.load_der_x509_certificate(der)
+        certificate = load_der_certificate(der, what="CA's TLS certificate")
         try:
-            certificate.verify_directly_issued_by(issuer)
-        except Exception as exc:
+            issued_by(certificate, issuer)
+        except PKIError as exc:
             raise CAError(f"CA's TLS certificate was not issued by {issuer.subject.rfc4514_string()}") from exc
         now = datetime.now(UTC)
         if not certificate.not_valid_before_utc <= now <= certificate.not_valid_after_utc:
@@ -105,11 +139,14 @@ class CAClient:
             )
         return response
 
-    def status(self) -> dict[str, Any]:
-        """getStatus's Response object: Status is awaiting-certificate, running or install-failed."""
-        data = self._request("GET", "/ca/admin/ca/getStatus").json()
-        response: dict[str, Any] = data.get("Response", {}) if isinstance(data, dict) else {}
-        return response
+    def status(self) -> CAStatus:
+        """getStatus, parsed: CAError when the answer is not JSON or not getStatus's shape."""
+        response = self._request("GET", STATUS_PATH)
+        try:
+            body = response.json()
+        except ValueError as exc:  # json.JSONDecodeError, UnicodeDecodeError
+            raise CAError(f"CA at {self.base_url}: {STATUS_PATH}: the answer is not JSON: {exc}") from exc
+        return parse_status(body, source=f"CA at {self.base_url}: {STATUS_PATH}")
 
     def enroll(self, csr: x509.CertificateSigningRequest, profile_id: str) -> x509.Certificate:
         """Submit as the calling agent; the CA issues at once. CAError when it does not."""

@@ -1,30 +1,120 @@
 """Where labctl's client-side checks run: on the host, or, where the host cannot be the client
 (ML-DSA TLS needs OpenSSL 3.5; the image has it), in a short-lived container on the hierarchy's
 network. Same checks, same results: the container prints JSON lines, read back here.
+
+Both halves of each in-network exchange live here: what the host hands the container (arguments,
+files) and reads back, and what the hidden `labctl` command inside it runs and prints.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import secrets
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 from cryptography import x509
 
+from labctl import specs
 from labctl.bootstrap import admin_client
 from labctl.ca_client import CAClient, ca_ssl_context
 from labctl.devices import HostTransport, Transport
-from labctl.endpoint import Endpoint
-from labctl.errors import ESTError, LabctlError
-from labctl.orchestrator import Orchestrator
-from labctl.pki.issue import csr_pem, load_pem_certificates
-from labctl.runtime.base import FileContent, VolumeMount
+from labctl.endpoint import Endpoint, endpoint_for
+from labctl.errors import ESTError, LabctlError, NotReadyError
+from labctl.est_client import ESTClient, est_ssl_context
+from labctl.images import IMAGE_UID
+from labctl.pki.issue import certificates_pem, csr_pem, load_csr, load_pem_certificates
+from labctl.readiness import Clock, SystemClock, wait_until
+from labctl.runtime.base import ContainerRuntime, ContainerSpec, ExecResult, FileContent, VolumeMount, VolumeSpec
 from labctl.specs import CLIENT_DIR
-from labctl.state import HierarchyState
+from labctl.state import HierarchyState, read_credentials
 from labctl.tls import host_supports_tls
-from labctl.topology import dump_lab, iot_volume_name
+from labctl.topology import Hierarchy, Lab, dump_lab, iot_volume_name, network_name
 from labctl.verify import AdminFactory, CheckResult, verify_containment, verify_endpoint
+
+
+class ClientRunner:
+    """Runs `labctl ARGS` in short-lived containers of the lab image on a hierarchy's network.
+
+    For clients the host cannot be (ML-DSA TLS needs OpenSSL 3.5, which the image has), and for the
+    lab's own devices (the IoT client). Running a client is not plan execution: it needs the lab,
+    the runtime, the host state and the lab image, not the orchestrator.
+
+    Args:
+        ensure_image: the lab image's reference, built first when its content changed; asked once.
+    """
+
+    def __init__(
+        self,
+        lab: Lab,
+        runtime: ContainerRuntime,
+        state_dir: Path,
+        *,
+        ensure_image: Callable[[], str],
+        clock: Clock | None = None,
+    ) -> None:
+        self.lab = lab
+        self.runtime = runtime
+        self.state_dir = state_dir
+        self._ensure_image = ensure_image
+        self._clock = clock or SystemClock()
+        self._image: str | None = None
+        self._image_lock = threading.Lock()  # verify_lab runs hierarchies side by side
+
+    def _lab_image(self) -> str:
+        with self._image_lock:
+            if self._image is None:
+                # The client is this labctl: its image must hold the same code (a content-hash check, rebuilt if not).
+                self._image = self._ensure_image()
+            return self._image
+
+    def run(
+        self,
+        hierarchy: Hierarchy,
+        args: Sequence[str],
+        files: Mapping[str, FileContent],
+        *,
+        mounts: Sequence[VolumeMount] = (),
+        timeout: float = 120.0,
+    ) -> ExecResult:
+        """Run `labctl ARGS` in a container on the hierarchy's network (files in CLIENT_DIR); removed after.
+
+        Volumes in `mounts` are created, labelled, if missing.
+        """
+        for mount in mounts:
+            if not self.runtime.volume_exists(mount.volume):
+                self.runtime.create_volume(VolumeSpec(mount.volume, specs.labels(self.lab, hierarchy, "client-data")))
+        image = self._lab_image()
+        name = f"{self.lab.name}-{hierarchy.name}-client-{secrets.token_hex(4)}"
+        spec = ContainerSpec(
+            name=name,
+            image=image,
+            command=("labctl", *args),
+            network=network_name(self.lab, hierarchy),
+            labels=specs.labels(self.lab, hierarchy, "client"),
+            mounts=tuple(mounts),
+            user=f"{IMAGE_UID}:{IMAGE_UID}",
+            files={CLIENT_DIR: files},
+            files_owner=(IMAGE_UID, IMAGE_UID),
+            extra_hosts=specs.static_hosts(hierarchy),
+        )
+        self.runtime.create_container(spec)
+        try:
+            self.runtime.start_container(name)
+
+            def probe() -> tuple[int | None, str]:
+                info = self.runtime.inspect_container(name)
+                if info is None:
+                    raise NotReadyError(f"client container {name} vanished")
+                return info.exit_code, info.state
+
+            code = wait_until(probe, what=f"client {name}", timeout=timeout, interval=0.2, clock=self._clock)
+            return ExecResult(code, self.runtime.logs(name, tail=10_000))
+        finally:
+            self.runtime.remove_container(name)
 
 
 def host_admin(state_dir: Path, endpoint: Endpoint) -> AdminFactory:
@@ -38,30 +128,30 @@ def file_admin(ca_url: str, trust: Path, cert: Path, key: Path) -> AdminFactory:
     return lambda: CAClient(ca_url, ssl_context=ca_ssl_context(trust, cert=cert, key=key))
 
 
-def verify_lab(orchestrator: Orchestrator, endpoints: Sequence[Endpoint]) -> list[CheckResult]:
+def verify_lab(runner: ClientRunner, endpoints: Sequence[Endpoint]) -> list[CheckResult]:
     """Every check for each hierarchy, the hierarchies side by side (their checks share no state and
     mostly wait: on TLS, key generation in a client container, probe timeouts); results in their order."""
     with ThreadPoolExecutor(max_workers=max(1, len(endpoints)), thread_name_prefix="labctl-verify") as pool:
-        per_hierarchy = list(pool.map(lambda endpoint: _verify_hierarchy(orchestrator, endpoint), endpoints))
+        per_hierarchy = list(pool.map(lambda endpoint: _verify_hierarchy(runner, endpoint), endpoints))
     return [result for results in per_hierarchy for result in results]
 
 
-def _verify_hierarchy(orchestrator: Orchestrator, endpoint: Endpoint) -> list[CheckResult]:
+def _verify_hierarchy(runner: ClientRunner, endpoint: Endpoint) -> list[CheckResult]:
     """Client checks where they can run (the host, or the hierarchy's network), then the runtime's."""
     hierarchy = endpoint.hierarchy
     if host_supports_tls(hierarchy.algorithm):
-        results = verify_endpoint(endpoint, admin=host_admin(orchestrator.state_dir, endpoint))
+        results = verify_endpoint(endpoint, admin=host_admin(runner.state_dir, endpoint))
     else:
-        results = verify_in_network(orchestrator, endpoint)
+        results = verify_in_network(runner, endpoint)
     ca_certificate = load_pem_certificates(endpoint.trust_file.read_bytes())[0]
-    return results + verify_containment(orchestrator.lab, hierarchy, orchestrator.runtime, ca_certificate)
+    return results + verify_containment(runner.lab, hierarchy, runner.runtime, ca_certificate)
 
 
-def _client_files(orchestrator: Orchestrator, endpoint: Endpoint) -> dict[str, FileContent]:
+def _client_files(lab: Lab, endpoint: Endpoint) -> dict[str, FileContent]:
     """What every in-network labctl client gets in CLIENT_DIR: the lab file, the trust anchor, the EST credentials."""
     return {
         # The lab as this command sees it (renamed, placed), not the file it was read from.
-        "lab.toml": FileContent(dump_lab(orchestrator.lab).encode()),
+        "lab.toml": FileContent(dump_lab(lab).encode()),
         "ca-chain.pem": FileContent(endpoint.trust_file.read_bytes()),
         "est-credentials": _credentials_file(endpoint),
     }
@@ -71,12 +161,12 @@ def _credentials_file(endpoint: Endpoint) -> FileContent:
     return FileContent(f"{endpoint.username}:{endpoint.password}".encode(), 0o600)
 
 
-def verify_in_network(orchestrator: Orchestrator, endpoint: Endpoint) -> list[CheckResult]:
+def verify_in_network(runner: ClientRunner, endpoint: Endpoint) -> list[CheckResult]:
     """verify_endpoint() for one hierarchy, run from a container on its network against the RA's hostname."""
     hierarchy = endpoint.hierarchy
-    state = HierarchyState.of(orchestrator.state_dir, hierarchy)
+    state = HierarchyState.of(runner.state_dir, hierarchy)
     files = {
-        **_client_files(orchestrator, endpoint),
+        **_client_files(runner.lab, endpoint),
         # The lab admin credential, for the revocation checks; the container is removed right after.
         "admin.crt": FileContent(state.admin_cert.read_bytes()),
         "admin.key": FileContent(state.admin_key.read_bytes(), 0o600),
@@ -92,7 +182,7 @@ def verify_in_network(orchestrator: Orchestrator, endpoint: Endpoint) -> list[Ch
         "--admin-cert", f"{CLIENT_DIR}/admin.crt",
         "--admin-key", f"{CLIENT_DIR}/admin.key",
     ]  # fmt: skip
-    result = orchestrator.run_client(hierarchy, args, files)
+    result = runner.run(hierarchy, args, files)
     checks = [_check(line) for line in result.output.splitlines() if line.startswith("{")]
     if not checks:
         raise LabctlError(
@@ -105,8 +195,8 @@ def verify_in_network(orchestrator: Orchestrator, endpoint: Endpoint) -> list[Ch
 class InNetworkTransport:
     """EST exchanges run by `labctl est-call` in a client container on the hierarchy's network."""
 
-    def __init__(self, orchestrator: Orchestrator, endpoint: Endpoint) -> None:
-        self._orchestrator = orchestrator
+    def __init__(self, runner: ClientRunner, endpoint: Endpoint) -> None:
+        self._runner = runner
         self._endpoint = endpoint
 
     def _call(self, operation: str, files: dict[str, FileContent], extra: list[str]) -> list[x509.Certificate]:
@@ -118,7 +208,7 @@ class InNetworkTransport:
             "--trust", f"{CLIENT_DIR}/ca-chain.pem",
             *extra,
         ]  # fmt: skip
-        result = self._orchestrator.run_client(hierarchy, args, files)
+        result = self._runner.run(hierarchy, args, files)
         errors = [json.loads(line) for line in result.output.splitlines() if line.startswith('{"error"')]
         if errors:
             raise ESTError(str(errors[-1]["error"]), status_code=errors[-1].get("status"))
@@ -155,18 +245,85 @@ class InNetworkTransport:
         return self._call("simplereenroll", files, args)[0]
 
 
-def transport_for(orchestrator: Orchestrator, endpoint: Endpoint) -> Transport:
+def transport_for(runner: ClientRunner, endpoint: Endpoint) -> Transport:
     """From the host when its TLS can do the hierarchy's algorithm, else from inside the hierarchy's network."""
     if host_supports_tls(endpoint.hierarchy.algorithm):
         return HostTransport(endpoint)
-    return InNetworkTransport(orchestrator, endpoint)
+    return InNetworkTransport(runner, endpoint)
+
+
+@contextmanager
+def open_transport(
+    lab: Lab, state_dir: Path, pki_type: str, open_runner: Callable[[], AbstractContextManager[ClientRunner]]
+) -> Iterator[tuple[Endpoint, Transport]]:
+    """The hierarchy's endpoint, and a transport: the host's own, or a client container on its network.
+
+    `open_runner` is called only when the host cannot be the client (it needs a container runtime).
+    """
+    hierarchy = lab.hierarchy(pki_type)
+    endpoint = endpoint_for(lab, state_dir, hierarchy)
+    if not endpoint.trust_file.exists():
+        raise LabctlError(f"the {pki_type} hierarchy has no trust anchor yet ({endpoint.trust_file})", hint="labctl up")
+    if host_supports_tls(hierarchy.algorithm):
+        yield endpoint, HostTransport(endpoint)
+        return
+    with open_runner() as runner:
+        yield endpoint, InNetworkTransport(runner, endpoint)
+
+
+def est_call(
+    operation: str,
+    ra_url: str,
+    *,
+    trust: Path,
+    credentials: Path | None,
+    csr: Path | None,
+    cert: Path | None,
+    key: Path | None,
+) -> str:
+    """The in-network half of InNetworkTransport (`labctl est-call`): one exchange, answered as PEM or one JSON error line."""
+    auth = None
+    if credentials is not None:
+        auth = read_credentials(credentials)
+    context = est_ssl_context(trust, cert=cert, key=key)
+    request = load_csr(csr.read_bytes()) if csr is not None else None
+    try:
+        with ESTClient(ra_url, ssl_context=context, auth=auth) as client:
+            if operation == "cacerts":
+                certificates = client.cacerts()
+            elif request is None:
+                raise LabctlError(f"{operation} needs --csr")
+            elif operation == "simpleenroll":
+                certificates = [client.simpleenroll(request)]
+            else:
+                certificates = [client.simplereenroll(request)]
+    except ESTError as exc:
+        return json.dumps({"error": str(exc).splitlines()[0], "status": exc.status_code}) + "\n"
+    # PEM, not one JSON line: podman's log splits long lines, and an ML-DSA certificate is over 10 KB.
+    return certificates_pem(certificates).decode()
+
+
+def verify_with_files(
+    hierarchy: Hierarchy,
+    *,
+    ra_url: str,
+    ca_url: str,
+    trust: Path,
+    credentials: Path,
+    admin_cert: Path,
+    admin_key: Path,
+) -> list[CheckResult]:
+    """The in-network half of verify_in_network (`labctl verify-endpoint`): the checks of one RA, from credential files."""
+    user, password = read_credentials(credentials)
+    endpoint = Endpoint(hierarchy, ra_url, ca_url, trust, user, password)
+    return verify_endpoint(endpoint, admin=file_admin(ca_url, trust, admin_cert, admin_key))
 
 
 IOT_DATA_DIR = "/var/lib/labctl/iot"
 
 
 def run_iot_device(
-    orchestrator: Orchestrator, endpoint: Endpoint, *, common_name: str, with_bootstrap_credential: bool
+    runner: ClientRunner, endpoint: Endpoint, *, common_name: str, with_bootstrap_credential: bool
 ) -> tuple[int, list[str], dict[str, str]]:
     """Run the IoT client once in a container on the hierarchy's network, its data on a named volume.
 
@@ -174,8 +331,8 @@ def run_iot_device(
         (exit code, the client's log lines, its final JSON summary or {}).
     """
     hierarchy = endpoint.hierarchy
-    state = HierarchyState.of(orchestrator.state_dir, hierarchy)
-    files = _client_files(orchestrator, endpoint)
+    state = HierarchyState.of(runner.state_dir, hierarchy)
+    files = _client_files(runner.lab, endpoint)
     args = [
         "--config", f"{CLIENT_DIR}/lab.toml",
         "iot-device",
@@ -190,8 +347,8 @@ def run_iot_device(
     if with_bootstrap_credential:
         files["bootstrap-credential"] = FileContent(state.bootstrap_credential().encode(), 0o600)
         args += ["--bootstrap-credential", f"{CLIENT_DIR}/bootstrap-credential"]
-    volume = iot_volume_name(orchestrator.lab, hierarchy, common_name)
-    result = orchestrator.run_client(hierarchy, args, files, mounts=[VolumeMount(volume, IOT_DATA_DIR)])
+    volume = iot_volume_name(runner.lab, hierarchy, common_name)
+    result = runner.run(hierarchy, args, files, mounts=[VolumeMount(volume, IOT_DATA_DIR)])
     lines = result.output.splitlines()
     summaries = [json.loads(line) for line in lines if line.startswith('{"')]
     return result.exit_code, [line for line in lines if not line.startswith('{"')], summaries[-1] if summaries else {}

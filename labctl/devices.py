@@ -8,6 +8,7 @@ either way; cryptography handles ML-DSA-87 even where the host's TLS cannot.
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,11 +17,20 @@ from typing import Protocol
 from cryptography import x509
 
 from labctl.endpoint import Endpoint
-from labctl.errors import LabctlError
+from labctl.errors import LabctlError, PKIError
 from labctl.est_client import ESTClient, est_ssl_context
 from labctl.files import write_atomic
-from labctl.pki.issue import build_csr, certificate_sans, certificates_pem, common_name_subject, load_pem_certificates
+from labctl.pki.issue import (
+    build_csr,
+    certificate_sans,
+    certificates_pem,
+    common_name_subject,
+    load_pem_certificates,
+    sha256_fingerprint,
+    verify_chain,
+)
 from labctl.pki.keys import generate_private_key, read_private_key, write_private_key
+from labctl.pki.names import check_host_name, is_ip_address
 
 
 class Transport(Protocol):
@@ -82,12 +92,49 @@ def fetch_cacerts(transport: Transport) -> list[x509.Certificate]:
     return transport.cacerts()
 
 
+@dataclass(frozen=True, slots=True)
+class Bootstrapped:
+    """A chain fetched without a trust anchor (RFC 7030 section 4.1.1), and whether it is now the anchor."""
+
+    chain: list[x509.Certificate]  # the Intermediate CA first, the root last
+    root_fingerprint: str
+    stored: bool
+
+
+def bootstrap_cacerts(ra_url: str, trust_file: Path, *, store: bool) -> Bootstrapped:
+    """cacerts from an RA whose TLS cannot be verified yet, for a client with no trust anchor.
+
+    RFC 7030 section 4.1.1 lets such a client complete the handshake provisionally to fetch /cacerts,
+    which it must then check out of band: the caller shows the root's fingerprint for that. The chain
+    is stored as the trust anchor only when `store` (the user's explicit trust-on-first-use).
+
+    Raises:
+        PKIError: the chain is not an Intermediate CA under a self-signed root.
+    """
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE  # nothing to verify against yet: the point of the bootstrap
+    with ESTClient(ra_url, ssl_context=context, trust_description="nothing (trust bootstrap)") as client:
+        served = client.cacerts()
+    roots = [c for c in served if c.subject == c.issuer]
+    if len(roots) != 1 or len(served) < 2:
+        raise PKIError(f"cacerts from {ra_url} is not an Intermediate CA and its root ({len(served)} certificates)")
+    chain = [c for c in served if c not in roots] + roots
+    verify_chain(chain[0], chain)
+    if store:
+        write_atomic(trust_file, certificates_pem(chain))
+    return Bootstrapped(chain, sha256_fingerprint(roots[0]), store)
+
+
 def enroll_device(
     endpoint: Endpoint, transport: Transport, *, common_name: str, sans: Sequence[str], out_dir: Path
 ) -> Enrolled:
     """New key of the hierarchy's algorithm, CSR (CN also in the SAN), simpleenroll; writes key (0600), cert, chain."""
-    key = generate_private_key(endpoint.hierarchy.algorithm)
     names = [common_name, *[s for s in sans if s != common_name]]
+    for name in names:
+        if not is_ip_address(name):
+            check_host_name(name)  # the RA would refuse it (400) after the key was made
+    key = generate_private_key(endpoint.hierarchy.algorithm)
     certificate = transport.simpleenroll(build_csr(key, common_name_subject(common_name), names))
     chain = transport.cacerts()
     files = DeviceFiles.under(out_dir)

@@ -1,25 +1,43 @@
 """Dogtag CA REST wire format: the JSON the CA serves and its clients (EST RA, pki-cli, IoT) read.
 
 Field names follow dogtagpki/pki's certsrv classes (CertData, CertDataInfo, CertRequestInfo,
-CertEnrollmentRequest, CertReviewResponse, CertRevokeRequest, PKIException). IDs are "0x" hex
+CertEnrollmentRequest, CertReviewResponse, CertRevokeRequest, ProfileData, ProfileDataInfo,
+AuthorityData, PKIException; base/common/src/main/java/com/netscape/certsrv/). IDs are "0x" hex
 strings; request times are epoch milliseconds; CertData's NotBefore/NotAfter are strings.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import secrets
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
 from labctl.errors import PKIError
+from labctl.pki.keys import KeyKind
+from labctl.pki.profiles import KEY_USAGE_BITS, Profile
 
 # /ca/rest/X is /ca/v1/X (Tomcat's rewrite); DogtagRABackend uses v2.
 API_PREFIXES = ("/ca/rest", "/ca/v1", "/ca/v2")
 AGENT_REALM = "Certificate Authority"
 HOST_AUTHORITY = "host-authority"
+# /pki/rest/info and /pki/v2/info: dogtagpki/pki base/common/python/pki/client.py PKIClient.connect()
+# talks v2 to servers from 11.6.0 on (the v2 servlets under /ca/v2 arrived with it).
+SERVER_VERSION = "11.6.0"
+SERVER_NAME = "labctl Intermediate CA (Dogtag PKI REST subset)"
+
+# The 404s Dogtag's resources throw, each its own class (certsrv/cert/CertNotFoundException.java, ...),
+# which its Python client maps to pki.CertNotFoundException, pki.RequestNotFoundException, ...
+CERT_NOT_FOUND = "com.netscape.certsrv.cert.CertNotFoundException"
+REQUEST_NOT_FOUND = "com.netscape.certsrv.request.RequestNotFoundException"
+PROFILE_NOT_FOUND = "com.netscape.certsrv.profile.ProfileNotFoundException"
 
 EXCEPTION_CLASSES: Mapping[int, str] = {
     400: "com.netscape.certsrv.base.BadRequestException",
@@ -33,11 +51,11 @@ EXCEPTION_CLASSES: Mapping[int, str] = {
 }
 
 
-def pki_exception(status: int, message: str) -> dict[str, Any]:
-    """Dogtag's PKIException JSON, which its Java client turns back into the right exception class."""
+def pki_exception(status: int, message: str, class_name: str | None = None) -> dict[str, Any]:
+    """Dogtag's PKIException JSON, which its clients turn back into the right exception class."""
     return {
         "Attributes": {"Attribute": []},
-        "ClassName": EXCEPTION_CLASSES.get(status, "com.netscape.certsrv.base.PKIException"),
+        "ClassName": class_name or EXCEPTION_CLASSES.get(status, "com.netscape.certsrv.base.PKIException"),
         "Code": status,
         "Message": message,
     }
@@ -236,3 +254,276 @@ def revoke_request(reason: str, *, comments: str | None = None, nonce: str | Non
 
 def b64_single_line(der: bytes) -> str:
     return base64.b64encode(der).decode("ascii")
+
+
+# --- server info -------------------------------------------------------------------------------
+
+
+def server_info() -> dict[str, Any]:
+    """org.dogtagpki.common.Info (base/common/src/main/java/org/dogtagpki/common/Info.java): Name, Version."""
+    return {"Name": SERVER_NAME, "Version": SERVER_VERSION}
+
+
+# --- profiles and enrollment templates ---------------------------------------------------------
+
+# Dogtag's descriptor syntaxes and texts for the two inputs of its server profiles (caServerCert.cfg:
+# input.i1 certReqInputImpl, input.i2 submitterInfoInputImpl); base/ca/src/main/java/com/netscape/cms/profile/input/.
+_CERT_REQUEST_INPUT = (
+    "i1",
+    "certReqInputImpl",
+    "Certificate Request Input",
+    (
+        ("cert_request_type", "cert_request_type", "Certificate Request Type"),
+        ("cert_request", "cert_request", "Certificate Request"),
+    ),
+)
+_SUBMITTER_INPUT = (
+    "i2",
+    "submitterInfoInputImpl",
+    "Requestor Information",
+    (
+        ("requestor_name", "string", "Requestor Name"),
+        ("requestor_email", "string", "Requestor Email"),
+        ("requestor_phone", "string", "Requestor Phone"),
+    ),
+)
+
+
+def _profile_inputs(values: Mapping[str, str]) -> list[dict[str, Any]]:
+    """ProfileInputs (certsrv/profile/ProfileInput.java: id, ClassID, Name, Attribute, ConfigAttribute)."""
+    inputs = []
+    for input_id, class_id, name, attributes in (_CERT_REQUEST_INPUT, _SUBMITTER_INPUT):
+        inputs.append(
+            {
+                "id": input_id,
+                "ClassID": class_id,
+                "Name": name,
+                "Attribute": [
+                    {
+                        "name": attribute,
+                        **({"Value": values[attribute]} if attribute in values else {}),
+                        "Descriptor": {"Syntax": syntax, "Description": description},
+                    }
+                    for attribute, syntax, description in attributes
+                ],
+                "ConfigAttribute": [],
+            }
+        )
+    return inputs
+
+
+def _profile_outputs() -> list[dict[str, Any]]:
+    """certsrv/profile/ProfileOutput.java (id, name, classId, attributes), as caServerCert's o1 certOutputImpl."""
+    return [
+        {
+            "id": "o1",
+            "name": "Certificate Output",
+            "classId": "certOutputImpl",
+            "attributes": [
+                {
+                    "name": "pretty_cert",
+                    "Descriptor": {"Syntax": "pretty_print", "Description": "Certificate Pretty Print"},
+                },
+                {
+                    "name": "b64_cert",
+                    "Descriptor": {"Syntax": "pretty_print", "Description": "Certificate Base-64 Encoded"},
+                },
+            ],
+        }
+    ]
+
+
+def profile_set_id(profile: Profile) -> str:
+    return f"{profile.profile_id}Set"
+
+
+def _policy(
+    policy_id: str,
+    default: tuple[str, str, Mapping[str, str]],
+    constraint: tuple[str, str, Mapping[str, str]] = ("No Constraint", "noConstraintImpl", {}),
+) -> dict[str, Any]:
+    """A ProfilePolicy (id, def, constraint); PolicyDefault and PolicyConstraint as Jackson writes them
+    (certsrv/profile/PolicyDefault.java: name, classId, params; PolicyConstraint.java: name, classId, constraints)."""
+    default_name, default_class, params = default
+    constraint_name, constraint_class, values = constraint
+    return {
+        "id": policy_id,
+        "def": {
+            "name": default_name,
+            "classId": default_class,
+            "attributes": [],
+            "params": [{"name": name, "value": value} for name, value in params.items()],
+        },
+        "constraint": {
+            "name": constraint_name,
+            "classId": constraint_class,
+            "constraints": [{"name": name, "value": value} for name, value in values.items()],
+        },
+    }
+
+
+# cryptography's key usage bit names -> Dogtag keyUsageExtDefaultImpl's parameters.
+_KEY_USAGE_PARAMS = {
+    "digital_signature": "keyUsageDigitalSignature",
+    "content_commitment": "keyUsageNonRepudiation",
+    "key_encipherment": "keyUsageKeyEncipherment",
+    "data_encipherment": "keyUsageDataEncipherment",
+    "key_agreement": "keyUsageKeyAgreement",
+    "key_cert_sign": "keyUsageKeyCertSign",
+    "crl_sign": "keyUsageCrlSign",
+}
+_KEY_TYPES = {KeyKind.RSA: "RSA", KeyKind.EC: "EC", KeyKind.ML_DSA: "MLDSA"}
+
+
+def profile_policies(profile: Profile) -> list[dict[str, Any]]:
+    """The lab profile's rules as Dogtag policies (numbered as in caServerCert.cfg's serverCertSet)."""
+    bits = frozenset().union(*profile.key_usage.values())
+    key_types = ",".join(_KEY_TYPES[kind] for kind in sorted(profile.allowed_kinds))
+    policies = [
+        _policy(
+            "1",
+            ("Subject Name Default", "userSubjectNameDefaultImpl", {}),
+            ("Subject Name Constraint", "subjectNameConstraintImpl", {"pattern": "CN=.*"}),
+        ),
+        _policy(
+            "2",
+            ("Validity Default", "validityDefaultImpl", {"range": str(profile.validity_days), "startTime": "0"}),
+            ("Validity Constraint", "validityConstraintImpl", {"range": str(profile.validity_days)}),
+        ),
+        _policy(
+            "3",
+            ("Key Default", "userKeyDefaultImpl", {}),
+            ("Key Constraint", "keyConstraintImpl", {"keyType": key_types}),
+        ),
+        _policy("5", ("Authority Key Identifier Default", "authorityKeyIdentifierExtDefaultImpl", {})),
+        _policy(
+            "6",
+            (
+                "Key Usage Default",
+                "keyUsageExtDefaultImpl",
+                {"keyUsageCritical": "true"}
+                | {_KEY_USAGE_PARAMS[bit]: str(bit in bits).lower() for bit in KEY_USAGE_BITS},
+            ),
+        ),
+        _policy(
+            "7",
+            (
+                "Extended Key Usage Extension Default",
+                "extendedKeyUsageExtDefaultImpl",
+                {
+                    "exKeyUsageCritical": "false",
+                    "exKeyUsageOIDs": ",".join(oid.dotted_string for oid in profile.extended_key_usage),
+                },
+            ),
+        ),
+        _policy("9", ("Subject Key Identifier Extension Default", "subjectKeyIdentifierExtDefaultImpl", {})),
+    ]
+    if profile.copy_cn_to_san:
+        policies.append(
+            _policy(
+                "8",
+                (
+                    "Subject Alternative Name Extension Default",
+                    "userExtensionDefaultImpl",
+                    {"userExtOID": "2.5.29.17"},
+                ),
+            )
+        )
+    return policies
+
+
+def profile_info(profile: Profile, url: str) -> dict[str, Any]:
+    """certsrv/profile/ProfileDataInfo.java: the entries of ProfileDataInfos."""
+    return {
+        "profileId": profile.profile_id,
+        "profileName": profile.description,
+        "profileDescription": profile.description,
+        "profileURL": url,
+        "profileVisible": True,
+        "profileEnable": True,
+        "profileEnableBy": "admin",
+    }
+
+
+def enrollment_template(profile: Profile) -> dict[str, Any]:
+    """GET certrequests/profiles/{id}: a CertEnrollmentRequest with the profile's inputs, values empty."""
+    return _enrollment_body(profile, {})
+
+
+def _enrollment_body(profile: Profile, values: Mapping[str, str]) -> dict[str, Any]:
+    """certsrv/cert/CertEnrollmentRequest.java: ProfileID, Renewal, Input, Output, Attributes."""
+    return {
+        "ProfileID": profile.profile_id,
+        "Renewal": False,
+        "Input": _profile_inputs(values),
+        "Output": [],
+        "Attributes": {"Attribute": []},
+    }
+
+
+def review_response(profile: Profile, *, csr_b64: str, nonce: str, extra: Mapping[str, Any]) -> dict[str, Any]:
+    """A CertReviewResponse (certsrv/cert/CertReviewResponse.java): the request's inputs, its profile's
+    ProfilePolicySet (a list of {policies}), the nonce and the request*/profile* fields in `extra`."""
+    return {
+        **_enrollment_body(profile, {"cert_request_type": "pkcs10", "cert_request": csr_b64}),
+        "ProfilePolicySet": [{"policies": profile_policies(profile)}],
+        "nonce": nonce,
+        "profileSetId": profile_set_id(profile),
+        "profileIsVisible": "true",
+        "profileDescription": profile.description,
+        **extra,
+    }
+
+
+def profile_data(profile: Profile, url: str) -> dict[str, Any]:
+    """GET profiles/{id}: ProfileData as Jackson writes it (certsrv/profile/ProfileData.java: id, classId,
+    name, ..., inputs, outputs, policySets {set id: [ProfilePolicy]}).
+
+    Plus the same content under the JAXB-era names Dogtag's Python client reads (pki/profile.py
+    Profile.from_json: Input, Output, PolicySets {PolicySet: [{id, value}]}): see README, Dogtag compatibility.
+    """
+    inputs, outputs, policies = _profile_inputs({}), _profile_outputs(), profile_policies(profile)
+    set_id = profile_set_id(profile)
+    return {
+        "id": profile.profile_id,
+        "classId": "caEnrollImpl",
+        "name": profile.description,
+        "description": profile.description,
+        "enabled": True,
+        "visible": True,
+        "enabledBy": "admin",
+        "authenticatorId": "",
+        "authzAcl": "",
+        "renewal": False,
+        "xmlOutput": False,
+        "inputs": inputs,
+        "outputs": outputs,
+        "policySets": {set_id: policies},
+        "Input": inputs,
+        "Output": outputs,
+        "PolicySets": {"PolicySet": [{"id": set_id, "value": policies}]},
+        "link": {"rel": "self", "href": url, "type": "application/json"},
+    }
+
+
+# --- authorities -------------------------------------------------------------------------------
+
+
+def authority_id(certificate: x509.Certificate) -> str:
+    """A stable AuthorityID for the CA: Dogtag draws a random UUID at install; ours derives from the certificate."""
+    digest = hashlib.sha256(certificate.public_bytes(serialization.Encoding.DER)).digest()
+    return str(uuid.UUID(bytes=digest[:16], version=4))
+
+
+def authority_data(certificate: x509.Certificate, *, description: str) -> dict[str, Any]:
+    """certsrv/authority/AuthorityData.java as Jackson writes it: the host authority has no parentID."""
+    return {
+        "isHostAuthority": True,
+        "id": authority_id(certificate),
+        "issuerDN": certificate.issuer.rfc4514_string(),
+        "serial": certificate.serial_number,
+        "dn": certificate.subject.rfc4514_string(),
+        "enabled": True,
+        "description": description,
+        "ready": True,
+    }

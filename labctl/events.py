@@ -14,6 +14,14 @@ class StepStatus(enum.StrEnum):
     DONE = "done"
     SKIPPED = "skipped"
     FAILED = "failed"
+    CANCELLED = "cancelled"  # stopped because the run was interrupted (Ctrl-C, SIGTERM) or another step failed
+
+
+class Cancelled(Exception):
+    """A step stopped early: the run was interrupted, or another step failed."""
+
+    def __init__(self) -> None:
+        super().__init__("cancelled")
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +59,9 @@ def timed_step(emit: EventSink, step: str) -> Iterator[StepOutcome]:
     emit(StepEvent(step, StepStatus.STARTED))
     try:
         yield outcome
+    except (Cancelled, KeyboardInterrupt):
+        emit(StepEvent(step, StepStatus.CANCELLED, time.perf_counter() - started, "cancelled"))
+        raise
     except BaseException as exc:
         emit(StepEvent(step, StepStatus.FAILED, time.perf_counter() - started, str(exc) or type(exc).__name__))
         raise

@@ -95,8 +95,8 @@ def root_command(argv: Sequence[str], *, python: str = sys.executable) -> list[s
 
     `hosts ...` stays as typed; `down` (removing the block) becomes `hosts --remove` with the same global
     options (`--lab NAME`, `--config FILE`); nothing else is ever given to root (it would act on root's
-    podman, not the user's). The program becomes an absolute path,
-    since sudo's PATH has neither the venv nor ~/.local/bin.
+    podman, not the user's). The program becomes an absolute path: sudo's PATH has neither the venv nor
+    ~/.local/bin.
     """
     program = argv[0] if argv else "labctl"
     if program.endswith(".py"):  # `python -m labctl.cli`: argv[0] is the module's file
@@ -109,6 +109,18 @@ def root_command(argv: Sequence[str], *, python: str = sys.executable) -> list[s
     if "down" in rest:
         return [*head, *rest[: rest.index("down")], "hosts", "--remove"]
     return [*head, "hosts", "--apply"]  # never another command as root: it would act on root's podman
+
+
+def remove_lab_block(path: Path, *, name: str) -> bool:
+    """Take lab `name`'s block out of `path`; False when there was no file or no block.
+
+    Raises:
+        LabctlError, OSError, UnicodeDecodeError: the file cannot be read or rewritten.
+    """
+    if not path.exists() or not has_block(path.read_text(encoding="utf-8"), name=name):
+        return False
+    update_hosts_file(path, lambda text: remove_block(text, name=name))
+    return True
 
 
 def update_hosts_file(path: Path, change: Callable[[str], str], *, argv: Sequence[str] | None = None) -> bool:

@@ -8,6 +8,7 @@ is issued, and the client says so. Key and certificate live in the device's data
 from __future__ import annotations
 
 import enum
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,6 +81,25 @@ def enroll(device: IoTDevice, log: Callable[[str], None]) -> IoTResult:
         log(f"enrolled via the CA REST API (POST /ca/rest/certrequests, profile {IOT_PROFILE})")
     write_atomic(cert_path, certificates_pem([certificate]))
     return IoTResult(path, certificate, reason)
+
+
+def run_device(device: IoTDevice, log: Callable[[str], None]) -> tuple[int, str]:
+    """`labctl iot-device` in its container: enroll, then the line run_iot_device reads back.
+
+    Returns:
+        (exit code, one JSON line: the path, serial and subject; or the error and whether it is pending).
+    """
+    try:
+        result = enroll(device, log=log)
+    except LabctlError as exc:
+        return 1, json.dumps({"error": str(exc), "pending": isinstance(exc, EnrollmentPending)})
+    certificate = result.certificate
+    summary = {
+        "path": result.path.value,
+        "serial": f"0x{certificate.serial_number:x}",
+        "subject": certificate.subject.rfc4514_string(),
+    }
+    return 0, json.dumps(summary)
 
 
 def _via_est(device: IoTDevice, csr: x509.CertificateSigningRequest) -> x509.Certificate:

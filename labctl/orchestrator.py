@@ -10,7 +10,6 @@ from __future__ import annotations
 import graphlib
 import hashlib
 import logging
-import secrets
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -29,9 +28,10 @@ from labctl.bootstrap import (
 from labctl.ca_client import CAClient, ca_ssl_context
 from labctl.ca_files import CA_FILES_MEMO, ContainerCAFiles
 from labctl.endpoint import Endpoint, endpoint_for
-from labctl.errors import CAError, NotReadyError, TopologyError
-from labctl.events import EventSink, ignore_events, timed_step
-from labctl.images import DEFAULT_BASE, IMAGE_UID, ImageResult, ensure_image
+from labctl.errors import CAError, NotReadyError, PKIError, TopologyError
+from labctl.events import Cancelled, EventSink, ignore_events, timed_step
+from labctl.images import DEFAULT_BASE, ImageResult, ensure_image
+from labctl.pki.issue import load_pem_certificates, sha256_fingerprint
 from labctl.plan import Plan, Step, StepKind, build_plan
 from labctl.readiness import Clock, SystemClock, wait_until
 from labctl.runtime.base import (
@@ -42,26 +42,19 @@ from labctl.runtime.base import (
     ContainerInfo,
     ContainerRuntime,
     ContainerSpec,
-    ExecResult,
     FileContent,
     Health,
-    VolumeMount,
-    VolumeSpec,
 )
 from labctl.services.est_ra.config import READY_MARKER
-from labctl.specs import CA_DATA_DIR, CLIENT_DIR
+from labctl.specs import CA_DATA_DIR
 from labctl.state import HierarchyState
 from labctl.tls import needs_compat_tls
-from labctl.topology import Hierarchy, Lab, network_name, volume_name
+from labctl.topology import Hierarchy, Lab, network_name, reserved_names, volume_name
 
 log = logging.getLogger(__name__)
 
 STOP_TIMEOUT_S = 5
 MAX_PARALLEL_STEPS = 4
-
-
-class _Cancelled(Exception):
-    pass
 
 
 class _CancellableClock:
@@ -76,11 +69,11 @@ class _CancellableClock:
 
     def sleep(self, seconds: float) -> None:
         if self._cancelled.is_set():
-            raise _Cancelled
+            raise Cancelled
         if isinstance(self._base, SystemClock):
             # Real time: wait on the event, so a cancellation ends the sleep at once.
             if self._cancelled.wait(seconds):
-                raise _Cancelled
+                raise Cancelled
         else:
             self._base.sleep(seconds)
 
@@ -96,6 +89,22 @@ class ServiceStatus:
     port: int
     ca_status: str | None = None
     counts: Mapping[str, int] = field(default_factory=dict)
+    root_sha256: str | None = None  # CA rows: the hierarchy's root, what a trust bootstrap is checked against
+
+
+def _status_client(url: str) -> CAClient:
+    return CAClient(url, ssl_context=ca_ssl_context(None), timeout_s=3)
+
+
+@dataclass(frozen=True, slots=True)
+class CAClients:
+    """How the orchestrator reaches a hierarchy's CA (tests pass stubs, as they pass FakeRuntime).
+
+    `admin`: the lab admin's client (it issues the RA's credentials); `status`: an anonymous one.
+    """
+
+    admin: Callable[[Hierarchy, HierarchyState, str], CAClient] = admin_client
+    status: Callable[[str], CAClient] = _status_client
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +125,7 @@ class Orchestrator:
         clock: Clock | None = None,
         base_image: str = DEFAULT_BASE,
         build_image: Callable[[ContainerRuntime, str], ImageResult] | None = None,
+        ca_clients: CAClients = CAClients(),
     ) -> None:
         self.lab = lab
         self.runtime = runtime
@@ -125,6 +135,7 @@ class Orchestrator:
         self._clock = _CancellableClock(clock or SystemClock(), self._cancelled)
         self._base_image = base_image
         self._build_image = build_image or (lambda runtime, base: ensure_image(runtime, base=base))
+        self._ca_clients = ca_clients
         self._image_hash = ""
         self._image = ""  # the lab image's reference, known once the image step ran
         self._timeout = 60.0
@@ -178,7 +189,7 @@ class Orchestrator:
 
     def _execute(self, step: Step) -> None:
         if self._cancelled.is_set():
-            raise _Cancelled
+            raise Cancelled
         if step.kind is StepKind.IMAGE:
             with timed_step(self._emit, step.step_id) as outcome:
                 if not self._ensure_image().built:
@@ -347,7 +358,7 @@ class Orchestrator:
         compat = needs_compat_tls(hierarchy)
         ra = hierarchy.ra
         names = (ra.container, ra.hostname, "localhost", "127.0.0.1")
-        with admin_client(hierarchy, state, ca_url) as admin:
+        with self._ca_clients.admin(hierarchy, state, ca_url) as admin:
             issued = issue_ra_credentials(hierarchy, state, admin, tls_names=names, compat_tls=compat)
         rendered = write_ra_config(
             hierarchy,
@@ -355,6 +366,7 @@ class Orchestrator:
             ca_url=specs.ra_ca_url(hierarchy, self.addressing),
             compat_tls=compat,
             listen_host=self.addressing.listen_host,
+            reserved=reserved_names(self.lab, hierarchy),
         )
         return None if issued or rendered else "up to date"
 
@@ -405,56 +417,6 @@ class Orchestrator:
         wait_until(probe, what=name, timeout=self._timeout, interval=0.25, clock=self._clock, diagnose=self._tail(name))
         return probes > 1
 
-    # --- clients inside the lab -----------------------------------------------------------------
-
-    def run_client(
-        self,
-        hierarchy: Hierarchy,
-        args: Sequence[str],
-        files: Mapping[str, FileContent],
-        *,
-        mounts: Sequence[VolumeMount] = (),
-        timeout: float = 120.0,
-    ) -> ExecResult:
-        """Run `labctl ARGS` in a short-lived container on the hierarchy's network (files in /tmp/labctl).
-
-        For clients the host cannot be (ML-DSA TLS needs OpenSSL 3.5, which the image has), and for
-        the lab's own devices (the IoT client). Volumes in `mounts` are created, labelled, if missing.
-        """
-        for mount in mounts:
-            if not self.runtime.volume_exists(mount.volume):
-                self.runtime.create_volume(VolumeSpec(mount.volume, specs.labels(self.lab, hierarchy, "client-data")))
-        if not self._image_hash:
-            # The client is this labctl: its image must hold the same code (a content-hash check, rebuilt if not).
-            self._ensure_image()
-        name = f"{self.lab.name}-{hierarchy.name}-client-{secrets.token_hex(4)}"
-        spec = ContainerSpec(
-            name=name,
-            image=self._image,
-            command=("labctl", *args),
-            network=network_name(self.lab, hierarchy),
-            labels=specs.labels(self.lab, hierarchy, "client"),
-            mounts=tuple(mounts),
-            user=f"{IMAGE_UID}:{IMAGE_UID}",
-            files={CLIENT_DIR: files},
-            files_owner=(IMAGE_UID, IMAGE_UID),
-            extra_hosts=specs.static_hosts(hierarchy),
-        )
-        self.runtime.create_container(spec)
-        try:
-            self.runtime.start_container(name)
-
-            def probe() -> tuple[int | None, str]:
-                info = self.runtime.inspect_container(name)
-                if info is None:
-                    raise NotReadyError(f"client container {name} vanished")
-                return info.exit_code, info.state
-
-            code = wait_until(probe, what=f"client {name}", timeout=timeout, interval=0.2, clock=self._clock)
-            return ExecResult(code, self.runtime.logs(name, tail=10_000))
-        finally:
-            self.runtime.remove_container(name)
-
     # --- down ----------------------------------------------------------------------------------
 
     def down(self, *, volumes: bool = False) -> DownReport:
@@ -495,18 +457,28 @@ class Orchestrator:
                     continue
                 health = self.runtime.run_healthcheck(name).value if info.is_running else "-"
                 ca_status, counts = self._ca_status(port) if role == "ca" and info.is_running else (None, {})
+                root = self._root_fingerprint(hierarchy) if role == "ca" else None
                 result.append(
-                    ServiceStatus(hierarchy.name, role, name, info.state, health, info.ip, port, ca_status, counts)
+                    ServiceStatus(
+                        hierarchy.name, role, name, info.state, health, info.ip, port, ca_status, counts, root
+                    )
                 )
         return result
 
+    def _root_fingerprint(self, hierarchy: Hierarchy) -> str | None:
+        root_cert = HierarchyState(self.state_dir / hierarchy.name).root_cert  # no mkdir: status changes nothing
+        try:
+            return sha256_fingerprint(load_pem_certificates(root_cert.read_bytes())[0])
+        except (OSError, PKIError):
+            return None
+
     def _ca_status(self, port: int) -> tuple[str | None, Mapping[str, int]]:
         try:
-            with CAClient(f"https://127.0.0.1:{port}", ssl_context=ca_ssl_context(None), timeout_s=3) as client:
-                response = client.status()
+            with self._ca_clients.status(f"https://127.0.0.1:{port}") as client:
+                status = client.status()
         except CAError:
             return "unreachable", {}
-        return str(response.get("Status")), dict(response.get("Counts", {}))
+        return status.status, dict(status.counts)
 
 
 def _removal_order(containers: Sequence[ContainerInfo]) -> list[list[str]]:

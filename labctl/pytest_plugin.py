@@ -17,9 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from labctl.clients import transport_for
+from labctl.clients import ClientRunner, transport_for
 from labctl.devices import Transport
 from labctl.endpoint import Endpoint
+from labctl.images import ensure_image
 from labctl.lock import lab_lock
 from labctl.orchestrator import Orchestrator
 from labctl.placement import forget_lab, select_lab, settle
@@ -49,6 +50,7 @@ class LabFixture:
     state_dir: Path
     orchestrator: Orchestrator
     endpoints: dict[str, Endpoint]
+    clients: ClientRunner  # client containers on a hierarchy's network
 
     def endpoint(self, hierarchy: str) -> Endpoint:
         return self.endpoints[self.lab.hierarchy(hierarchy).name]
@@ -67,7 +69,7 @@ class LabFixture:
 
     def transport(self, hierarchy: str) -> Transport:
         """A ready EST client: from the host, or from the hierarchy's network where the host cannot (pqc)."""
-        return transport_for(self.orchestrator, self.endpoint(hierarchy))
+        return transport_for(self.clients, self.endpoint(hierarchy))
 
 
 @pytest.fixture(scope="session")
@@ -89,7 +91,8 @@ def lab(request: pytest.FixtureRequest) -> Iterator[LabFixture]:
                 orchestrator.down(volumes=True)
             endpoints = orchestrator.up(timeout=UP_TIMEOUT_S)
         try:
-            yield LabFixture(model, state_dir, orchestrator, {e.hierarchy.name: e for e in endpoints})
+            clients = ClientRunner(model, runtime, state_dir, ensure_image=lambda: ensure_image(runtime).reference)
+            yield LabFixture(model, state_dir, orchestrator, {e.hierarchy.name: e for e in endpoints}, clients)
         finally:
             if not reuse:
                 with lab_lock(state_dir, wait_s=60, command="pytest lab fixture (down)"):

@@ -7,7 +7,14 @@ from pathlib import Path
 import jinja2
 
 from labctl.errors import TemplateError
-from labctl.topology import Hierarchy
+from labctl.files import write_atomic, write_secret
+from labctl.images import CONTAINERFILE
+from labctl.pki.names import ReservedNames
+from labctl.plan import build_plan
+from labctl.specs import ra_ca_url
+from labctl.state import HierarchyState
+from labctl.tls import needs_compat_tls
+from labctl.topology import Hierarchy, Lab, reserved_names
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[1] / "templates"
 RA_FILES = ("backend.conf", "authorizer.conf", "realm.conf", "server.conf")
@@ -37,10 +44,11 @@ def render_ra_config(
     username: str,
     password: str,
     compat_tls: bool,
+    reserved: ReservedNames,
     listen_host: str = "0.0.0.0",
     env: jinja2.Environment | None = None,
 ) -> dict[str, str]:
-    """The RA's four configuration files, by file name."""
+    """The RA's four configuration files, by file name; `reserved`: what EST may never issue (labctl.pki.names)."""
     jinja = env or environment()
     context = {
         "hierarchy": hierarchy,
@@ -52,6 +60,7 @@ def render_ra_config(
         "password": password,
         "compat_tls": compat_tls,
         "listen_host": listen_host,
+        "reserved": reserved,
         "max_body_bytes": 64 * 1024,
     }
     files = {}
@@ -63,3 +72,21 @@ def render_ra_config(
         except jinja2.UndefinedError as exc:
             raise TemplateError(f"template est/{name}.j2: {exc.message}") from exc
     return files
+
+
+def write_lab_config(lab: Lab, state_dir: Path, out: Path) -> None:
+    """What `up` would use, into `out`: each RA's configuration (<hierarchy>/ra/), the Containerfile, the plan."""
+    for hierarchy in lab.hierarchies:
+        username, password = HierarchyState.of(state_dir, hierarchy).est_credentials()
+        files = render_ra_config(
+            hierarchy,
+            ca_url=ra_ca_url(hierarchy),
+            username=username,
+            password=password,
+            compat_tls=needs_compat_tls(hierarchy),
+            reserved=reserved_names(lab, hierarchy),
+        )
+        for name, text in files.items():
+            write_secret(out / hierarchy.name / "ra" / name, text.encode())  # realm.conf holds the EST password
+    write_atomic(out / "Containerfile", CONTAINERFILE.read_bytes())
+    write_atomic(out / "plan.txt", ("\n".join(build_plan(list(lab.hierarchies)).order()) + "\n").encode())

@@ -17,8 +17,9 @@ from typing import Any, TypeVar
 
 import tomli_w
 
-from labctl.errors import PKIError, TopologyError
+from labctl.errors import LabctlError, PKIError, TopologyError
 from labctl.pki.keys import KeyAlgorithm
+from labctl.pki.names import ReservedNames
 from labctl.pki.profiles import get_profile
 
 DEFAULT_LAB_FILE = Path(__file__).with_name("lab.toml")
@@ -44,6 +45,9 @@ class RegistrationAuthority:
     port: int
     tls_profile: str
     enroll_profile: str
+    # EST may issue names and addresses of the lab's own services (its RAs, CAs, networks, loopback):
+    # off unless the lab file says so for this hierarchy (see labctl.pki.names).
+    allow_lab_names: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +91,18 @@ def iot_volume_name(lab: Lab, hierarchy: Hierarchy, common_name: str) -> str:
     """An IoT device's data volume: its key and certificate survive the client container."""
     safe = re.sub(r"[^a-zA-Z0-9_.-]", "-", common_name)[:100]
     return f"{lab.name}-{hierarchy.name}-iot-{safe}"
+
+
+def container_named(lab: Lab, name: str) -> str:
+    """The lab container NAME means: a container's own name, or HIERARCHY/ca, HIERARCHY/ra."""
+    hierarchy, _, role = name.partition("/")
+    if role in ("ca", "ra"):
+        h = lab.hierarchy(hierarchy)
+        return h.ca.container if role == "ca" else h.ra.container
+    names = {c for h in lab.hierarchies for c in (h.ca.container, h.ra.container)}
+    if name not in names:
+        raise LabctlError(f"{name!r} is not a container of lab {lab.name}", hint=f"one of: {', '.join(sorted(names))}")
+    return name
 
 
 def renamed(lab: Lab, name: str) -> Lab:
@@ -158,6 +174,8 @@ def dump_lab(lab: Lab) -> str:
             "tls_profile": h.ra.tls_profile,
             "enroll_profile": h.ra.enroll_profile,
         }
+        if h.ra.allow_lab_names:
+            ra["allow_lab_names"] = True
         if h.ca.address is not None:
             ca["address"] = str(h.ca.address)
         if h.ra.address is not None:
@@ -247,9 +265,12 @@ def _parse_hierarchy(reader: _Reader, name: str, table: Mapping[str, Any]) -> Hi
         port=reader.port(ra_table, "port", f"{where}.ra"),
         tls_profile=reader.string(ra_table, "tls_profile", f"{where}.ra"),
         enroll_profile=reader.string(ra_table, "enroll_profile", f"{where}.ra"),
+        allow_lab_names=reader.boolean(ra_table, "allow_lab_names", f"{where}.ra", default=False),
     )
     reader.no_extra(
-        ra_table, {"container", "hostname", "address", "port", "tls_profile", "enroll_profile"}, f"{where}.ra"
+        ra_table,
+        {"container", "hostname", "address", "port", "tls_profile", "enroll_profile", "allow_lab_names"},
+        f"{where}.ra",
     )
     hierarchy = Hierarchy(
         name=name,
@@ -363,6 +384,11 @@ class _Reader:
             raise TopologyError(f"{self.source}: {where}.{key} {value!r} is not a valid name")
         return value
 
+    def boolean(self, table: Mapping[str, Any], key: str, where: str, *, default: bool) -> bool:
+        if key not in table:
+            return default
+        return self._get(table, key, where, bool, "true or false")
+
     def positive_int(self, table: Mapping[str, Any], key: str, where: str) -> int:
         value = self._get(table, key, where, int, "an integer")
         if value <= 0:
@@ -391,3 +417,12 @@ class _Reader:
             raise TopologyError(
                 f"{self.source}: {place}unknown key {extra[0]!r} (allowed: {', '.join(sorted(allowed))})"
             )
+
+
+def reserved_names(lab: Lab, hierarchy: Hierarchy) -> ReservedNames:
+    """What an EST client of `hierarchy` may not have in a certificate: every name and network of the lab's
+    services (all hierarchies': a client may trust several), and loopback; nothing if the lab file allows it."""
+    if hierarchy.ra.allow_lab_names:
+        return ReservedNames.none()
+    names = {name.lower() for h in lab.hierarchies for name in (h.ra.hostname, h.ra.container, h.ca.container)}
+    return ReservedNames(frozenset(names), tuple(h.subnet for h in lab.hierarchies))

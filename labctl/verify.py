@@ -23,7 +23,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from labctl.ca_client import CAClient
 from labctl.endpoint import Endpoint
-from labctl.errors import ESTError, LabctlError
+from labctl.errors import ESTError, LabctlError, PKIError
 from labctl.est_client import ESTClient, est_ssl_context
 from labctl.pki.issue import (
     build_csr,
@@ -31,11 +31,13 @@ from labctl.pki.issue import (
     certificates_pem,
     common_name_subject,
     general_names_for,
+    load_der_certificate,
     load_pem_certificates,
     verify_chain,
 )
 from labctl.pki.keys import KeyAlgorithm, generate_private_key, read_private_key, write_private_key
 from labctl.pki.profiles import get_profile
+from labctl.pki.signatures import crl_signed_by, issued_by
 from labctl.runtime.base import ContainerRuntime
 from labctl.topology import Hierarchy, Lab
 
@@ -136,7 +138,10 @@ def verify_endpoint(endpoint: Endpoint, *, admin: AdminFactory | None = None) ->
             info = client.revoke(renewed.serial_number, "Key_Compromise")
             _require(info.status == "REVOKED", f"status after revocation is {info.status}")
             crl = client.crl()
-            _require(crl.is_signature_valid(intermediate.public_key()), "CRL is not signed by the Intermediate CA")  # type: ignore[arg-type]
+            try:
+                crl_signed_by(crl, intermediate)
+            except PKIError as exc:
+                raise _CheckFailed("CRL is not signed by the Intermediate CA") from exc
             _require(crl.get_revoked_certificate_by_serial_number(renewed.serial_number) is not None, "CRL lacks it")
 
         def revoked_reenroll_refused() -> None:
@@ -156,11 +161,18 @@ def verify_endpoint(endpoint: Endpoint, *, admin: AdminFactory | None = None) ->
             with ESTClient(endpoint.ra_url, ssl_context=context, auth=credentials) as client:
                 _expect_refusal(lambda: client.simpleenroll(csr), 403)
 
+        def lab_name_refused() -> None:
+            # labctl.pki.names: no device may get a certificate for the lab's own RA (impersonation).
+            name = hierarchy.ra.hostname
+            csr = build_csr(generate_private_key(hierarchy.algorithm), common_name_subject(name), [name])
+            with ESTClient(endpoint.ra_url, ssl_context=context, auth=credentials) as client:
+                _expect_refusal(lambda: client.simpleenroll(csr), 403)
+
         def ra_tls_certificate(client: CAClient | None) -> None:
             served = _peer_certificate(endpoint.ra_url, context)
             try:
-                served.verify_directly_issued_by(intermediate)
-            except Exception as exc:
+                issued_by(served, intermediate)
+            except PKIError as exc:
                 raise _CheckFailed("the RA's TLS certificate was not issued by the Intermediate CA") from exc
             profile = get_profile(hierarchy.ra.tls_profile)
             _require(
@@ -186,6 +198,7 @@ def verify_endpoint(endpoint: Endpoint, *, admin: AdminFactory | None = None) ->
                     checks.run("reenroll-with-revoked-refused", revoked_reenroll_refused)
         checks.run("enroll-without-credentials-401", unauthenticated)
         checks.run("enroll-wrong-algorithm-refused", wrong_algorithm)
+        checks.run("enroll-lab-service-name-refused", lab_name_refused)
         if admin is None:
             checks.run("ra-tls-server-profile", lambda: ra_tls_certificate(None))
         else:
@@ -223,7 +236,7 @@ def _peer_certificate(url: str, context: ssl.SSLContext) -> x509.Certificate:
         der = tls.getpeercert(binary_form=True)
     if der is None:
         raise _CheckFailed("the RA presented no certificate")
-    return x509.load_der_x509_certificate(der)
+    return load_der_certificate(der, what="the RA's TLS certificate")
 
 
 def _key_usage(certificate: x509.Certificate) -> frozenset[str]:

@@ -32,12 +32,14 @@ from labctl.pki.issue import (
     sign_intermediate,
 )
 from labctl.pki.keys import KeyAlgorithm, PrivateKey, write_private_key
+from labctl.pki.names import ReservedNames
 from labctl.services.ca.app import create_app as create_ca_app
 from labctl.services.ca.authority import CAConfig, Caller, CAState, IntermediateCA, RevocationReason
 from labctl.services.est_ra.app import create_app as create_ra_app
 from labctl.services.est_ra.authz import Authorizer
 from labctl.services.est_ra.backend import DogtagRABackend
 from labctl.services.est_ra.config import AuthorizerConfig, RealmUser
+from labctl.topology import load_lab, reserved_names
 from tests.helpers import key_for
 
 ALGORITHMS = [KeyAlgorithm.RSA_4096, KeyAlgorithm.EC_P384, KeyAlgorithm.ML_DSA_87]
@@ -263,7 +265,12 @@ class RAFactory(Protocol):
         allow_basic: bool = True,
         allow_certificate: bool = True,
         timeout_s: float = 5,
+        reserved: ReservedNames | None = None,
     ) -> Awaitable[RAService]: ...
+
+
+# What the default lab's RAs refuse to issue (every hierarchy's RA reserves the same names).
+DEFAULT_LAB_RESERVED = reserved_names(load_lab(), load_lab().hierarchies[0])
 
 
 @pytest.fixture
@@ -279,11 +286,19 @@ async def make_ra(hierarchy: Hierarchy, ca_url: str, aiohttp_client: AiohttpClie
         allow_basic: bool = True,
         allow_certificate: bool = True,
         timeout_s: float = 5,
+        reserved: ReservedNames | None = None,
     ) -> RAService:
         assert ca_url is not None
         backend = DogtagRABackend(ca_url, profile="estServiceCert", ssl_context=None, timeout_s=timeout_s)
         authorizer = Authorizer(
-            AuthorizerConfig(EST_ROLE, enroll_match, hierarchy.algorithm, allow_basic, allow_certificate),
+            AuthorizerConfig(
+                EST_ROLE,
+                enroll_match,
+                hierarchy.algorithm,
+                allow_basic,
+                allow_certificate,
+                DEFAULT_LAB_RESERVED if reserved is None else reserved,
+            ),
             [
                 RealmUser(EST_USER, EST_PASSWORD, frozenset({EST_ROLE})),
                 RealmUser(NO_ROLE_USER, NO_ROLE_PASSWORD, frozenset({"Auditors"})),

@@ -1,4 +1,5 @@
-"""CSRs, issuance by profile, the root and Intermediate CA certificates, CRLs and chain checks.
+"""CSRs, issuance by profile, the root and Intermediate CA certificates, CRLs and chain checks,
+with the names, serials and PEM/DER/base64 readers they need.
 
 Every certificate carries AKI and SKI (Python 3.13's strict verification demands both), a
 timezone-aware validity starting a little in the past (clock skew between containers), and a
@@ -15,15 +16,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.x509.oid import NameOID
 
 from labctl.errors import PKIError
 from labctl.pki.keys import PrivateKey, check_key_strength, signature_hash
 from labctl.pki.profiles import KEY_USAGE_BITS, Profile
+from labctl.pki.signatures import check_csr_signature, issued_by
 
 CLOCK_SKEW = timedelta(minutes=5)
+CA_KEY_USAGE = frozenset({"key_cert_sign", "crl_sign", "digital_signature"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,12 +122,7 @@ def load_csr(data: bytes) -> x509.CertificateSigningRequest:
         csr = x509.load_der_x509_csr(der)
     except (ValueError, x509.InvalidVersion) as exc:  # InvalidVersion is not a ValueError
         raise PKIError(f"not a PKCS#10 certificate request: {exc}") from exc
-    try:
-        valid = csr.is_signature_valid
-    except (UnsupportedAlgorithm, ValueError) as exc:
-        raise PKIError(f"CSR signature algorithm not supported: {exc}") from exc
-    if not valid:
-        raise PKIError("CSR signature does not verify (proof of possession failed)")
+    check_csr_signature(csr)
     return csr
 
 
@@ -172,45 +170,34 @@ def certificate_sans(cert: x509.Certificate) -> list[x509.GeneralName]:
 def create_root_ca(key: PrivateKey, common_name: str, *, days: int, organization: str | None = None) -> Issuer:
     """A self-signed root that may sign one level of CA below it (path length 1)."""
     subject = common_name_subject(common_name, organization=organization)
-    public_key = key.public_key()
-    now = datetime.now(UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(public_key)
-        .serial_number(random_serial())
-        .not_valid_before(now - CLOCK_SKEW)
-        .not_valid_after(now + timedelta(days=days))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=1), critical=True)
-        .add_extension(_key_usage({"key_cert_sign", "crl_sign", "digital_signature"}), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(public_key), critical=False)
-        .sign(key, signature_hash(key))
+    builder = _certificate_builder(
+        subject,
+        key.public_key(),
+        issuer=None,
+        serial=random_serial(),
+        issued_at=datetime.now(UTC),
+        days=days,
+        constraints=x509.BasicConstraints(ca=True, path_length=1),
+        key_usage=CA_KEY_USAGE,
     )
-    return Issuer(certificate, key)
+    return Issuer(builder.sign(key, signature_hash(key)), key)
 
 
 def sign_intermediate(root: Issuer, csr: x509.CertificateSigningRequest, *, days: int) -> x509.Certificate:
     """The root signs an Intermediate CA's CSR: CA with path length 0, may sign certificates and CRLs."""
     public_key = csr.public_key()
     check_key_strength(public_key)
-    now = datetime.now(UTC)
-    not_after = min(now + timedelta(days=days), root.certificate.not_valid_after_utc)
-    return (
-        x509.CertificateBuilder()
-        .subject_name(csr.subject)
-        .issuer_name(root.certificate.subject)
-        .public_key(public_key)
-        .serial_number(random_serial())
-        .not_valid_before(now - CLOCK_SKEW)
-        .not_valid_after(not_after)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(_key_usage({"key_cert_sign", "crl_sign", "digital_signature"}), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
-        .add_extension(_aki(root.certificate), critical=False)
-        .sign(root.private_key, signature_hash(root.private_key))
+    builder = _certificate_builder(
+        csr.subject,
+        public_key,
+        issuer=root.certificate,
+        serial=random_serial(),
+        issued_at=datetime.now(UTC),
+        days=days,
+        constraints=x509.BasicConstraints(ca=True, path_length=0),
+        key_usage=CA_KEY_USAGE,
     )
+    return builder.sign(root.private_key, signature_hash(root.private_key))
 
 
 def issue_certificate(
@@ -234,26 +221,58 @@ def issue_certificate(
     key_usage = profile.key_usage_for(public_key)
     if len(csr.subject) == 0:
         raise PKIError("CSR has an empty subject")
-    issued_at = now or datetime.now(UTC)
-    not_after = min(issued_at + timedelta(days=profile.validity_days), issuer.certificate.not_valid_after_utc)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(csr.subject)
-        .issuer_name(issuer.certificate.subject)
-        .public_key(public_key)
-        .serial_number(serial)
-        .not_valid_before(issued_at - CLOCK_SKEW)
-        .not_valid_after(not_after)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(_key_usage(key_usage), critical=True)
-        .add_extension(x509.ExtendedKeyUsage(list(profile.extended_key_usage)), critical=False)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
-        .add_extension(_aki(issuer.certificate), critical=False)
-    )
+    builder = _certificate_builder(
+        csr.subject,
+        public_key,
+        issuer=issuer.certificate,
+        serial=serial,
+        issued_at=now or datetime.now(UTC),
+        days=profile.validity_days,
+        constraints=x509.BasicConstraints(ca=False, path_length=None),
+        key_usage=key_usage,
+    ).add_extension(x509.ExtendedKeyUsage(list(profile.extended_key_usage)), critical=False)
     sans = _sans_for(csr, copy_cn=profile.copy_cn_to_san)
     if sans:
         builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
     return builder.sign(issuer.private_key, signature_hash(issuer.private_key))
+
+
+def _certificate_builder(
+    subject: x509.Name,
+    public_key: CertificatePublicKeyTypes,
+    *,
+    issuer: x509.Certificate | None,
+    serial: int,
+    issued_at: datetime,
+    days: int,
+    constraints: x509.BasicConstraints,
+    key_usage: Iterable[str],
+) -> x509.CertificateBuilder:
+    """What every certificate here carries: names, key, serial, validity, basic constraints, key usage, SKI, AKI.
+
+    `issuer` None makes it self-signed. The validity starts CLOCK_SKEW before `issued_at` and never
+    outlives the issuer.
+    """
+    ski = x509.SubjectKeyIdentifier.from_public_key(public_key)
+    not_after = issued_at + timedelta(days=days)
+    if issuer is None:  # self-signed: the AKI is its own SKI
+        issuer_name, aki = subject, x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski)
+    else:
+        issuer_name, aki = issuer.subject, _aki(issuer)
+        not_after = min(not_after, issuer.not_valid_after_utc)
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer_name)
+        .public_key(public_key)
+        .serial_number(serial)
+        .not_valid_before(issued_at - CLOCK_SKEW)
+        .not_valid_after(not_after)
+        .add_extension(constraints, critical=True)
+        .add_extension(_key_usage(key_usage), critical=True)
+        .add_extension(ski, critical=False)
+        .add_extension(aki, critical=False)
+    )
 
 
 def _sans_for(csr: x509.CertificateSigningRequest, *, copy_cn: bool) -> list[x509.GeneralName]:
@@ -332,12 +351,7 @@ def verify_chain(leaf: x509.Certificate, chain: Sequence[x509.Certificate], *, a
         issuer = by_subject.get(current.issuer)
         if issuer is None:
             raise PKIError(f"no issuer for {current.subject.rfc4514_string()} in the chain")
-        try:
-            current.verify_directly_issued_by(issuer)
-        except (InvalidSignature, ValueError, TypeError) as exc:
-            raise PKIError(
-                f"{current.subject.rfc4514_string()} was not signed by {issuer.subject.rfc4514_string()}"
-            ) from exc
+        issued_by(current, issuer)
         if issuer.subject == issuer.issuer:
             return
         current = issuer
@@ -351,5 +365,22 @@ def load_pem_certificates(data: bytes) -> list[x509.Certificate]:
         raise PKIError(f"not PEM certificates: {exc}") from exc
 
 
+def load_der_certificate(der: bytes, *, what: str = "certificate") -> x509.Certificate:
+    """A DER certificate, e.g. a TLS peer's; `what` names it in the error ("client certificate").
+
+    Raises:
+        PKIError: "<what> is unreadable: <why>".
+    """
+    try:
+        return x509.load_der_x509_certificate(der)
+    except (ValueError, x509.InvalidVersion) as exc:  # InvalidVersion is not a ValueError
+        raise PKIError(f"{what} is unreadable: {exc}") from exc
+
+
 def certificates_pem(certs: Iterable[x509.Certificate]) -> bytes:
     return b"".join(cert.public_bytes(serialization.Encoding.PEM) for cert in certs)
+
+
+def sha256_fingerprint(certificate: x509.Certificate) -> str:
+    """The certificate's SHA-256 fingerprint as OpenSSL prints it (`openssl x509 -fingerprint -sha256`)."""
+    return ":".join(f"{byte:02X}" for byte in certificate.fingerprint(hashes.SHA256()))

@@ -1,4 +1,8 @@
-"""RSA-4096, ECDSA P-384 and ML-DSA-87 behind one small interface keyed by KeyAlgorithm."""
+"""RSA-4096, ECDSA P-384 and ML-DSA-87 behind one small interface keyed by KeyAlgorithm.
+
+Generation, the digest each signs with, what a public key is (family, name, the hierarchy's
+algorithm or not), the strength floor every hierarchy applies, and PEM private keys (written 0600).
+"""
 
 from __future__ import annotations
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 from labctl.targets.compose import render_compose
 from labctl.targets.kube import render_kube
@@ -11,14 +12,27 @@ from labctl.targets.kube_play import render_kube_play
 from labctl.topology import Lab
 
 
+class Render(Protocol):
+    """(lab, image reference, the labctl command line that finds the lab, for hints) -> {file name: text}."""
+
+    def __call__(self, lab: Lab, image: str, *, labctl: str = "labctl") -> Mapping[str, str]: ...
+
+
+class RenderOne(Protocol):
+    def __call__(self, lab: Lab, image: str, *, labctl: str = "labctl") -> str: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Target:
-    render: Callable[[Lab, str], Mapping[str, str]]  # (lab, image reference) -> {file name: text}
+    render: Render
     file_name: str | None  # the one file's name in an output directory; None: several files, --out DIR
 
 
-def _single(render: Callable[[Lab, str], str], file_name: str) -> Target:
-    return Target(lambda lab, image: {file_name: render(lab, image)}, file_name)
+def _single(render: RenderOne, file_name: str) -> Target:
+    def render_files(lab: Lab, image: str, *, labctl: str = "labctl") -> Mapping[str, str]:
+        return {file_name: render(lab, image, labctl=labctl)}
+
+    return Target(render_files, file_name)
 
 
 __all__ = ["TARGETS", "Target", "render_compose", "render_kube", "render_kube_play"]

@@ -38,7 +38,8 @@ MANAGER = "compose"
 _RA_CONDITION = "service_started"
 
 
-def render_compose(lab: Lab, image: str) -> str:
+def render_compose(lab: Lab, image: str, *, labctl: str = "labctl") -> str:
+    """The compose file; `labctl`: the command line that finds this lab, for the header's hints."""
     """The lab's networks, volumes and containers as one compose document, with a header comment."""
     lab_specs = specs.lab_specs(lab, image)
     depends_on = {h.ra.container: h.ca.container for h in lab.hierarchies}
@@ -53,21 +54,21 @@ def render_compose(lab: Lab, image: str) -> str:
         "volumes": {volume.name: _volume(volume) for volume in lab_specs.volumes},
     }
     escaped = {key: _escape_interpolation(value) for key, value in document.items()}
-    return dump_documents([escaped], header=_header(lab))
+    return dump_documents([escaped], header=_header(lab, labctl))
 
 
-def _header(lab: Lab) -> list[str]:
+def _header(lab: Lab, labctl: str) -> list[str]:
     return [
         f"labctl lab {lab.name!r} for podman-compose, rendered by `labctl render --target compose`:",
         "re-render it rather than edit it (labctl finds containers, networks and volumes by these names).",
         "",
         "The image must exist locally first: `labctl build`.",
         "    podman-compose -f compose.yaml up -d",
-        "    labctl up        # installs each Intermediate CA's certificate, signed by the root key",
-        "                     # (which stays on the host), and writes the RAs' configuration into",
-        "                     # the running RA containers",
-        "    labctl verify",
-        "(labctl --config FILE ... for a lab other than the shipped one.)",
+        f"    {labctl} up",
+        "        installs each Intermediate CA's certificate, signed by the root key (which stays on the",
+        "        host), and writes the RAs' configuration into the running RA containers",
+        f"    {labctl} verify",
+        f"    {labctl} down --volumes    # removes the lab (RAs before the CAs they depend on)",
         "",
         "The RAs depend on their CA with condition service_started, not service_healthy: a CA turns",
         "healthy only once `labctl up` installed its certificate, so podman-compose on podman >= 4.6",

@@ -73,8 +73,9 @@ _LABEL_VALUE = (
 )
 
 
-def render_kube(lab: Lab, image: str) -> str:
-    """Namespace, ConfigMap, PersistentVolumeClaims, NetworkPolicies, Deployments and Services, one document each.
+def render_kube(lab: Lab, image: str, *, labctl: str = "labctl") -> str:
+    """Namespace, ConfigMap, PersistentVolumeClaims, NetworkPolicies, Deployments and Services, one document each
+    (`labctl` is not used: labctl cannot bootstrap a lab on a cluster yet, so there is no command to suggest).
 
     Raises:
         TopologyError: a name or label value of the lab is not valid in Kubernetes.

@@ -38,8 +38,10 @@ from labctl.topology import Hierarchy, Lab, network_name
 PLAY_SCRIPT = "play.sh"
 
 
-def render_kube_play(lab: Lab, image: str) -> dict[str, str]:
+def render_kube_play(lab: Lab, image: str, *, labctl: str = "labctl") -> dict[str, str]:
     """{file name: text}: a manifest per hierarchy, and play.sh that creates the networks and plays them.
+
+    `labctl`: the command line that finds this lab (e.g. `labctl --lab ci1`), for play.sh's hints.
 
     Raises:
         TopologyError: a name or label value is not valid in Kubernetes, or a container has no
@@ -47,7 +49,7 @@ def render_kube_play(lab: Lab, image: str) -> dict[str, str]:
     """
     check_names(lab, specs.lab_specs(lab, image))
     files = {manifest_name(lab, h): _manifest(lab, h, image) for h in lab.hierarchies}
-    files[PLAY_SCRIPT] = _play_script(lab)
+    files[PLAY_SCRIPT] = _play_script(lab, labctl)
     return files
 
 
@@ -97,12 +99,12 @@ def play_commands(lab: Lab, hierarchy: Hierarchy) -> list[list[str]]:
     return [[*create, network.name], [*play, manifest_name(lab, hierarchy)]]
 
 
-def _play_script(lab: Lab) -> str:
+def _play_script(lab: Lab, labctl: str) -> str:
     lines = [
         "#!/bin/sh",
         f"# labctl lab {lab.name!r} for podman kube play, rendered by `labctl render --target kube-play`.",
-        "# Then: labctl --config LAB_FILE up (installs the CA certificates, configures the RAs), labctl verify.",
-        "# Remove: podman kube down FILE for each manifest, then labctl --config LAB_FILE down [--volumes].",
+        f"# Then: {labctl} up (installs the CA certificates, configures the RAs), {labctl} verify.",
+        f"# Remove: {labctl} down [--volumes] (the pods, in dependency order, and the networks).",
         "set -eu",
         'cd "$(dirname "$0")"',
     ]

@@ -58,3 +58,28 @@ def test_podman_compose_runs_the_rendered_lab_and_labctl_verifies_it(
         [],
         [],
     )
+
+
+def test_labctl_down_removes_a_compose_lab_in_one_run(lab_cli: LabCLI, runtime: PodmanRuntime, tmp_path: Path) -> None:
+    """compose makes each RA require its CA: `down` removes them in that order, so one run leaves nothing."""
+    cli = LabCLI(tmp_path / "state", lab_cli.lab)
+    compose_file = tmp_path / "compose.yaml"
+    config = ("--lab", NAME)
+    cli.run(*config, "down", "--volumes")
+    cli.run(
+        *config, "render", "--target", "compose", "--subnets", "auto", "--ports", "auto", "--out", str(compose_file)
+    )
+    selector = {LAB_LABEL: NAME}
+    try:
+        started = _compose(compose_file, "up", "-d")
+        assert started.returncode == 0, started.stdout[-2000:] + started.stderr[-2000:]
+        assert len(runtime.list_containers(selector)) == 6
+        down = cli.run(*config, "down", "--volumes", check=False)
+        assert down.returncode == 0, down.stdout[-2000:] + down.stderr[-2000:]
+        assert (runtime.list_containers(selector), runtime.list_networks(selector), runtime.list_volumes(selector)) == (
+            [],
+            [],
+            [],
+        )
+    finally:
+        _compose(compose_file, "down", "-v")

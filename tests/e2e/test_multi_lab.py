@@ -15,7 +15,7 @@ from labctl.placement import RECORDED_LAB
 from labctl.runtime.base import LAB_LABEL
 from labctl.runtime.podman import PodmanRuntime
 from labctl.topology import load_lab
-from tests.e2e.conftest import LabCLI
+from tests.e2e.conftest import VERIFY_CHECKS, LabCLI
 
 SECOND = "e2e-second"
 
@@ -48,7 +48,7 @@ def test_both_labs_verify_while_both_run(lab_cli: LabCLI, second: LabCLI) -> Non
     for cli, args in ((second, ("--lab", SECOND)), (lab_cli, ())):
         output = cli.run(*args, "verify", "--json").stdout
         results = [json.loads(line) for line in output.splitlines()]
-        assert len(results) == 30 and all(r["passed"] for r in results), output
+        assert len(results) == VERIFY_CHECKS and all(r["passed"] for r in results), output
 
 
 def test_status_of_the_second_lab_finds_its_recorded_ports(second: LabCLI) -> None:

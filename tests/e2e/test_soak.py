@@ -20,9 +20,10 @@ import pytest
 
 from benchmarks.in_network import SETUP_ALLOWANCE_S
 from labctl import loadgen
+from labctl.clients import ClientRunner
 from labctl.endpoint import Endpoint, endpoint_for
 from labctl.est_client import est_ssl_context
-from labctl.orchestrator import Orchestrator
+from labctl.images import ensure_image
 from labctl.runtime.base import FileContent
 from labctl.runtime.podman import PodmanRuntime
 from labctl.specs import CLIENT_DIR
@@ -67,7 +68,7 @@ def _host_load(endpoint: Endpoint, results: dict[str, loadgen.LoadSummary]) -> N
     results[endpoint.hierarchy.name] = asyncio.run(run())
 
 
-def _container_load(orchestrator: Orchestrator, endpoint: Endpoint, results: dict[str, loadgen.LoadSummary]) -> None:
+def _container_load(clients: ClientRunner, endpoint: Endpoint, results: dict[str, loadgen.LoadSummary]) -> None:
     hierarchy = endpoint.hierarchy
     files = {
         "ca-chain.pem": FileContent(endpoint.trust_file.read_bytes()),
@@ -79,7 +80,7 @@ def _container_load(orchestrator: Orchestrator, endpoint: Endpoint, results: dic
         "--trust", f"{CLIENT_DIR}/ca-chain.pem", "--credentials", f"{CLIENT_DIR}/est-credentials",
         "--duration", str(SOAK_S), "--concurrency", str(SOAK_CONCURRENCY), "--keepalive-only",
     ]  # fmt: skip
-    result = orchestrator.run_client(hierarchy, args, files, timeout=SOAK_S + SETUP_ALLOWANCE_S)
+    result = clients.run(hierarchy, args, files, timeout=SOAK_S + SETUP_ALLOWANCE_S)
     assert result.exit_code == 0, result.output[-2000:]
     [summary] = loadgen.parse_records(result.output).enrollment
     results[hierarchy.name] = summary
@@ -92,12 +93,12 @@ def test_soak_every_hierarchy_at_once(lab_cli: LabCLI, runtime: PodmanRuntime) -
     valid_before = _valid_counts(lab_cli)
     rss_idle = _rss(runtime, containers)
     results: dict[str, loadgen.LoadSummary] = {}
-    orchestrator = Orchestrator(lab, runtime, lab_cli.state_dir)
+    clients = ClientRunner(lab, runtime, lab_cli.state_dir, ensure_image=lambda: ensure_image(runtime).reference)
     with ThreadPoolExecutor(max_workers=3) as pool:
         loads = [
             pool.submit(_host_load, endpoints["rsa"], results),
             pool.submit(_host_load, endpoints["ecc"], results),
-            pool.submit(_container_load, orchestrator, endpoints["pqc"], results),
+            pool.submit(_container_load, clients, endpoints["pqc"], results),
         ]
         time.sleep(SOAK_S / 2)
         rss_middle = _rss(runtime, containers)

@@ -137,9 +137,24 @@ def test_ca_restart_keeps_certificates(local_lab):
     def counts() -> dict[str, int]:
         context = ca_ssl_context(endpoint.trust_file, cert=admin.admin_cert, key=admin.admin_key)
         with CAClient(endpoint.ca_url, ssl_context=context) as client:
-            return client.status()["Counts"]
+            return dict(client.status().counts)
 
     before = counts()
     runner.stop()
     runner.up(timeout=60)
     assert counts() == before
+
+
+def test_trust_bootstrap_shows_the_roots_fingerprint_and_stores_only_when_asked(local_lab, tmp_path):
+    """RFC 7030 section 4.1.1: cacerts without a trust anchor; stored only on the user's word."""
+    from labctl.devices import bootstrap_cacerts
+    from labctl.pki.issue import load_pem_certificates, sha256_fingerprint
+
+    endpoint = _endpoint(local_lab, "ecc")
+    root = load_pem_certificates(endpoint.trust_file.read_bytes())[-1]
+    anchor = tmp_path / "ca-chain.pem"
+    fetched = bootstrap_cacerts(endpoint.ra_url, anchor, store=False)
+    assert fetched.root_fingerprint == sha256_fingerprint(root)
+    assert fetched.chain[-1] == root and not fetched.stored and not anchor.exists()
+    stored = bootstrap_cacerts(endpoint.ra_url, anchor, store=True)
+    assert stored.stored and load_pem_certificates(anchor.read_bytes()) == fetched.chain

@@ -11,8 +11,8 @@ from tests.unit.test_orchestrator import LabRig, make_rig
 
 
 @pytest.fixture
-def rig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LabRig]:
-    built = make_rig(tmp_path, monkeypatch)
+def rig(tmp_path: Path) -> Iterator[LabRig]:
+    built = make_rig(tmp_path)
     yield built
     built.ca.close()
 

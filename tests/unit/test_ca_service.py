@@ -46,7 +46,8 @@ async def _json(response: ClientResponse, status: int) -> Any:
 async def _pki_exception(response: ClientResponse, status: int, class_name: str) -> dict[str, Any]:
     body = await _json(response, status)
     assert set(body) == PKI_EXCEPTION_KEYS
-    assert body["ClassName"] == f"com.netscape.certsrv.base.{class_name}"
+    expected = class_name if class_name.startswith("com.") else f"com.netscape.certsrv.base.{class_name}"
+    assert body["ClassName"] == expected
     assert body["Code"] == status
     assert body["Message"]
     return body  # type: ignore[no-any-return]
@@ -435,7 +436,7 @@ async def test_revoke_with_unknown_reason_is_400(ca_service: CAService) -> None:
 
 async def test_unknown_serial_is_404_json(ca_service: CAService) -> None:
     response = await ca_service.client.get("/ca/v2/certs/0x1")
-    body = await _pki_exception(response, 404, "ResourceNotFoundException")
+    body = await _pki_exception(response, 404, dogtag.CERT_NOT_FOUND)
     assert "0x1 not found" in body["Message"]
 
 

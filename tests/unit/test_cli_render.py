@@ -11,6 +11,7 @@ import yaml
 from click.testing import CliRunner
 
 from labctl import cli
+from labctl.cli import lifecycle as lab_commands
 from labctl.cli import main
 from labctl.images import DEFAULT_BASE, ImageResult
 from labctl.targets import render_compose, render_kube
@@ -27,7 +28,8 @@ def _invoke(*args: str, state_dir: Path) -> Any:
 def test_render_target_prints_the_document(tmp_path: Path, target: str, render: Any) -> None:
     result = _invoke("--target", target, "--image", IMAGE, state_dir=tmp_path)
     assert result.exit_code == 0, result.output
-    assert result.stdout == render(load_lab(), IMAGE)
+    # The hints in the file name the state dir given: that is how later commands find this lab.
+    assert result.stdout == render(load_lab(), IMAGE, labctl=f"labctl --state-dir {tmp_path}")
 
 
 @pytest.mark.parametrize(("target", "file_name"), [("compose", "compose.yaml"), ("kube", "lab.yaml")])
@@ -42,7 +44,7 @@ def test_render_target_into_a_file(tmp_path: Path) -> None:
     out = tmp_path / "lab-compose.yml"
     result = _invoke("--target", "compose", "--image", IMAGE, "--out", str(out), state_dir=tmp_path)
     assert result.exit_code == 0, result.output
-    assert out.read_text(encoding="utf-8") == render_compose(load_lab(), IMAGE)
+    assert out.read_text(encoding="utf-8") == render_compose(load_lab(), IMAGE, labctl=f"labctl --state-dir {tmp_path}")
 
 
 def test_render_target_uses_the_lab_file_given(tmp_path: Path) -> None:
@@ -61,7 +63,7 @@ def test_render_target_without_image_uses_the_image_up_would(tmp_path: Path, mon
         asked.append(base)
         return ImageResult("localhost/labctl:feedfacecafe", False, "feedfacecafe" * 5)
 
-    monkeypatch.setattr(cli, "PodmanRuntime", nullcontext)
+    monkeypatch.setattr(lab_commands, "PodmanRuntime", nullcontext)
     monkeypatch.setattr(cli, "ensure_image", ensure_image)
     result = _invoke("--target", "compose", state_dir=tmp_path)
     assert result.exit_code == 0, result.output
@@ -125,3 +127,14 @@ def test_render_kube_play_writes_a_file_per_hierarchy_and_the_play_script(tmp_pa
         "cert-lab-rsa.yaml",
         "play.sh",
     ]
+
+
+def test_rendered_hints_name_the_lab_as_later_commands_find_it(tmp_path: Path) -> None:
+    xdg = tmp_path / "xdg"
+    result = CliRunner().invoke(
+        main, ["--lab", "ci7", "render", "--target", "kube-play", "--image", IMAGE, "--out", str(tmp_path / "play")],
+        env={"XDG_STATE_HOME": str(xdg)},
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    play = (tmp_path / "play" / "play.sh").read_text(encoding="utf-8")
+    assert "labctl --lab ci7 up" in play and "labctl --lab ci7 down" in play and "LAB_FILE" not in play

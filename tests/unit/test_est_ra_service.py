@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives import serialization
 from labctl.pki.csrattrs import CsrAttribute, decode_csrattrs
 from labctl.pki.issue import build_csr, common_name_subject
 from labctl.pki.keys import KeyAlgorithm, PrivateKey
+from labctl.pki.names import ReservedNames
 from labctl.pki.pkcs7 import load_certs_only
 from labctl.services.ca.app import create_app as create_ca_app
 from labctl.services.ca.authority import IntermediateCA
@@ -477,3 +478,72 @@ async def test_enroll_match_rejects_other_san(make_ra: RAFactory) -> None:
     ra = await make_ra(enroll_match=True)
     response = await _enroll(ra, _b64(_csr(ra.hierarchy.algorithm, EST_USER, [EST_USER, "other.cert-lab.local"])))
     assert "subjectAltName other.cert-lab.local" in await _assert_error(response, 403)
+
+
+# --- labctl's enrollment policy: no certificate for the lab's own services, valid host names only ----
+
+
+@pytest.mark.parametrize(
+    ("common_name", "sans"),
+    [
+        ("est-ca.cert-lab.local", ["est-ca.cert-lab.local"]),  # the rsa RA's host name
+        ("device01.cert-lab.local", ["device01.cert-lab.local", "dogtag-intermediate-ca"]),  # a CA container
+        ("device01.cert-lab.local", ["ECC-EST-CA.cert-lab.local"]),  # another hierarchy's RA, any case
+        ("device01.cert-lab.local", ["127.0.0.1"]),
+        ("device01.cert-lab.local", ["172.27.0.18"]),  # the pqc network
+        ("device01.cert-lab.local", ["::1"]),
+        ("localhost", []),
+        ("device01.cert-lab.local", ["printer.localhost"]),
+    ],
+    ids=[
+        "ra-host",
+        "ca-container",
+        "other-ra-any-case",
+        "loopback",
+        "lab-network",
+        "ipv6-loopback",
+        "cn",
+        "dot-localhost",
+    ],
+)
+async def test_simpleenroll_for_a_lab_service_name_is_403(ra: RAService, common_name: str, sans: list[str]) -> None:
+    response = await _enroll(ra, _b64(_csr(ra.hierarchy.algorithm, common_name, sans)))
+    assert "the lab's own services" in await _assert_error(response, 403)
+
+
+@pytest.mark.parametrize(
+    ("common_name", "sans", "reason"),
+    [
+        ("bad name!", ["bad name!"], "'bad name!' is not a valid host name"),
+        ("device01.cert-lab.local", ["-dash.cert-lab.local"], "label '-dash'"),
+        ("device01.cert-lab.local", ["*.cert-lab.local"], "label '*'"),
+        ("device01.cert-lab.local", ["xn--zz.cert-lab.local"], "not an IDNA A-label"),
+        ("gerät.cert-lab.local", [], "IDNA A-labels"),
+        ("device_01.cert-lab.local", [], "subject CN 'device_01.cert-lab.local'"),
+        ("device01..cert-lab.local", [], "label ''"),
+    ],
+    ids=["space", "leading-hyphen", "wildcard", "bad-a-label", "u-label", "cn-underscore", "cn-empty-label"],
+)
+async def test_simpleenroll_with_an_invalid_host_name_is_400(
+    ra: RAService, common_name: str, sans: list[str], reason: str
+) -> None:
+    response = await _enroll(ra, _b64(_csr(ra.hierarchy.algorithm, common_name, sans)))
+    assert reason in await _assert_error(response, 400)
+
+
+async def test_simpleenroll_with_valid_names_and_an_a_label_is_issued(ra: RAService) -> None:
+    names = ["device01.cert-lab.local", "xn--bcher-kva.example", "10.0.0.7"]
+    certificate = await _issued(await _enroll(ra, _b64(_csr(ra.hierarchy.algorithm, "Device 01 (lab)", names))))
+    assert certificate.subject == common_name_subject("Device 01 (lab)")  # not a DNS name: any text
+
+
+async def test_lab_file_may_allow_lab_service_names(make_ra: RAFactory) -> None:
+    ra = await make_ra(reserved=ReservedNames.none())
+    csr = _csr(ra.hierarchy.algorithm, "est-ca.cert-lab.local", ["est-ca.cert-lab.local", "127.0.0.1"])
+    certificate = await _issued(await _enroll(ra, _b64(csr)))
+    assert certificate.subject == csr.subject
+
+
+async def test_401_tells_a_curl_user_what_to_add(ra: RAService) -> None:
+    response = await _enroll(ra, _b64(_csr(ra.hierarchy.algorithm)), auth=False)
+    assert '-u "$(labctl credentials --pki-type' in await _assert_error(response, 401)

@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from labctl import cli
+from labctl.cli import lifecycle as lab_commands
 from labctl.errors import LabctlError
 from labctl.hosts import apply_block, has_block, hosts_lines, remove_block, root_command, update_hosts_file
 from labctl.topology import load_lab
@@ -219,11 +220,11 @@ def test_cli_prints_applies_and_removes(tmp_path):
 def test_down_cleanup_removes_the_block_and_only_warns(tmp_path, lab, capsys):
     hosts = tmp_path / "hosts"
     hosts.write_text(apply_block(ORIGINAL, hosts_lines(lab)))
-    cli._remove_hosts_block(lab, hosts)
+    lab_commands._remove_hosts_block(lab, hosts)
     assert hosts.read_text() == ORIGINAL
     assert "removed the cert-lab names" in capsys.readouterr().out
-    cli._remove_hosts_block(lab, hosts)  # no block: nothing said
+    lab_commands._remove_hosts_block(lab, hosts)  # no block: nothing said
     assert capsys.readouterr().out == ""
     hosts.write_text(ORIGINAL + "# BEGIN labctl cert-lab\n")
-    cli._remove_hosts_block(lab, hosts)
+    lab_commands._remove_hosts_block(lab, hosts)
     assert "warning: could not remove" in capsys.readouterr().err

@@ -91,7 +91,13 @@ def assert_up_completes_and_down_removes_everything(rig: LabRig) -> None:
 def _orchestrator(rig: LabRig, on_event: EventSink) -> Orchestrator:
     """Another orchestrator on the rig's runtime and state dir, with its own event sink."""
     return Orchestrator(
-        rig.lab, rig.runtime, rig.state_dir, build_image=FakeImageBuilder(), clock=rig.clock, on_event=on_event
+        rig.lab,
+        rig.runtime,
+        rig.state_dir,
+        build_image=FakeImageBuilder(),
+        clock=rig.clock,
+        on_event=on_event,
+        ca_clients=rig.ca_clients,
     )
 
 
@@ -176,7 +182,6 @@ Arm = Callable[[Tripwire, LabRig], Callable[[], None]]
 
 def _interrupt_at_every_point(
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
     arm: Arm,
     error: Callable[[], BaseException] = KeyboardInterrupt,
 ) -> int:
@@ -186,7 +191,7 @@ def _interrupt_at_every_point(
         The number of points (interrupted runs).
     """
     for point in range(MAX_POINTS):
-        rig = make_rig(tmp_path / f"point-{point}", monkeypatch)
+        rig = make_rig(tmp_path / f"point-{point}")
         tripwire = Tripwire(point, error)
         disarm = arm(tripwire, rig)
         try:
@@ -203,16 +208,12 @@ def _interrupt_at_every_point(
     raise AssertionError(f"up still interrupted after {MAX_POINTS} points")
 
 
-def test_up_interrupted_before_any_runtime_call_is_finished_by_the_next_up(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_up_interrupted_before_any_runtime_call_is_finished_by_the_next_up(tmp_path: Path) -> None:
     """Between any two calls that change the lab: e.g. a container created but not started."""
-    assert _interrupt_at_every_point(tmp_path, monkeypatch, _arm_runtime_calls) > 5
+    assert _interrupt_at_every_point(tmp_path, _arm_runtime_calls) > 5
 
 
-def test_up_failing_as_the_podman_service_goes_away_is_finished_by_the_next_up(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_up_failing_as_the_podman_service_goes_away_is_finished_by_the_next_up(tmp_path: Path) -> None:
     """The service dies before a call (PodmanRuntime's error); once it is back, `up` finishes the lab."""
 
     def gone() -> RuntimeBackendError:
@@ -220,7 +221,7 @@ def test_up_failing_as_the_podman_service_goes_away_is_finished_by_the_next_up(
             "podman service at unix:///test.sock stopped answering during test: connection refused"
         )
 
-    assert _interrupt_at_every_point(tmp_path, monkeypatch, _arm_runtime_calls, gone) > 5
+    assert _interrupt_at_every_point(tmp_path, _arm_runtime_calls, gone) > 5
 
 
 def _arm_runtime_calls(tripwire: Tripwire, rig: LabRig) -> Callable[[], None]:
@@ -243,7 +244,7 @@ def test_up_interrupted_before_any_state_write_is_finished_by_the_next_up(
         monkeypatch.setattr(files_module, "_replace", write)
         return lambda: monkeypatch.setattr(files_module, "_replace", replace)
 
-    assert _interrupt_at_every_point(tmp_path, monkeypatch, arm) > 10
+    assert _interrupt_at_every_point(tmp_path, arm) > 10
 
 
 # --- what a killed labctl leaves --------------------------------------------------------------------

@@ -38,6 +38,7 @@ from labctl.pki.issue import (
 )
 from labctl.pki.keys import KeyAlgorithm
 from labctl.pki.profiles import SERVER_PROFILE_BY_KIND, get_profile
+from tests.conftest import ALGORITHM_IDS, ALGORITHMS
 from tests.helpers import (
     assert_has_aki_ski,
     assert_is_ca,
@@ -49,8 +50,7 @@ from tests.helpers import (
     small_rsa_key,
 )
 
-ALGORITHMS = [KeyAlgorithm.RSA_4096, KeyAlgorithm.EC_P384, KeyAlgorithm.ML_DSA_87]
-IDS = ["rsa", "ecc", "pqc"]
+IDS = ALGORITHM_IDS
 # key_for indexes: 0 root, 1 Intermediate CA (and impostor root), 2 end entity.
 ROOT, INTERMEDIATE, LEAF = 0, 1, 2
 
@@ -469,7 +469,7 @@ def test_verify_chain_fails_for_wrong_issuer_naming_the_cert(pki: Pki, leaf: x50
         verify_chain(leaf, [pki.intermediate.certificate, impostor.certificate])
     message = str(info.value)
     assert pki.intermediate.certificate.subject.rfc4514_string() in message
-    assert "was not signed by" in message
+    assert "was not issued by" in message
 
 
 def test_verify_chain_fails_when_issuer_is_missing_naming_the_cert(pki: Pki, leaf: x509.Certificate) -> None:

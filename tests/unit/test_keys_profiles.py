@@ -26,10 +26,10 @@ from labctl.pki.keys import (
     write_private_key,
 )
 from labctl.pki.profiles import PROFILES, SERVER_PROFILE_BY_KIND, Profile, get_profile
+from tests.conftest import ALGORITHM_IDS, ALGORITHMS
 from tests.helpers import key_for, small_ec_key, small_rsa_key
 
-ALGORITHMS = [KeyAlgorithm.RSA_4096, KeyAlgorithm.EC_P384, KeyAlgorithm.ML_DSA_87]
-IDS = ["rsa", "ecc", "pqc"]
+IDS = ALGORITHM_IDS
 SERVER_PROFILES = ["caServerCert", "caECServerCert", "caMLDSAServerCert"]
 
 

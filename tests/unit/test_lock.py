@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -145,10 +146,18 @@ MUTATING = [
 ]
 
 
+@pytest.fixture
+def signal_handlers() -> Iterator[None]:
+    """`up` and `serve-local` make SIGTERM and SIGHUP stop them; pytest's handlers come back afterwards."""
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    yield
+    for sig, handler in saved.items():
+        signal.signal(sig, handler)
+
+
 @pytest.mark.parametrize("command", MUTATING, ids=[" ".join(c[:2]) if c[0] == "iot" else c[0] for c in MUTATING])
-def test_mutating_commands_refuse_a_busy_lab(tmp_path, holder, monkeypatch, command):
+def test_mutating_commands_refuse_a_busy_lab(tmp_path, holder, monkeypatch, signal_handlers, command):
     monkeypatch.setattr(cli, "LOCK_WAIT_S", 0)
-    monkeypatch.setattr(cli, "_stop_on_termination", lambda: None)  # keep pytest's signal handlers
     result = CliRunner().invoke(cli.main, ["--state-dir", str(tmp_path), *command])
     assert result.exit_code == 1, result.output
     assert f"is busy: `labctl up` (pid {holder.pid}) holds it" in result.output

@@ -21,12 +21,12 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-import labctl.orchestrator as orchestrator_module
 from labctl import specs
+from labctl.ca_client import CAStatus
 from labctl.errors import NotReadyError, TopologyError
 from labctl.events import StepEvent, StepStatus
 from labctl.images import IMAGE_UID, ImageResult, image_reference
-from labctl.orchestrator import Orchestrator
+from labctl.orchestrator import CAClients, Orchestrator
 from labctl.pki.issue import csr_pem, load_pem_certificates, verify_chain
 from labctl.plan import build_plan
 from labctl.runtime.base import (
@@ -206,6 +206,7 @@ class LabRig:
     clock: FakeClock
     ca: SimulatedCA
     state_dir: Path
+    ca_clients: CAClients  # the admin client issues through the simulated CA
 
     def statuses(self, status: StepStatus) -> set[str]:
         return {event.step for event in self.events if event.status is status}
@@ -216,7 +217,7 @@ class LabRig:
         self.orchestrator.up(timeout=timeout)
 
 
-def make_rig(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> LabRig:
+def make_rig(workdir: Path) -> LabRig:
     """A fresh ECC lab on FakeRuntime under `workdir`; the caller closes `rig.ca`."""
     lab = ecc_lab()
     hierarchy = lab.hierarchy("ecc")
@@ -230,13 +231,19 @@ def make_rig(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> LabRig:
         assert url == f"https://127.0.0.1:{hierarchy.ca.port}"
         yield StubAdmin(ca, state.admin_cert)
 
-    monkeypatch.setattr(orchestrator_module, "admin_client", admin_client)
+    ca_clients = CAClients(admin=admin_client)
     events: list[StepEvent] = []
     clock = FakeClock()
     orchestrator = Orchestrator(
-        lab, runtime, state_dir, build_image=FakeImageBuilder(), clock=clock, on_event=events.append
+        lab,
+        runtime,
+        state_dir,
+        build_image=FakeImageBuilder(),
+        clock=clock,
+        on_event=events.append,
+        ca_clients=ca_clients,
     )
-    return LabRig(lab, hierarchy, runtime, orchestrator, events, clock, ca, state_dir)
+    return LabRig(lab, hierarchy, runtime, orchestrator, events, clock, ca, state_dir, ca_clients)
 
 
 def spec_of(runtime: FakeRuntime, name: str) -> ContainerSpec:
@@ -458,7 +465,13 @@ def test_up_names_a_ca_that_never_writes_its_csr(rig: LabRig) -> None:
 def test_up_gives_up_on_a_silent_ca_after_the_timeout_on_the_injected_clock(rig: LabRig) -> None:
     clock = GuardedClock()
     rig.orchestrator = Orchestrator(
-        rig.lab, rig.runtime, rig.state_dir, build_image=FakeImageBuilder(), clock=clock, on_event=rig.events.append
+        rig.lab,
+        rig.runtime,
+        rig.state_dir,
+        build_image=FakeImageBuilder(),
+        clock=clock,
+        on_event=rig.events.append,
+        ca_clients=rig.ca_clients,
     )
     rig.runtime.on_start[CA] = _silent_ca
     with pytest.raises(NotReadyError, match=rf"^{CA} CSR not ready after 60s \(no CSR yet\)$") as caught:
@@ -552,6 +565,31 @@ def test_status_reports_a_running_ra_with_its_health(up_rig: LabRig) -> None:
     by_role = {s.role: s for s in up_rig.orchestrator.status()}
     assert by_role["ca"].state == "missing"
     assert (by_role["ra"].state, by_role["ra"].health, by_role["ra"].port) == ("running", "healthy", 8466)
+
+
+def test_status_asks_a_running_ca_through_the_status_client(up_rig: LabRig) -> None:
+    asked: list[str] = []
+
+    class StatusClient:
+        def __enter__(self) -> StatusClient:
+            return self
+
+        def __exit__(self, *_: object) -> None:
+            return None
+
+        def status(self) -> CAStatus:
+            return CAStatus("running", {"VALID": 2})
+
+    def status_client(url: str) -> StatusClient:
+        asked.append(url)
+        return StatusClient()
+
+    clients = dataclasses.replace(up_rig.ca_clients, status=status_client)
+    orchestrator = Orchestrator(up_rig.lab, up_rig.runtime, up_rig.state_dir, ca_clients=clients)
+    by_role = {s.role: s for s in orchestrator.status()}
+    assert asked == ["https://127.0.0.1:8464"]
+    assert (by_role["ca"].ca_status, dict(by_role["ca"].counts)) == ("running", {"VALID": 2})
+    assert by_role["ra"].ca_status is None
 
 
 def test_status_reports_a_foreign_container_as_missing(rig: LabRig) -> None:

@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 from labctl.pki.keys import KeyAlgorithm
+from labctl.render import render_ra_config
 from labctl.services.est_ra.config import ConfigError, load_config
+from labctl.topology import dump_lab, load_lab, parse_lab, reserved_names
 
 FILES = {
     "backend.conf": """\
@@ -145,30 +147,21 @@ def test_load_config_rejects_bad_enroll_auth(conf_dir: Path, value: str) -> None
     assert "enrollAuth" in str(caught.value)
 
 
-def test_load_config_rejects_non_boolean_flag(conf_dir: Path) -> None:
-    path = _rewrite(conf_dir, "authorizer.conf", drop="enrollMatchTLSSubjSAN", add="enrollMatchTLSSubjSAN=yes")
-    with pytest.raises(ConfigError, match="'enrollMatchTLSSubjSAN' must be true or false") as caught:
-        load_config(conf_dir)
-    assert str(path) in str(caught.value)
-
-
-def test_load_config_rejects_unknown_key_algorithm(conf_dir: Path) -> None:
-    path = _rewrite(conf_dir, "authorizer.conf", drop="keyAlgorithm", add="keyAlgorithm=rsa-1024")
-    with pytest.raises(ConfigError, match="unknown keyAlgorithm 'rsa-1024'") as caught:
-        load_config(conf_dir)
-    assert str(path) in str(caught.value)
-
-
-def test_load_config_rejects_non_http_url(conf_dir: Path) -> None:
-    path = _rewrite(conf_dir, "backend.conf", drop="url", add="url=ldap://ca:389")
-    with pytest.raises(ConfigError, match="must be an http") as caught:
-        load_config(conf_dir)
-    assert str(path) in str(caught.value)
-
-
-def test_load_config_rejects_non_integer_port(conf_dir: Path) -> None:
-    path = _rewrite(conf_dir, "server.conf", drop="port", add="port=https")
-    with pytest.raises(ConfigError, match="port") as caught:
+@pytest.mark.parametrize(
+    ("name", "key", "value", "message"),
+    [
+        ("authorizer.conf", "enrollMatchTLSSubjSAN", "yes", "'enrollMatchTLSSubjSAN' must be true or false"),
+        ("authorizer.conf", "keyAlgorithm", "rsa-1024", "unknown keyAlgorithm 'rsa-1024'"),
+        ("backend.conf", "url", "ldap://ca:389", "must be an http"),
+        ("server.conf", "port", "https", "port"),
+    ],
+    ids=["non-boolean-flag", "unknown-key-algorithm", "non-http-url", "non-integer-port"],
+)
+def test_load_config_rejects_a_bad_value_naming_file_and_key(
+    conf_dir: Path, name: str, key: str, value: str, message: str
+) -> None:
+    path = _rewrite(conf_dir, name, drop=key, add=f"{key}={value}")
+    with pytest.raises(ConfigError, match=re.escape(message)) as caught:
         load_config(conf_dir)
     assert str(path) in str(caught.value)
 
@@ -182,4 +175,43 @@ def test_load_config_names_line_without_equals(conf_dir: Path) -> None:
 def test_load_config_names_missing_file(conf_dir: Path) -> None:
     (conf_dir / "server.conf").unlink()
     with pytest.raises(ConfigError, match=r"cannot read .*server\.conf"):
+        load_config(conf_dir)
+
+
+def test_authorizer_without_labctl_keys_reserves_loopback_only(conf_dir: Path) -> None:
+    reserved = load_config(conf_dir).authorizer.reserved
+    assert (reserved.names, reserved.networks, reserved.loopback) == (frozenset(), (), True)
+    assert reserved.name_reason("localhost") is not None
+
+
+def test_rendered_authorizer_reserves_every_service_of_the_lab(tmp_path: Path) -> None:
+    lab = load_lab()
+    hierarchy = lab.hierarchy("ecc")
+    files = render_ra_config(
+        hierarchy, ca_url="https://ca:8443", username="u", password="p", compat_tls=False,
+        reserved=reserved_names(lab, hierarchy),
+    )  # fmt: skip
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    reserved = load_config(tmp_path).authorizer.reserved
+    assert {"est-ca.cert-lab.local", "dogtag-pq-intermediate-ca", "dogtag-ecc-est-ca"} <= reserved.names
+    assert {str(n) for n in reserved.networks} == {"172.26.0.0/24", "172.27.0.0/24", "172.28.0.0/24"}
+    assert reserved.loopback
+
+
+def test_lab_file_allow_lab_names_reserves_nothing() -> None:
+    text = (Path(__file__).resolve().parents[2] / "labctl" / "lab.toml").read_text()
+    text = text.replace(
+        'enroll_profile = "estServiceCert"\n', 'enroll_profile = "estServiceCert"\nallow_lab_names = true\n', 1
+    )
+    lab = parse_lab(text)
+    reserved = reserved_names(lab, lab.hierarchy("rsa"))
+    assert reserved.name_reason("est-ca.cert-lab.local") is None and reserved.name_reason("127.0.0.1") is None
+    assert reserved_names(lab, lab.hierarchy("ecc")).name_reason("est-ca.cert-lab.local") is not None
+    assert parse_lab(dump_lab(lab)).hierarchy("rsa").ra.allow_lab_names
+
+
+def test_load_config_rejects_bad_reserved_address(conf_dir: Path) -> None:
+    _rewrite(conf_dir, "authorizer.conf", add="reservedAddresses=10.0.0.0/33")
+    with pytest.raises(ConfigError, match=re.escape("reservedAddresses: '10.0.0.0/33'")):
         load_config(conf_dir)

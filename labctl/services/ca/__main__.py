@@ -1,4 +1,8 @@
-"""Run the Intermediate CA: `python -m labctl.services.ca --data-dir DIR --algorithm ec-p384 ...`."""
+"""Run the Intermediate CA: `python -m labctl.services.ca --data-dir DIR --algorithm ec-p384 ...`.
+
+It serves at once (a self-signed TLS certificate while it awaits its own), installs its certificate
+when labctl drops it into the data dir, then serves the TLS certificate it issued itself.
+"""
 
 from __future__ import annotations
 

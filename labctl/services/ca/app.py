@@ -7,9 +7,10 @@ pending. Errors are Dogtag's PKIException JSON, so Dogtag clients raise the righ
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,7 +22,7 @@ from labctl import dogtag
 from labctl.errors import PKIError, ServiceError
 from labctl.pki.issue import certificates_pem
 from labctl.pki.pkcs7 import certs_only_der
-from labctl.pki.profiles import PROFILES
+from labctl.pki.profiles import PROFILES, Profile
 from labctl.services.ca.authority import ANONYMOUS, Caller, CAState, IntermediateCA, RevocationReason
 from labctl.services.ca.store import CertRecord, CertStatus, RequestRecord, RequestStatus
 from labctl.services.http import MAX_BODY as MAX_BODY_KEY
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 AUTHORITY = web.AppKey("authority", IntermediateCA)
 PEER: web.AppKey[PeerCertificate] = web.AppKey("peer_certificate")
 NONCES: web.AppKey[dict[int, str]] = web.AppKey("nonces")
+CERT_NONCES: web.AppKey[dict[int, int]] = web.AppKey("cert_nonces")
 TLS_READY: web.AppKey[Callable[[], bool]] = web.AppKey("tls_ready")
 MAX_BODY = 256 * 1024
 
@@ -54,17 +56,21 @@ def create_app(
     app[PEER] = peer_certificate
     app[TLS_READY] = tls_ready
     app[NONCES] = {}
+    app[CERT_NONCES] = {}
     app[MAX_BODY_KEY] = MAX_BODY
     routes = [
         web.get("/ca/admin/ca/getStatus", get_status),
         web.get("/ca/ee/ca/getStatus", get_status),
         web.get("/ca/ee/ca/getCertChain", get_cert_chain),
         web.get("/ca/ee/ca/getCRL", get_crl),
+        web.get("/pki/rest/info", get_info),
+        web.get("/pki/v2/info", get_info),
     ]
     for prefix in dogtag.API_PREFIXES:
         routes += [
             web.get(f"{prefix}/account/login", login),
             web.get(f"{prefix}/account/logout", logout),
+            web.get(f"{prefix}/certrequests/profiles", list_enrollment_templates),
             web.get(f"{prefix}/certrequests/profiles/{{profile_id}}", enrollment_template),
             web.post(f"{prefix}/certrequests", submit_request),
             web.get(f"{prefix}/certrequests/{{request_id}}", get_request),
@@ -75,19 +81,44 @@ def create_app(
             web.get(f"{prefix}/certs", list_certs),
             web.post(f"{prefix}/certs/search", search_certs),
             web.get(f"{prefix}/certs/{{serial}}", get_cert),
-            web.get(f"{prefix}/agent/certs/{{serial}}", get_cert),
+            web.get(f"{prefix}/agent/certs/{{serial}}", review_cert),
             web.post(f"{prefix}/agent/certs/{{serial}}/revoke", revoke_cert),
-            web.get(f"{prefix}/authorities/{dogtag.HOST_AUTHORITY}/chain", get_chain),
+            web.get(f"{prefix}/authorities", list_authorities),
+            web.get(f"{prefix}/authorities/{{authority_id}}", get_authority),
+            web.get(f"{prefix}/authorities/{{authority_id}}/cert", get_authority_cert),
+            web.get(f"{prefix}/authorities/{{authority_id}}/chain", get_chain),
+            web.get(f"{prefix}/profiles", list_profiles),
+            web.get(f"{prefix}/profiles/{{profile_id}}", get_profile),
             web.get(f"{prefix}/config/cert/signing", get_signing_cert),
         ]
     app.add_routes(routes)
     return app
 
 
+class DogtagError(ServiceError):
+    """A ServiceError answered with a specific Dogtag exception class (e.g. CertNotFoundException)."""
+
+    def __init__(self, status: int, reason: str, *, class_name: str) -> None:
+        super().__init__(status, reason)
+        self.class_name = class_name
+
+
 def _json_error(exc: ServiceError) -> web.Response:
+    class_name = exc.class_name if isinstance(exc, DogtagError) else None
     return web.json_response(
-        dogtag.pki_exception(exc.status, exc.reason), status=exc.status, headers=error_headers(exc)
+        dogtag.pki_exception(exc.status, exc.reason, class_name), status=exc.status, headers=error_headers(exc)
     )
+
+
+@contextlib.contextmanager
+def _not_found_as(class_name: str) -> Iterator[None]:
+    """The authority's 404s, as the Dogtag resource in question names them."""
+    try:
+        yield
+    except ServiceError as exc:
+        if exc.status != 404 or isinstance(exc, DogtagError):
+            raise
+        raise DogtagError(404, exc.reason, class_name=class_name) from exc
 
 
 # --- helpers -----------------------------------------------------------------------------------
@@ -156,8 +187,14 @@ async def get_status(request: web.Request) -> web.Response:
     return web.json_response({"Response": response})
 
 
+async def get_info(request: web.Request) -> web.Response:
+    """/pki/rest/info and /pki/v2/info (base/server-webapp/.../rest/v2/InfoServlet.java): no authentication."""
+    return web.json_response(dogtag.server_info())
+
+
 async def get_chain(request: web.Request) -> web.Response:
     """Certs-only PKCS#7 of the CA chain: PEM when asked for application/x-pem-file, else DER."""
+    _check_authority(request)
     der = certs_only_der(_authority(request).chain)
     if "application/x-pem-file" in request.headers.get("Accept", ""):
         text = dogtag.b64_single_line(der)
@@ -210,12 +247,40 @@ async def logout(request: web.Request) -> web.Response:
 # --- requests ----------------------------------------------------------------------------------
 
 
+def _profile(profile_id: str) -> Profile:
+    profile = PROFILES.get(profile_id)
+    if profile is None:
+        raise DogtagError(404, f"Profile ID {profile_id} not found", class_name=dogtag.PROFILE_NOT_FOUND)
+    return profile
+
+
+def _profile_infos(request: web.Request, url: Callable[[str], str]) -> web.Response:
+    """ProfileDataInfos ({total, entries}), paged by start and size."""
+    start, size = _start(request), _page_size(request, "size")
+    profiles = list(PROFILES.values())
+    entries = [dogtag.profile_info(p, url(p.profile_id)) for p in profiles[start : start + size]]
+    return web.json_response({"total": len(profiles), "entries": entries})
+
+
+async def list_enrollment_templates(request: web.Request) -> web.Response:
+    """GET certrequests/profiles (base/ca/.../rest/v2/CertRequestServlet.java, path "profiles")."""
+    base = _base_url(request)
+    return _profile_infos(request, lambda profile_id: f"{base}/certrequests/profiles/{profile_id}")
+
+
 async def enrollment_template(request: web.Request) -> web.Response:
-    profile_id = request.match_info["profile_id"]
-    if profile_id not in PROFILES:
-        raise ServiceError(404, f"profile {profile_id} not found")
-    template = dogtag.enrollment_request(profile_id, "")
-    return web.json_response(template)
+    return web.json_response(dogtag.enrollment_template(_profile(request.match_info["profile_id"])))
+
+
+async def list_profiles(request: web.Request) -> web.Response:
+    """GET profiles (base/ca/.../rest/v2/ProfileServlet.java); Dogtag's Python client logs in first."""
+    base = _base_url(request)
+    return _profile_infos(request, lambda profile_id: f"{base}/profiles/{profile_id}")
+
+
+async def get_profile(request: web.Request) -> web.Response:
+    profile = _profile(request.match_info["profile_id"])
+    return web.json_response(dogtag.profile_data(profile, f"{_base_url(request)}/profiles/{profile.profile_id}"))
 
 
 async def submit_request(request: web.Request) -> web.Response:
@@ -235,12 +300,18 @@ async def submit_request(request: web.Request) -> web.Response:
     return web.json_response({"total": 1, "entries": [info]})
 
 
+def _get_request(request: web.Request) -> RequestRecord:
+    request_id = _id(request, "request_id")
+    with _not_found_as(dogtag.REQUEST_NOT_FOUND):
+        return _authority(request).get_request(request_id)
+
+
 async def get_request(request: web.Request) -> web.Response:
-    record = _authority(request).get_request(_id(request, "request_id"))
-    return web.json_response(_request_info(request, record))
+    return web.json_response(_request_info(request, _get_request(request)))
 
 
 async def list_requests(request: web.Request) -> web.Response:
+    """GET agent/certrequests: requestState, requestType, start, pageSize (rest/v2/AgentCertRequestServlet.java)."""
     _agent(request)
     state = request.query.get("requestState")
     try:
@@ -249,26 +320,36 @@ async def list_requests(request: web.Request) -> web.Response:
         known = ", ".join(s.value for s in RequestStatus)
         raise ServiceError(400, f"unknown requestState {state!r} (known: {known})") from None
     # Filter in the query, not after the page: pending requests must not hide behind completed ones.
-    records = _authority(request).store.list_requests(status=status, limit=_size(request))
+    total, records = _authority(request).store.list_requests(
+        status=status,
+        request_type=request.query.get("requestType") or None,
+        limit=_page_size(request, "pageSize"),
+        start=_start(request),
+    )
     entries = [_request_info(request, r) for r in records]
-    return web.json_response({"total": len(entries), "entries": entries})
+    return web.json_response({"total": total, "entries": entries})
 
 
 async def review_request(request: web.Request) -> web.Response:
+    """A CertReviewResponse: the request as submitted, its profile's policies, and a nonce for approve/reject."""
     _agent(request)
-    record = _authority(request).get_request(_id(request, "request_id"))
+    record = _get_request(request)
     nonce = dogtag.new_nonce()
     request.app[NONCES][record.request_id] = nonce
-    review = dogtag.enrollment_request(record.profile_id, "")
-    review.update(
-        {
-            "nonce": nonce,
+    csr_b64 = dogtag.b64_single_line(record.csr_der) if record.csr_der else ""
+    review = dogtag.review_response(
+        _profile(record.profile_id),
+        csr_b64=csr_b64,
+        nonce=nonce,
+        extra={
             "requestId": dogtag.format_id(record.request_id),
             "requestType": record.request_type,
             "requestStatus": record.status.value,
             "requestOwner": record.requester,
+            "requestCreationTime": str(dogtag.millis(record.created_at)),
+            "requestModificationTime": str(dogtag.millis(record.updated_at)),
             "profileName": record.profile_id,
-        }
+        },
     )
     return web.json_response(review)
 
@@ -277,7 +358,8 @@ async def approve_request(request: web.Request) -> web.Response:
     caller = _agent(request)
     request_id = _id(request, "request_id")
     _check_nonce(request, request_id, await _json_body(request))
-    _authority(request).approve(request_id, caller)
+    with _not_found_as(dogtag.REQUEST_NOT_FOUND):
+        _authority(request).approve(request_id, caller)
     return web.Response(status=204)
 
 
@@ -285,7 +367,8 @@ async def reject_request(request: web.Request) -> web.Response:
     caller = _agent(request)
     request_id = _id(request, "request_id")
     _check_nonce(request, request_id, await _json_body(request))
-    _authority(request).reject(request_id, caller)
+    with _not_found_as(dogtag.REQUEST_NOT_FOUND):
+        _authority(request).reject(request_id, caller)
     return web.Response(status=204)
 
 
@@ -304,11 +387,12 @@ def _request_info(request: web.Request, record: RequestRecord) -> dict[str, Any]
         "requestType": record.request_type,
         "requestStatus": record.status.value,
         "requestURL": f"{base}/certrequests/{dogtag.format_id(record.request_id)}",
-        "certRequestType": "pkcs10",
         "operationResult": "error" if record.error else "success",
         "creationTime": dogtag.millis(record.created_at),
         "modificationTime": dogtag.millis(record.updated_at),
     }
+    if record.request_type == "enrollment":
+        info["certRequestType"] = "pkcs10"
     if record.serial is not None:
         info["certId"] = dogtag.format_id(record.serial)
         info["certURL"] = f"{base}/certs/{dogtag.format_id(record.serial)}"
@@ -320,10 +404,25 @@ def _request_info(request: web.Request, record: RequestRecord) -> dict[str, Any]
 # --- certificates ------------------------------------------------------------------------------
 
 
+def _get_certificate(request: web.Request) -> CertRecord:
+    serial = _id(request, "serial")
+    with _not_found_as(dogtag.CERT_NOT_FOUND):
+        return _authority(request).get_certificate(serial)
+
+
 async def get_cert(request: web.Request) -> web.Response:
-    authority = _authority(request)
-    record = authority.get_certificate(_id(request, "serial"))
-    return web.json_response(_cert_data(authority, record))
+    return web.json_response(_cert_data(_authority(request), _get_certificate(request)))
+
+
+async def review_cert(request: web.Request) -> web.Response:
+    """GET agent/certs/{id}: CertData plus the Nonce a revocation hands back (rest/v2/AgentCertServlet.java)."""
+    _agent(request)
+    record = _get_certificate(request)
+    data = _cert_data(_authority(request), record)
+    nonce = int(dogtag.new_nonce())  # certsrv/cert/CertData.java: Long nonce
+    request.app[CERT_NONCES][record.serial] = nonce
+    data["Nonce"] = nonce
+    return web.json_response(data)
 
 
 async def list_certs(request: web.Request) -> web.Response:
@@ -332,12 +431,34 @@ async def list_certs(request: web.Request) -> web.Response:
 
 
 async def search_certs(request: web.Request) -> web.Response:
+    """POST certs/search with a CertSearchRequest (certsrv/cert/CertSearchRequest.java): commonName (a
+    substring, or the whole CN with matchExactly), serialFrom/serialTo (0x hex or decimal), status."""
     body = await _json_body(request)
     if not isinstance(body, dict):
         raise ServiceError(400, "search request must be a JSON object")
     subject = body.get("commonName") if body.get("subjectInUse", True) else None
-    status = _status_filter(body.get("status"))
-    return _cert_infos(request, status=status, subject=subject if isinstance(subject, str) else None)
+    if not isinstance(subject, str) or not subject:
+        subject = None
+    exact = body.get("matchExactly") in (True, "true", "True")
+    serials = [_serial_bound(body, key) for key in ("serialFrom", "serialTo")]
+    return _cert_infos(
+        request,
+        status=_status_filter(body.get("status")),
+        subject=None if exact else subject,
+        common_name=subject if exact else None,
+        serial_from=serials[0],
+        serial_to=serials[1],
+    )
+
+
+def _serial_bound(body: dict[str, Any], key: str) -> int | None:
+    value = body.get(key)
+    if value in (None, ""):
+        return None
+    try:
+        return dogtag.parse_id(str(value))
+    except PKIError as exc:
+        raise ServiceError(400, f"{key}: {exc}") from exc
 
 
 def _status_filter(value: object) -> CertStatus | None:
@@ -349,20 +470,40 @@ def _status_filter(value: object) -> CertStatus | None:
         raise ServiceError(400, f"unknown status {value!r} (VALID or REVOKED)") from None
 
 
-def _size(request: web.Request) -> int:
+def _page_size(request: web.Request, name: str) -> int:
+    """The page size: Dogtag reads `size` on certs and profiles, `pageSize` on agent/certrequests
+    (labctl's older callers sent `size` there: still read when `pageSize` is absent)."""
+    text = request.query.get(name) or request.query.get("size") or "20"
     try:
-        return max(1, min(int(request.query.get("size", "20")), 1000))
+        return max(1, min(int(text), 1000))
     except ValueError:
-        raise ServiceError(400, "size must be an integer") from None
+        raise ServiceError(400, f"{name} must be an integer") from None
 
 
-def _cert_infos(request: web.Request, *, status: CertStatus | None, subject: str | None) -> web.Response:
+def _start(request: web.Request) -> int:
     try:
-        start = max(0, int(request.query.get("start", "0")))
+        return max(0, int(request.query.get("start") or "0"))
     except ValueError:
         raise ServiceError(400, "start must be an integer") from None
+
+
+def _cert_infos(
+    request: web.Request,
+    *,
+    status: CertStatus | None,
+    subject: str | None,
+    common_name: str | None = None,
+    serial_from: int | None = None,
+    serial_to: int | None = None,
+) -> web.Response:
     total, records = _authority(request).store.list_certificates(
-        status=status, subject_contains=subject, limit=_size(request), start=start
+        status=status,
+        subject_contains=subject,
+        common_name=common_name,
+        serial_from=serial_from,
+        serial_to=serial_to,
+        limit=_page_size(request, "size"),
+        start=_start(request),
     )
     entries = [
         {
@@ -411,20 +552,63 @@ def _cert_data(authority: IntermediateCA, record: CertRecord) -> dict[str, Any]:
 
 
 async def revoke_cert(request: web.Request) -> web.Response:
+    """POST agent/certs/{id}/revoke with a CertRevokeRequest; answers the revocation's CertRequestInfo
+    (certsrv/cert/CertRequestInfo.java: requestID, requestURL, requestType "revocation", certId)."""
     caller = _agent(request)
     serial = _id(request, "serial")
     body = await _json_body(request)
-    reason_text = body.get("Reason", "Unspecified") if isinstance(body, dict) else "Unspecified"
-    reason = RevocationReason.parse(str(reason_text))
-    record = _authority(request).revoke(serial, reason, caller)
-    now = dogtag.millis(datetime.now(UTC))
-    return web.json_response(
-        {
-            "requestType": "revocation",
-            "requestStatus": "complete",
-            "certId": dogtag.format_id(record.serial),
-            "operationResult": "success",
-            "creationTime": now,
-            "modificationTime": now,
-        }
+    body = body if isinstance(body, dict) else {}
+    sent = body.get("Nonce")
+    expected = request.app[CERT_NONCES].pop(serial, None)
+    if sent is not None and str(sent) != str(expected):
+        raise ServiceError(400, f"Nonce does not match the last review of certificate 0x{serial:x}")
+    reason = RevocationReason.parse(str(body.get("Reason", "Unspecified")))
+    authority = _authority(request)
+    with _not_found_as(dogtag.CERT_NOT_FOUND):
+        record = authority.revoke(serial, reason, caller)
+    # Dogtag records a revocation as a request of its own; GET certrequests/{requestID} finds it.
+    request_id = authority.store.add_request(
+        request_type="revocation",
+        profile_id=record.profile_id,
+        csr_der=None,
+        subject=record.subject,
+        status=RequestStatus.COMPLETE,
+        requester=caller.name,
+        serial=record.serial,
     )
+    return web.json_response(_request_info(request, authority.get_request(request_id)))
+
+
+# --- authorities -------------------------------------------------------------------------------
+
+
+def _check_authority(request: web.Request) -> None:
+    """The one authority: by its ID or as host-authority (AuthorityRepository.getCA's alias)."""
+    wanted = request.match_info.get("authority_id", dogtag.HOST_AUTHORITY)
+    certificate = _authority(request).issuer.certificate
+    if wanted not in (dogtag.HOST_AUTHORITY, dogtag.authority_id(certificate)):
+        raise ServiceError(404, f"CA {wanted} not found")
+
+
+def _authority_data(request: web.Request) -> dict[str, Any]:
+    authority = _authority(request)
+    return dogtag.authority_data(authority.issuer.certificate, description=authority.config.common_name)
+
+
+async def list_authorities(request: web.Request) -> web.Response:
+    """GET authorities: a JSON list of AuthorityData (rest/v2/AuthorityServlet.java findCAs)."""
+    return web.json_response([_authority_data(request)])
+
+
+async def get_authority(request: web.Request) -> web.Response:
+    _check_authority(request)
+    return web.json_response(_authority_data(request))
+
+
+async def get_authority_cert(request: web.Request) -> web.Response:
+    """The authority's signing certificate: PEM for application/x-pem-file, else DER (application/pkix-cert)."""
+    _check_authority(request)
+    certificate = _authority(request).issuer.certificate
+    if "application/x-pem-file" in request.headers.get("Accept", ""):
+        return web.Response(text=certificates_pem([certificate]).decode(), content_type="application/x-pem-file")
+    return web.Response(body=certificate.public_bytes(serialization.Encoding.DER), content_type="application/pkix-cert")

@@ -34,6 +34,7 @@ from labctl.pki.issue import (
     create_root_ca,
     issue_certificate,
     load_csr,
+    load_der_certificate,
     load_pem_certificates,
     random_serial,
     verify_chain,
@@ -46,6 +47,7 @@ from labctl.pki.keys import (
     write_private_key,
 )
 from labctl.pki.profiles import SERVER_PROFILE_BY_KIND, Profile, get_profile
+from labctl.pki.signatures import issued_by
 from labctl.services.ca.store import (
     CertRecord,
     CertStatus,
@@ -265,7 +267,7 @@ class IntermediateCA:
             write_private_key(key_path, key)
         if self._issuer is None:
             chain = [_self_signed(key, names)]
-        elif cert_path.exists() and _issued_by(load_pem_certificates(cert_path.read_bytes())[0], self._issuer):
+        elif cert_path.exists() and _issued_and_current(load_pem_certificates(cert_path.read_bytes())[0], self._issuer):
             return cert_path, key_path
         else:
             csr = build_csr(key, common_name_subject(names[0]), names)
@@ -304,10 +306,10 @@ class IntermediateCA:
         certificate = self._verified_peers.get(peer_der)
         if certificate is None:
             try:
-                certificate = x509.load_der_x509_certificate(peer_der)
-                certificate.verify_directly_issued_by(self._issuer.certificate)
-            except (ValueError, TypeError, Exception) as exc:
-                log.info("client certificate not issued by this CA: %s", exc)
+                certificate = load_der_certificate(peer_der, what="client certificate")
+                issued_by(certificate, self._issuer.certificate)
+            except PKIError as exc:
+                log.info("anonymous caller: %s", exc)
                 return ANONYMOUS
             # The RA presents the same credential on every request: verify its signature once. Its status
             # is still read from the database on every call below, so a revocation takes effect at once.
@@ -507,10 +509,10 @@ def _der(csr: x509.CertificateSigningRequest) -> bytes:
     return csr.public_bytes(serialization.Encoding.DER)
 
 
-def _issued_by(certificate: x509.Certificate, issuer: Issuer) -> bool:
+def _issued_and_current(certificate: x509.Certificate, issuer: Issuer) -> bool:
     try:
-        certificate.verify_directly_issued_by(issuer.certificate)
-    except Exception:
+        issued_by(certificate, issuer.certificate)
+    except PKIError:
         return False
     return certificate.not_valid_after_utc > datetime.now(UTC)
 

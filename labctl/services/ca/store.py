@@ -143,12 +143,24 @@ class Store:
         status: RequestStatus,
         requester: str,
         error: str | None = None,
+        serial: int | None = None,
     ) -> int:
         now = _now()
         cursor = self._db.execute(
-            "INSERT INTO requests (request_type, profile_id, csr_der, subject, status, requester, error,"
-            " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (request_type, profile_id, csr_der, subject, status.value, requester, error, now, now),
+            "INSERT INTO requests (request_type, profile_id, csr_der, subject, status, requester, error, serial,"
+            " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                request_type,
+                profile_id,
+                csr_der,
+                subject,
+                status.value,
+                requester,
+                error,
+                None if serial is None else f"{serial:x}",
+                now,
+                now,
+            ),
         )
         assert cursor.lastrowid is not None
         return cursor.lastrowid
@@ -165,14 +177,26 @@ class Store:
         row = self._db.execute("SELECT * FROM requests WHERE id = ?", (request_id,)).fetchone()
         return None if row is None else _request(row)
 
-    def list_requests(self, *, status: RequestStatus | None = None, limit: int = 100) -> list[RequestRecord]:
-        if status is None:
-            rows = self._db.execute("SELECT * FROM requests ORDER BY id LIMIT ?", (limit,))
-        else:
-            rows = self._db.execute(
-                "SELECT * FROM requests WHERE status = ? ORDER BY id LIMIT ?", (status.value, limit)
-            )
-        return [_request(row) for row in rows]
+    def list_requests(
+        self,
+        *,
+        status: RequestStatus | None = None,
+        request_type: str | None = None,
+        limit: int = 100,
+        start: int = 0,
+    ) -> tuple[int, list[RequestRecord]]:
+        """Requests matching the filters, oldest first, with the total count before paging."""
+        clauses, args = [], []
+        if status is not None:
+            clauses.append("status = ?")
+            args.append(status.value)
+        if request_type is not None:
+            clauses.append("request_type = ?")
+            args.append(request_type)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        total = self._db.execute(f"SELECT COUNT(*) FROM requests {where}", args).fetchone()[0]
+        rows = self._db.execute(f"SELECT * FROM requests {where} ORDER BY id LIMIT ? OFFSET ?", [*args, limit, start])
+        return total, [_request(row) for row in rows]
 
     # certificates
 
@@ -250,16 +274,44 @@ class Store:
         return None if row is None else _cert(row)
 
     def list_certificates(
-        self, *, status: CertStatus | None = None, subject_contains: str | None = None, limit: int = 100, start: int = 0
+        self,
+        *,
+        status: CertStatus | None = None,
+        subject_contains: str | None = None,
+        common_name: str | None = None,
+        serial_from: int | None = None,
+        serial_to: int | None = None,
+        limit: int = 100,
+        start: int = 0,
     ) -> tuple[int, list[CertRecord]]:
-        """Certificates matching the filters, oldest first, with the total count before paging."""
-        clauses, args = [], []
+        """Certificates matching the filters, oldest first, with the total count before paging.
+
+        Args:
+            subject_contains: a substring of the subject DN (any case).
+            common_name: the subject's CN, exactly (any case).
+            serial_from, serial_to: an inclusive serial range; either end may be open.
+        """
+        clauses: list[str] = []
+        args: list[object] = []
         if status is not None:
             clauses.append("status = ?")
             args.append(status.value)
         if subject_contains:
             clauses.append("instr(lower(subject), lower(?)) > 0")
             args.append(subject_contains)
+        if common_name:
+            # RFC 4514 text: the CN is one "CN=value" between commas (escaped commas stay "\,").
+            clauses.append("instr(',' || lower(subject) || ',', ',cn=' || lower(?) || ',') > 0")
+            args.append(common_name)
+        # Serials are hex text without leading zeros: longer is larger, equal lengths compare as text.
+        if serial_from is not None:
+            low = f"{serial_from:x}"
+            clauses.append("(length(serial) > ? OR (length(serial) = ? AND serial >= ?))")
+            args += [len(low), len(low), low]
+        if serial_to is not None:
+            high = f"{serial_to:x}"
+            clauses.append("(length(serial) < ? OR (length(serial) = ? AND serial <= ?))")
+            args += [len(high), len(high), high]
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         total = self._db.execute(f"SELECT COUNT(*) FROM certs {where}", args).fetchone()[0]
         rows = self._db.execute(

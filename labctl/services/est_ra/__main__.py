@@ -1,4 +1,7 @@
-"""Run the EST RA: `python -m labctl.services.est_ra --conf-dir DIR` (backend/authorizer/realm/server.conf)."""
+"""Run the EST RA: `python -m labctl.services.est_ra --conf-dir DIR` (backend/authorizer/realm/server.conf).
+
+With --wait-for-config it starts before labctl has written that directory (compose, kube play).
+"""
 
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ from cryptography import x509
 from labctl.errors import LabctlError
 from labctl.pki.issue import load_pem_certificates
 from labctl.services.est_ra.app import create_app
-from labctl.services.est_ra.authz import Authorizer
+from labctl.services.est_ra.authz import Authorizer, credentials_hint
 from labctl.services.est_ra.backend import DogtagRABackend
 from labctl.services.est_ra.config import READY_MARKER, ConfigError, RAConfig, load_config
 from labctl.services.http import configure_logging, serve, server_ssl_context
@@ -46,7 +49,7 @@ async def run(config: RAConfig) -> None:
         timeout_s=config.backend.timeout_s,
     )
     issuer = intermediate_of(config.server.client_ca_file)
-    authorizer = Authorizer(config.authorizer, config.realm, issuer)
+    authorizer = Authorizer(config.authorizer, config.realm, issuer, hint=credentials_hint(config.server.label))
     app = create_app(backend, authorizer, label=config.server.label, max_body=config.server.max_body_bytes)
 
     def ssl_context() -> ssl.SSLContext:

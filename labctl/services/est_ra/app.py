@@ -1,9 +1,9 @@
 """The EST endpoints (RFC 7030, with RFC 8951's clarifications) under /.well-known/est/[label/].
 
-Strict in what it sends: HTTP/1.1 with Content-Length, base64 in 64-column CRLF lines with nothing
-after the last, `Content-Transfer-Encoding: base64`, exact content types, one certificate per
-enrollment answer. Liberal in what it accepts: base64 wrapped or not, LF or CRLF, PEM armour, DER,
-with or without Content-Transfer-Encoding, chunked request bodies.
+Strict in what it sends: HTTP/1.1 with Content-Length, base64 in 64-column LF lines with nothing
+after the last (labctl/pki/pkcs7.py says why LF), `Content-Transfer-Encoding: base64`, exact content
+types, one certificate per enrollment answer. Liberal in what it accepts: base64 wrapped or not, LF
+or CRLF, PEM armour, DER, with or without Content-Transfer-Encoding, chunked request bodies.
 """
 
 from __future__ import annotations
@@ -124,6 +124,7 @@ async def simpleenroll(request: web.Request) -> web.Response:
         await _require_not_revoked(request, principal)
     csr = await _read_csr(request)
     authorizer.check_csr_policy(csr)
+    authorizer.check_names(csr)
     authorizer.check_enroll(principal, csr)
     return await _enroll(request, csr, principal, "simpleenroll")
 
@@ -134,6 +135,7 @@ async def simplereenroll(request: web.Request) -> web.Response:
     await _require_not_revoked(request, principal)
     csr = await _read_csr(request)
     authorizer.check_csr_policy(csr)
+    authorizer.check_names(csr)
     authorizer.check_reenroll(principal, csr)
     return await _enroll(request, csr, principal, "simplereenroll")
 

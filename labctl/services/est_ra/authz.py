@@ -13,8 +13,10 @@ from aiohttp import BasicAuth
 from cryptography import x509
 
 from labctl.errors import PKIError, ServiceError
-from labctl.pki.issue import certificate_sans, requested_sans
+from labctl.pki.issue import certificate_sans, load_der_certificate, requested_sans
 from labctl.pki.keys import check_key_strength, describe_key, matches_algorithm
+from labctl.pki.names import requested_name_problems
+from labctl.pki.signatures import issued_by
 from labctl.services.est_ra.config import AuthorizerConfig, RealmUser
 
 REALM = "EST"
@@ -34,11 +36,25 @@ def _unauthorized(reason: str) -> ServiceError:
     return ServiceError(401, reason, authenticate=CHALLENGE)
 
 
+def credentials_hint(label: str | None) -> str:
+    """What a curl user adds to a request answered 401 (the body is all curl -o saves)."""
+    pki_type = label or "rsa"
+    return f'with curl, add -u "$(labctl credentials --pki-type {pki_type})" (the EST user and password)'
+
+
 class Authorizer:
-    def __init__(self, config: AuthorizerConfig, realm: Sequence[RealmUser], issuer: x509.Certificate) -> None:
+    def __init__(
+        self,
+        config: AuthorizerConfig,
+        realm: Sequence[RealmUser],
+        issuer: x509.Certificate,
+        *,
+        hint: str = credentials_hint(None),
+    ) -> None:
         self.config = config
         self._users = {user.username: user for user in realm}
         self._issuer = issuer
+        self._hint = hint
 
     # --- authentication ------------------------------------------------------------------------
 
@@ -54,7 +70,7 @@ class Authorizer:
             return self._certificate(peer_der)
         if authorization is not None:
             raise ServiceError(403, "HTTP Basic authentication is disabled for enrollment here")
-        raise _unauthorized("authentication required (HTTP Basic or TLS client certificate)")
+        raise _unauthorized(f"authentication required (HTTP Basic or TLS client certificate): {self._hint}")
 
     def authenticate_reenroll(self, authorization: str | None, peer_der: bytes | None) -> Principal:
         """simplereenroll: the TLS client certificate being renewed alone authenticates (RFC 7030 section 4.2.2)."""
@@ -80,16 +96,14 @@ class Authorizer:
 
     def _certificate(self, peer_der: bytes) -> Principal:
         try:
-            certificate = x509.load_der_x509_certificate(peer_der)
-        except ValueError as exc:
-            raise ServiceError(403, f"unreadable client certificate: {exc}") from exc
-        subject = certificate.subject.rfc4514_string()
+            certificate = load_der_certificate(peer_der, what="client certificate")
+        except PKIError as exc:
+            raise ServiceError(403, str(exc)) from exc
         try:
-            certificate.verify_directly_issued_by(self._issuer)
-        except (ValueError, TypeError, Exception) as exc:
-            raise ServiceError(
-                403, f"client certificate {subject} was not issued by {self._issuer.subject.rfc4514_string()}"
-            ) from exc
+            issued_by(certificate, self._issuer)
+        except PKIError as exc:
+            raise ServiceError(403, f"client certificate {exc}") from exc
+        subject = certificate.subject.rfc4514_string()
         now = datetime.now(UTC)
         if not certificate.not_valid_before_utc <= now <= certificate.not_valid_after_utc:
             raise ServiceError(403, f"client certificate {subject} is expired or not yet valid")
@@ -109,6 +123,15 @@ class Authorizer:
                 403,
                 f"CSR key is {describe_key(public_key)}; this hierarchy enrolls {self.config.key_algorithm.label} keys only",
             )
+
+    def check_names(self, csr: x509.CertificateSigningRequest) -> None:
+        """labctl's enrollment policy (labctl.pki.names): 403 for a name or address of the lab's own
+        services, 400 for a DNS name (or a common name used as one) that is not a valid host name."""
+        common_names = [str(a.value) for a in csr.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)]
+        problems = requested_name_problems(common_names, requested_sans(csr), self.config.reserved)
+        if problems:
+            first = next((p for p in problems if p.reserved), problems[0])
+            raise ServiceError(403 if first.reserved else 400, first.reason)
 
     def check_enroll(self, principal: Principal, csr: x509.CertificateSigningRequest) -> None:
         """Dogtag's enrollMatchTLSSubjSAN: a certificate holder may only enroll its own subject and SAN;

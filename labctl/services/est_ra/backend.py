@@ -1,8 +1,9 @@
 """The RA's way to its CA: the CABackend protocol, and the Dogtag REST client behind it.
 
 Modelled on Dogtag EST's DogtagRABackend: POST /ca/v2/certrequests as an agent (TLS client
-certificate), then GET /ca/v2/certs/{id}. Failures reaching the CA become 503 with Retry-After,
-never a hang: every call has a deadline.
+certificate), then GET /ca/v2/certs/{id} unless the lab CA's answer already holds the certificate;
+the CA chain for cacerts; a client certificate's status (a revoked one may not enroll). Failures
+reaching the CA become 503 with Retry-After, never a hang: every call has a deadline.
 """
 
 from __future__ import annotations

@@ -5,11 +5,12 @@ with Dogtag's keys, plus server.conf for the listener and TLS files. All are Jav
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from labctl.errors import LabctlError
+from labctl.errors import LabctlError, PKIError
 from labctl.pki.keys import KeyAlgorithm
+from labctl.pki.names import ReservedNames, parse_networks
 
 # Written into the conf dir after every other file, by labctl, for an RA started with --wait-for-config.
 READY_MARKER = ".ready"
@@ -80,6 +81,8 @@ class AuthorizerConfig:
     key_algorithm: KeyAlgorithm
     allow_basic: bool
     allow_certificate: bool
+    # labctl's addition: what EST never issues (default: localhost and loopback only).
+    reserved: ReservedNames = field(default_factory=ReservedNames)
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,7 +162,18 @@ def _authorizer(path: Path) -> AuthorizerConfig:
         key_algorithm=algorithm,
         allow_basic="basic" in methods,
         allow_certificate="certificate" in methods,
+        reserved=_reserved(values, path),
     )
+
+
+def _reserved(values: Mapping[str, str], path: Path) -> ReservedNames:
+    """reservedNames, reservedAddresses (comma-separated) and reserveLoopback: labctl's keys, all optional."""
+    names = frozenset(n.strip().lower() for n in values.get("reservedNames", "").split(",") if n.strip())
+    try:
+        networks = parse_networks(values.get("reservedAddresses", ""))
+    except PKIError as exc:
+        raise ConfigError(f"{path}: reservedAddresses: {exc}") from None
+    return ReservedNames(names, networks, loopback=_flag(values, "reserveLoopback", True, path))
 
 
 def _realm(path: Path) -> tuple[RealmUser, ...]:
