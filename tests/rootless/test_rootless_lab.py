@@ -297,3 +297,15 @@ def test_down_volumes_leaves_nothing_of_the_lab(lab_up: User) -> None:
     assert sorted(p.name for p in state.rglob("*")) in ([], [".lock"])
     lab = load_lab()
     assert not [port for h in lab.hierarchies for port in (h.ca.port, h.ra.port) if _listening(port)]
+
+
+@pytest.mark.xfail(
+    reason="rootless podman 4.3 keeps a conmon per exec session (verify's checks inside the RAs) after"
+    " `down` removed the container; root's podman does not (seen 2026-12-02)",
+    strict=False,
+)
+def test_down_leaves_no_process_of_the_lab(lab_up: User) -> None:
+    """Runs after down: of the user's processes, only podman's own may stay (its pause process, a service
+    that exits when idle); no conmon of a removed container."""
+    commands = subprocess.run(["ps", "-u", str(lab_up.uid), "-o", "comm="], capture_output=True, text=True).stdout
+    assert [c for c in commands.split() if c in ("conmon", "rootlessport", "slirp4netns", "aardvark-dns")] == []
