@@ -50,7 +50,7 @@ from labctl.loadgen import LoadReport, measure_client_ceiling, measure_enrollmen
 from labctl.local import LocalLab
 from labctl.ports import with_free_ports
 from labctl.tls import host_supports_tls
-from labctl.topology import Lab, load_lab
+from labctl.topology import Hierarchy, Lab, load_lab
 
 
 def _progress(message: str) -> None:
@@ -214,6 +214,7 @@ def _podman_parts(bench: BenchLab, args: argparse.Namespace, section: dict[str, 
         if sampler.error:
             errors.append(sampler.error)
         peaks.update(sampler.peaks())
+    section["published"] = _published_enrollment(bench, chosen, args.duration, errors)
     section["footprint"] = {
         name: {
             "idle": asdict(idle[name]) if name in idle else None,
@@ -221,6 +222,35 @@ def _podman_parts(bench: BenchLab, args: argparse.Namespace, section: dict[str, 
         }
         for name in containers
     }
+
+
+def _published_enrollment(
+    bench: BenchLab, chosen: list[Hierarchy], duration: float, errors: list[str]
+) -> dict[str, list[dict[str, Any]]]:
+    """Enrollment from the host through the RA's published port on 127.0.0.1, as a workstation's clients
+    reach the lab: rootful podman forwards it in the kernel (NAT), rootless podman in user space
+    (rootlessport). Hierarchies whose TLS the host's OpenSSL can do; keep-alive c=1 and c=8, new TLS
+    connections c=8."""
+    published: dict[str, list[dict[str, Any]]] = {}
+    for hierarchy in (h for h in chosen if host_supports_tls(h.algorithm)):
+        _progress(f"podman: {hierarchy.name} enrollment from the host through the published port")
+        endpoint = bench.orchestrator().endpoint(hierarchy)
+        url = urlsplit(endpoint.ra_url)
+        try:
+            rows = asyncio.run(
+                measure_enrollment(
+                    label=hierarchy.name, algorithm=hierarchy.algorithm, host=url.hostname or "127.0.0.1",
+                    port=url.port or 443, context=est_ssl_context(endpoint.trust_file),
+                    auth=(endpoint.username, endpoint.password), duration_s=duration,
+                    concurrency=(1, 8), new_connection=(8,),
+                )
+            )  # fmt: skip
+        except LabctlError as exc:
+            errors.append(f"published enrollment {hierarchy.name}: {describe(exc)}")
+            continue
+        published[hierarchy.name] = [asdict(row) for row in rows]
+        errors += _load_errors(f"published enrollment {hierarchy.name}", published[hierarchy.name])
+    return published
 
 
 def _load_errors(what: str, rows: list[dict[str, Any]]) -> list[str]:

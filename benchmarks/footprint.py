@@ -28,7 +28,7 @@ class Memory:
 
     rss_mib: float
     pss_mib: float | None
-    cgroup_mib: float
+    cgroup_mib: float | None  # None: no cgroup figures (rootless podman on cgroups v1)
     samples: int
 
     @classmethod
@@ -37,10 +37,11 @@ class Memory:
             return None
         pick = max if peak else statistics.median
         pss = [u.pss_bytes for u in usages if u.pss_bytes is not None]
+        cgroup = [u.cgroup_bytes for u in usages if u.cgroup_bytes is not None]
         return cls(
             rss_mib=round(pick([u.rss_bytes for u in usages]) / MIB, 1),
             pss_mib=round(pick(pss) / MIB, 1) if pss else None,
-            cgroup_mib=round(pick([u.cgroup_bytes for u in usages]) / MIB, 1),
+            cgroup_mib=round(pick(cgroup) / MIB, 1) if cgroup else None,
             samples=len(usages),
         )
 

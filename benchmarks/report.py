@@ -71,14 +71,18 @@ def markdown(report: Mapping[str, Any]) -> str:
         lines += ["", "Enrollment, CA and RA as processes on the host (load client on the host):", ""]
         ceilings = {name: c["issue_per_s"] for name, c in report["ceiling"].items()}
         lines += _enrollment_table(report["enrollment"], ceilings)
+    # The CA issues in its container: the container's ceilings, wherever the load client runs.
+    in_container = {
+        name: round(container_crypto[algorithm]["issue_per_s"], 1)
+        for name, algorithm in algorithms.items()
+        if algorithm in container_crypto
+    }
     if container.get("enrollment"):
         lines += ["", "Enrollment, the podman lab (load client in a container on the hierarchy's network):", ""]
-        ceilings = {
-            name: round(container_crypto[algorithms[name]]["issue_per_s"], 1)
-            for name in container["enrollment"]
-            if algorithms.get(name) in container_crypto
-        }
-        lines += _enrollment_table(container["enrollment"], ceilings)
+        lines += _enrollment_table(container["enrollment"], in_container)
+    if podman.get("published"):
+        lines += ["", "Enrollment, the podman lab (load client on the host, through the RA's published port):", ""]
+        lines += _enrollment_table(podman["published"], in_container)
 
     ceiling_rows = [
         f"| {name} | host | {c['issue_per_s']} | {c['sign_per_s']} | {_number(c.get('handshake_per_s'))} |"

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
+import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -88,6 +90,27 @@ def remove_block(text: str, *, name: str = DEFAULT_NAME) -> str:
     return "".join([*existing[:start], *existing[end + 1 :]])
 
 
+def root_command(argv: Sequence[str], *, python: str = sys.executable) -> list[str]:
+    """The labctl command that changes the hosts file as `argv` (a labctl command line) meant to, for root.
+
+    `hosts ...` stays as typed; `down` (removing the block) becomes `hosts --remove` with the same global
+    options (`--lab NAME`, `--config FILE`); nothing else is ever given to root (it would act on root's
+    podman, not the user's). The program becomes an absolute path: sudo's PATH has neither the venv nor
+    ~/.local/bin.
+    """
+    program = argv[0] if argv else "labctl"
+    if program.endswith(".py"):  # `python -m labctl.cli`: argv[0] is the module's file
+        head = [python, "-m", "labctl.cli"]
+    else:
+        head = [os.path.abspath(program) if os.sep in program else program]
+    rest = list(argv[1:])
+    if "hosts" in rest:
+        return [*head, *rest]
+    if "down" in rest:
+        return [*head, *rest[: rest.index("down")], "hosts", "--remove"]
+    return [*head, "hosts", "--apply"]  # never another command as root: it would act on root's podman
+
+
 def remove_lab_block(path: Path, *, name: str) -> bool:
     """Take lab `name`'s block out of `path`; False when there was no file or no block.
 
@@ -100,14 +123,19 @@ def remove_lab_block(path: Path, *, name: str) -> bool:
     return True
 
 
-def update_hosts_file(path: Path, change: Callable[[str], str]) -> bool:
+def update_hosts_file(path: Path, change: Callable[[str], str], *, argv: Sequence[str] | None = None) -> bool:
     """Rewrite `path` with `change(text)`, atomically where possible; False when nothing changed.
 
     Writes a temporary file next to it and renames it over, keeping mode and owner. Where the rename
     fails (/etc/hosts is often a bind mount in containers: EBUSY), it rewrites the file in place.
 
+    Args:
+        argv: the labctl command line being run (default: this process's), for the sudo command a
+            user without root is given.
+
     Raises:
-        LabctlError: the file cannot be read or written (not root?) or holds a broken block.
+        LabctlError: the file cannot be read or written (not root: the hint is the command to run with
+            sudo) or holds a broken block.
     """
     try:
         with path.open(encoding="utf-8", errors="surrogateescape", newline="") as handle:
@@ -123,6 +151,15 @@ def update_hosts_file(path: Path, change: Callable[[str], str]) -> bool:
         try:
             with path.open("w", encoding="utf-8", errors="surrogateescape", newline="") as handle:
                 handle.write(new)
+        except PermissionError as exc:
+            if os.geteuid() == 0:
+                raise LabctlError(f"cannot write {path}: {exc.strerror or exc}") from exc
+            # Rootless labs run without root, but the hosts file stays root's: one command for an admin.
+            command = shlex.join(["sudo", *root_command(sys.argv if argv is None else argv)])
+            raise LabctlError(
+                f"writing {path} needs root (labctl runs as uid {os.geteuid()})",
+                hint=f"run: {command}   (or add the lines `labctl hosts` prints by hand)",
+            ) from exc
         except OSError as exc:
             raise LabctlError(
                 f"cannot write {path}: {exc.strerror or exc} (run as root, or add the lines by hand:"

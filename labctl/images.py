@@ -133,16 +133,41 @@ def bootstrap_base(runtime: ContainerRuntime, base: str) -> None:
         raise RuntimeBackendError("mmdebstrap is not installed", hint="run scripts/setup-host")
     with tempfile.TemporaryDirectory(prefix="labctl-base-") as scratch:
         tarball = Path(scratch) / "rootfs.tar"
-        log.info("bootstrapping %s with mmdebstrap (%s)", base, SUITE)
+        mode = mmdebstrap_mode(os.geteuid())
+        log.info("bootstrapping %s with mmdebstrap (%s, %s mode)", base, SUITE, mode)
         result = subprocess.run(
-            [mmdebstrap, "--quiet", "--variant=apt", f"--include={BASE_PACKAGES}", SUITE, str(tarball)],
+            [
+                mmdebstrap,
+                "--quiet",
+                f"--mode={mode}",
+                "--variant=apt",
+                f"--include={BASE_PACKAGES}",
+                SUITE,
+                str(tarball),
+            ],
             capture_output=True,
             text=True,
             check=False,
         )
         if result.returncode != 0:
-            raise RuntimeBackendError(f"mmdebstrap failed ({result.returncode}): {result.stderr.strip()[-500:]}")
+            raise RuntimeBackendError(
+                f"mmdebstrap ({mode} mode) failed ({result.returncode}): {result.stderr.strip()[-500:]}",
+                hint=None if mode == "root" else UNSHARE_HINT,
+            )
         runtime.import_rootfs(tarball, base)
+
+
+# mmdebstrap's unshare mode maps the chroot's uids into the user's /etc/subuid range (newuidmap).
+UNSHARE_HINT = (
+    "without root, mmdebstrap needs the user's /etc/subuid and /etc/subgid ranges and the uidmap package;"
+    " scripts/setup-host says what is missing"
+)
+
+
+def mmdebstrap_mode(euid: int) -> str:
+    """root mode as root, else unshare mode (user namespaces, no root needed): named, not mmdebstrap's auto
+    mode, so a failure names unshare's cause (no subuid range) instead of a fallback's (fakechroot)."""
+    return "root" if euid == 0 else "unshare"
 
 
 def _requirements() -> list[str]:

@@ -121,7 +121,7 @@ class MemoryUsage:
 
     rss_bytes: int  # resident set of the container's processes, shared library pages included
     pss_bytes: int | None  # the same with each shared page divided among its sharers (None: kernel too old)
-    cgroup_bytes: int  # what its cgroup is charged, page cache included
+    cgroup_bytes: int | None  # what its cgroup is charged, page cache included (None: rootless on cgroups v1)
 
 
 @dataclass(frozen=True, slots=True)

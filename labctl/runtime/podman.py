@@ -378,6 +378,10 @@ class PodmanRuntime:
             "command": list(spec.command),
             "labels": dict(spec.labels),
             "networks": {spec.network: network},
+            # Rootless podman's default network mode is slirp4netns, not bridge, and it refuses a named
+            # network with a static IP there ("networks and static ip/mac address can only be used with
+            # Bridge mode networking"); `podman run --network NAME` sets bridge itself, the API does not.
+            "network_mode": "bridge",
             "ports": {f"{p.container_port}/tcp": (p.host_ip, p.host_port) for p in spec.ports},
             "volumes": {m.volume: {"bind": m.target, "mode": "rw"} for m in spec.mounts},
             "environment": dict(spec.environment),
@@ -558,9 +562,16 @@ class PodmanRuntime:
             if pid <= 0:
                 return None
             # libpod's /containers/stats; stream=False answers one sample.
-            stats = container.stats(stream=False, decode=True)
+            try:
+                stats = container.stats(stream=False, decode=True)
+            except APIError as exc:
+                # Rootless podman on cgroups v1 has no cgroup of its own to read: "container stats
+                # resource only available for cgroup v2". /proc still gives RSS and PSS.
+                if "cgroup v2" not in str(exc.explanation or exc):
+                    raise
+                stats = None
         samples = stats.get("Stats") if isinstance(stats, dict) else None
-        cgroup = int(samples[0].get("MemUsage") or 0) if samples else 0
+        cgroup = int(samples[0].get("MemUsage") or 0) if samples else None
         rss, pss = _tree_memory(pid)
         return MemoryUsage(rss_bytes=rss, pss_bytes=pss, cgroup_bytes=cgroup)
 

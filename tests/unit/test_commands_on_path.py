@@ -104,5 +104,5 @@ def test_another_lab_on_path_is_not_shadowed(venv_bin, tmp_path):
 
 
 def test_setup_host_links_the_venvs_commands():
-    lines = (REPO / "scripts" / "setup-host").read_text(encoding="utf-8").splitlines()
+    lines = [line.strip() for line in (REPO / "scripts" / "setup-host").read_text(encoding="utf-8").splitlines()]
     assert '"$here/scripts/link-commands" "$venv/bin"' in lines

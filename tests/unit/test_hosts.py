@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import os
+import pathlib
 
 import pytest
 from click.testing import CliRunner
@@ -13,7 +14,7 @@ from click.testing import CliRunner
 from labctl import cli
 from labctl.cli import lifecycle as lab_commands
 from labctl.errors import LabctlError
-from labctl.hosts import apply_block, has_block, hosts_lines, remove_block, update_hosts_file
+from labctl.hosts import apply_block, has_block, hosts_lines, remove_block, root_command, update_hosts_file
 from labctl.topology import load_lab
 
 ORIGINAL = "127.0.0.1 localhost\n::1 localhost ip6-localhost\n# keep me\n10.0.0.5 nas.home\n"
@@ -135,6 +136,67 @@ def test_update_file_rewrites_in_place_when_rename_fails(tmp_path, monkeypatch):
 def test_update_file_missing_is_a_labctl_error(tmp_path):
     with pytest.raises(LabctlError, match="cannot read"):
         update_hosts_file(tmp_path / "nope", remove_block)
+
+
+@pytest.fixture
+def roots_hosts(tmp_path, monkeypatch):
+    """A hosts file, as a user without root sees it: writing it is refused (os.replace, in-place write)."""
+    hosts = tmp_path / "hosts"
+    hosts.write_text(ORIGINAL)
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    real_open = pathlib.Path.open
+
+    def refuse(src, dst):
+        raise PermissionError(13, "Permission denied")
+
+    def open_refusing_writes(self, mode="r", *args, **kwargs):
+        if "w" in mode:
+            raise PermissionError(13, "Permission denied")
+        return real_open(self, mode, *args, **kwargs)
+
+    monkeypatch.setattr(os, "replace", refuse)
+    monkeypatch.setattr(pathlib.Path, "open", open_refusing_writes)
+    return hosts
+
+
+def test_without_root_the_error_says_so_and_gives_the_sudo_command(roots_hosts):
+    hosts = roots_hosts
+    argv = ["/home/u/labctl/.venv/bin/labctl", "--lab", "rl", "hosts", "--apply"]
+    with pytest.raises(LabctlError, match=r"^writing .*hosts needs root \(labctl runs as uid 1000\)$") as caught:
+        update_hosts_file(hosts, lambda text: apply_block(text, LINES), argv=argv)
+    assert caught.value.hint is not None
+    assert caught.value.hint.startswith("run: sudo /home/u/labctl/.venv/bin/labctl --lab rl hosts --apply ")
+    assert hosts.read_text() == ORIGINAL
+
+
+def test_cli_without_root_fails_in_one_line_with_a_sudo_hint(roots_hosts):
+    hosts = roots_hosts
+    applied = CliRunner().invoke(cli.main, ["hosts", "--apply", "--file", str(hosts)])
+    assert applied.exit_code == 1
+    error, hint = applied.output.splitlines()
+    assert error == f"Error: writing {hosts} needs root (labctl runs as uid 1000)"
+    assert hint.startswith("hint: run: sudo ")
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["labctl", "hosts", "--apply"], ["labctl", "hosts", "--apply"]),
+        (
+            ["./.venv/bin/lab", "--lab", "x", "hosts", "--remove"],
+            [os.path.abspath(".venv/bin/lab"), "--lab", "x", "hosts", "--remove"],
+        ),
+        (["/v/bin/labctl", "--lab", "x", "down", "--volumes"], ["/v/bin/labctl", "--lab", "x", "hosts", "--remove"]),
+        (
+            ["/m/labctl/cli.py", "--config", "f.toml", "hosts", "--apply"],
+            ["/py", "-m", "labctl.cli", "--config", "f.toml", "hosts", "--apply"],
+        ),
+        (["/v/bin/labctl", "--lab", "x", "up"], ["/v/bin/labctl", "hosts", "--apply"]),
+    ],
+    ids=["as-typed", "relative-program", "down-removes", "python-m", "never-another-command"],
+)
+def test_root_command_changes_the_hosts_file_as_the_command_meant(argv, expected):
+    assert root_command(argv, python="/py") == expected
 
 
 def test_cli_prints_applies_and_removes(tmp_path):
