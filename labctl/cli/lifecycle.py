@@ -251,4 +251,5 @@ def _remove_hosts_block(lab: Lab, hosts_file: Path = HOSTS_FILE) -> None:
         if remove_lab_block(hosts_file, name=lab.name):
             click.echo(f"labctl: removed the {lab.name} names from {hosts_file}")
     except (LabctlError, OSError, UnicodeDecodeError) as exc:
-        click.echo(f"labctl: warning: could not remove the {lab.name} names from {hosts_file}: {exc}", err=True)
+        hint = f"\nhint: {exc.hint}" if isinstance(exc, LabctlError) and exc.hint else ""
+        click.echo(f"labctl: warning: could not remove the {lab.name} names from {hosts_file}: {exc}{hint}", err=True)

@@ -59,7 +59,7 @@ def test_render_target_uses_the_lab_file_given(tmp_path: Path) -> None:
 def test_render_target_without_image_uses_the_image_up_would(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     asked: list[str] = []
 
-    def ensure_image(runtime: object, *, base: str, repository: str, force: bool = False) -> ImageResult:
+    def ensure_image(runtime: object, *, base: str, repository: str, force: bool = False, **_: object) -> ImageResult:
         asked.append(base)
         return ImageResult("localhost/labctl:feedfacecafe", False, "feedfacecafe" * 5)
 
