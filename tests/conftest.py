@@ -266,6 +266,8 @@ class RAFactory(Protocol):
         allow_certificate: bool = True,
         timeout_s: float = 5,
         reserved: ReservedNames | None = None,
+        authorizer: AuthorizerConfig | None = None,
+        realm: Sequence[RealmUser] | None = None,
     ) -> Awaitable[RAService]: ...
 
 
@@ -287,26 +289,32 @@ async def make_ra(hierarchy: Hierarchy, ca_url: str, aiohttp_client: AiohttpClie
         allow_certificate: bool = True,
         timeout_s: float = 5,
         reserved: ReservedNames | None = None,
+        authorizer: AuthorizerConfig | None = None,
+        realm: Sequence[RealmUser] | None = None,
     ) -> RAService:
+        """`authorizer` and `realm` (as load_config reads them) replace the keyword settings above them."""
         assert ca_url is not None
         backend = DogtagRABackend(ca_url, profile="estServiceCert", ssl_context=None, timeout_s=timeout_s)
-        authorizer = Authorizer(
-            AuthorizerConfig(
-                EST_ROLE,
-                enroll_match,
-                hierarchy.algorithm,
-                allow_basic,
-                allow_certificate,
-                DEFAULT_LAB_RESERVED if reserved is None else reserved,
-            ),
-            [
-                RealmUser(EST_USER, EST_PASSWORD, frozenset({EST_ROLE})),
-                RealmUser(NO_ROLE_USER, NO_ROLE_PASSWORD, frozenset({"Auditors"})),
-            ],
-            hierarchy.intermediate,
+        config = authorizer or AuthorizerConfig(
+            EST_ROLE,
+            enroll_match,
+            hierarchy.algorithm,
+            allow_basic,
+            allow_certificate,
+            DEFAULT_LAB_RESERVED if reserved is None else reserved,
         )
+        users = realm or [
+            RealmUser(EST_USER, EST_PASSWORD, frozenset({EST_ROLE})),
+            RealmUser(NO_ROLE_USER, NO_ROLE_PASSWORD, frozenset({"Auditors"})),
+        ]
         peer = PeerSeam()
-        app = create_ra_app(backend, authorizer, label=label, max_body=max_body, peer_certificate=peer)
+        app = create_ra_app(
+            backend,
+            Authorizer(config, users, hierarchy.intermediate),
+            label=label,
+            max_body=max_body,
+            peer_certificate=peer,
+        )
         client = await aiohttp_client(app)
         return RAService(client, peer, hierarchy, label)
 

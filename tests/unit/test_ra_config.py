@@ -9,7 +9,7 @@ import pytest
 
 from labctl.pki.keys import KeyAlgorithm
 from labctl.render import render_ra_config
-from labctl.services.est_ra.config import ConfigError, load_config
+from labctl.services.est_ra.config import ConfigError, RAConfig, load_config
 from labctl.topology import dump_lab, load_lab, parse_lab, reserved_names
 
 FILES = {
@@ -22,6 +22,7 @@ nickname=ra-agent
 timeout=2.5
 """,
     "authorizer.conf": """\
+class=labctl.services.est_ra.authz.Authorizer
 role=EST Users
 enrollMatchTLSSubjSAN=false
 keyAlgorithm=ec-p384
@@ -29,6 +30,7 @@ enrollAuth=basic, certificate
 """,
     "realm.conf": """\
 ! PKIInMemoryRealm
+class=com.netscape.cms.realm.PKIInMemoryRealm
 username=est-client
 password=s3cret=with=equals
 roles=EST Users, Auditors
@@ -114,7 +116,9 @@ def test_load_config_reads_certificate_only_enroll_auth(conf_dir: Path) -> None:
         ("backend.conf", "url"),
         ("backend.conf", "profile"),
         ("backend.conf", "nickname"),
-        ("authorizer.conf", "keyAlgorithm"),
+        ("backend.conf", "class"),
+        ("authorizer.conf", "class"),
+        ("realm.conf", "class"),
         ("realm.conf", "username"),
         ("realm.conf", "password"),
         ("server.conf", "certFile"),
@@ -129,13 +133,28 @@ def test_load_config_missing_key_names_file_and_key(conf_dir: Path, name: str, k
     assert f"'{key}'" in str(caught.value)
 
 
-@pytest.mark.parametrize("key", ["username", "password", "passwordFile"])
-def test_load_config_rejects_password_backend(conf_dir: Path, key: str) -> None:
-    path = _rewrite(conf_dir, "backend.conf", add=f"{key}=caadmin")
-    with pytest.raises(ConfigError, match="nickname") as caught:
+@pytest.mark.parametrize("password", ["password=Secret.123", "passwordFile=/etc/pki/est/password.conf"])
+def test_load_config_refuses_password_backend_without_nickname(conf_dir: Path, password: str) -> None:
+    _rewrite(conf_dir, "backend.conf", drop="nickname", add="username=est-ra-1")
+    path = _rewrite(conf_dir, "backend.conf", add=password)
+    with pytest.raises(ConfigError, match="TLS client certificate only; set 'nickname'") as caught:
         load_config(conf_dir)
-    assert str(path) in str(caught.value)
-    assert "username/password" in str(caught.value)
+    assert str(caught.value).startswith(f"{path}: 'username' agent login is not accepted")
+    assert "\n" not in str(caught.value)
+
+
+def test_load_config_reads_password_backend_beside_nickname(conf_dir: Path) -> None:
+    _rewrite(conf_dir, "backend.conf", add="username=est-ra-1")
+    _rewrite(conf_dir, "backend.conf", add="password=Secret.123")
+    backend = load_config(conf_dir).backend
+    assert backend.username == "est-ra-1"
+    assert backend.cert_file == conf_dir / "ra-agent.crt"
+
+
+def test_load_config_refuses_username_without_password(conf_dir: Path) -> None:
+    path = _rewrite(conf_dir, "backend.conf", add="username=est-ra-1")
+    with pytest.raises(ConfigError, match=re.escape(f"{path}: 'username' needs 'password' or 'passwordFile'")):
+        load_config(conf_dir)
 
 
 @pytest.mark.parametrize("value", ["password", "basic,kerberos", ",", ""])
@@ -168,7 +187,7 @@ def test_load_config_rejects_a_bad_value_naming_file_and_key(
 
 def test_load_config_names_line_without_equals(conf_dir: Path) -> None:
     path = _rewrite(conf_dir, "realm.conf", add="roles EST Users")
-    with pytest.raises(ConfigError, match=re.escape(f"{path}:5: expected key=value")):
+    with pytest.raises(ConfigError, match=re.escape(f"{path}:6: expected key=value")):
         load_config(conf_dir)
 
 
@@ -184,16 +203,29 @@ def test_authorizer_without_labctl_keys_reserves_loopback_only(conf_dir: Path) -
     assert reserved.name_reason("localhost") is not None
 
 
-def test_rendered_authorizer_reserves_every_service_of_the_lab(tmp_path: Path) -> None:
+def _load_rendered(conf_dir: Path, name: str, *, compat_tls: bool = False) -> RAConfig:
+    """labctl's own rendered files for hierarchy `name`, loaded as the RA loads them."""
     lab = load_lab()
-    hierarchy = lab.hierarchy("ecc")
+    hierarchy = lab.hierarchy(name)
     files = render_ra_config(
-        hierarchy, ca_url="https://ca:8443", username="u", password="p", compat_tls=False,
+        hierarchy, ca_url="https://ca:8443", username="u", password="p", compat_tls=compat_tls,
         reserved=reserved_names(lab, hierarchy),
     )  # fmt: skip
-    for name, text in files.items():
-        (tmp_path / name).write_text(text)
-    reserved = load_config(tmp_path).authorizer.reserved
+    for path, text in files.items():
+        (conf_dir / path).write_text(text)
+    return load_config(conf_dir)
+
+
+@pytest.mark.parametrize("name", ["rsa", "ecc", "pqc"])
+def test_rendered_files_load_with_labctl_authorizer(tmp_path: Path, name: str) -> None:
+    config = _load_rendered(tmp_path, name, compat_tls=True)
+    assert config.authorizer.key_algorithm is load_lab().hierarchy(name).algorithm
+    assert config.authorizer.external is None
+    assert config.backend.fullcmc_profile is None
+
+
+def test_rendered_authorizer_reserves_every_service_of_the_lab(tmp_path: Path) -> None:
+    reserved = _load_rendered(tmp_path, "ecc").authorizer.reserved
     assert {"est-ca.cert-lab.local", "dogtag-pq-intermediate-ca", "dogtag-ecc-est-ca"} <= reserved.names
     assert {str(n) for n in reserved.networks} == {"172.26.0.0/24", "172.27.0.0/24", "172.28.0.0/24"}
     assert reserved.loopback

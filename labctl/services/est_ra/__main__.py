@@ -41,7 +41,22 @@ def backend_ssl_context(config: RAConfig) -> ssl.SSLContext:
     return context
 
 
+def warn_unused(config: RAConfig) -> None:
+    """backend.conf keys Dogtag reads that this RA reads and does not use: said once, at startup."""
+    if config.backend.fullcmc_profile is not None:
+        log.warning(
+            "backend.conf: fullcmc.profile=%s read, not used: /fullcmc is not served yet",
+            config.backend.fullcmc_profile,
+        )
+    if config.backend.username is not None:
+        log.warning(
+            "backend.conf: username=%s read, not used: the lab CA takes the agent certificate 'nickname' only",
+            config.backend.username,
+        )
+
+
 async def run(config: RAConfig) -> None:
+    warn_unused(config)
     backend = DogtagRABackend(
         config.backend.url,
         profile=config.backend.profile,

@@ -42,7 +42,7 @@ BACKEND: web.AppKey[CABackend] = web.AppKey("backend")
 AUTHORIZER: web.AppKey[Authorizer] = web.AppKey("authorizer")
 PEER: web.AppKey[PeerCertificate] = web.AppKey("peer_certificate")
 LABEL: web.AppKey[str | None] = web.AppKey("label")
-CSRATTRS: web.AppKey[bytes] = web.AppKey("csrattrs")
+CSRATTRS: web.AppKey[bytes | None] = web.AppKey("csrattrs")
 
 # What each hierarchy asks for in csrattrs (RFC 7030 section 4.5.2): its signature algorithm, and for EC the curve.
 _CSR_ATTRIBUTES = {
@@ -74,7 +74,8 @@ def create_app(
     app[PEER] = peer_certificate
     app[LABEL] = label
     app[MAX_BODY] = max_body
-    app[CSRATTRS] = encode_csrattrs(csr_attributes_for(authorizer.config.key_algorithm))
+    algorithm = authorizer.config.key_algorithm
+    app[CSRATTRS] = None if algorithm is None else encode_csrattrs(csr_attributes_for(algorithm))
     app.router.add_route("*", "/.well-known/est/{operation}", dispatch)
     app.router.add_route("*", "/.well-known/est/{label}/{operation}", dispatch)
 
@@ -113,8 +114,14 @@ async def cacerts(request: web.Request) -> web.Response:
 
 
 async def csrattrs(request: web.Request) -> web.Response:
-    """RFC 7030 section 4.5: what this hierarchy wants in a CSR; anonymous."""
-    return _base64_response(wrap_base64(request.app[CSRATTRS]), CSRATTRS_TYPE)
+    """RFC 7030 section 4.5: what this hierarchy wants in a CSR; anonymous.
+
+    Without keyAlgorithm (Dogtag's authorizer.conf) nothing is asked for: 204, as section 4.5.2 allows.
+    """
+    attributes = request.app[CSRATTRS]
+    if attributes is None:
+        return web.Response(status=204)
+    return _base64_response(wrap_base64(attributes), CSRATTRS_TYPE)
 
 
 async def simpleenroll(request: web.Request) -> web.Response:
@@ -126,6 +133,9 @@ async def simpleenroll(request: web.Request) -> web.Response:
     authorizer.check_csr_policy(csr)
     authorizer.check_names(csr)
     authorizer.check_enroll(principal, csr)
+    await authorizer.authorize(
+        "simpleenroll", principal, csr, remote_addr=request.remote or "", label=request.match_info.get("label")
+    )
     return await _enroll(request, csr, principal, "simpleenroll")
 
 
@@ -137,6 +147,9 @@ async def simplereenroll(request: web.Request) -> web.Response:
     authorizer.check_csr_policy(csr)
     authorizer.check_names(csr)
     authorizer.check_reenroll(principal, csr)
+    await authorizer.authorize(
+        "simplereenroll", principal, csr, remote_addr=request.remote or "", label=request.match_info.get("label")
+    )
     return await _enroll(request, csr, principal, "simplereenroll")
 
 

@@ -18,9 +18,13 @@ from labctl.pki.keys import check_key_strength, describe_key, matches_algorithm
 from labctl.pki.names import requested_name_problems
 from labctl.pki.signatures import issued_by
 from labctl.services.est_ra.config import AuthorizerConfig, RealmUser
+from labctl.services.est_ra.external import AuthorizationRequest, run_external_authorizer
 
 REALM = "EST"
 CHALLENGE = f'Basic realm="{REALM}"'
+# The role a certificate holder gets when authorizer.conf names none: the one Dogtag's estauthz
+# requires (dogtagpki/pki base/est/bin/estauthz: ALLOWED_ROLE).
+CERTIFICATE_ROLE = "EST Users"
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +94,7 @@ class Authorizer:
         expected = user.password if user else "\0unknown-user"
         if not hmac.compare_digest(credentials.password.encode(), expected.encode()) or user is None:
             raise _unauthorized("wrong username or password")
-        if self.config.role not in user.roles:
+        if self.config.role is not None and self.config.role not in user.roles:
             raise ServiceError(403, f"user {user.username} lacks the role '{self.config.role}'")
         return Principal(user.username, user.roles)
 
@@ -107,17 +111,19 @@ class Authorizer:
         now = datetime.now(UTC)
         if not certificate.not_valid_before_utc <= now <= certificate.not_valid_after_utc:
             raise ServiceError(403, f"client certificate {subject} is expired or not yet valid")
-        return Principal(subject, frozenset({self.config.role}), certificate)
+        return Principal(subject, frozenset({self.config.role or CERTIFICATE_ROLE}), certificate)
 
     # --- policy --------------------------------------------------------------------------------
 
     def check_csr_policy(self, csr: x509.CertificateSigningRequest) -> None:
-        """The CSR's key must be this hierarchy's algorithm and strong enough (403 otherwise)."""
+        """The CSR's key must be strong enough and, with keyAlgorithm, this hierarchy's algorithm (403 otherwise)."""
         public_key = csr.public_key()
         try:
             check_key_strength(public_key)
         except PKIError as exc:
             raise ServiceError(403, str(exc)) from exc
+        if self.config.key_algorithm is None:
+            return
         if not matches_algorithm(public_key, self.config.key_algorithm):
             raise ServiceError(
                 403,
@@ -153,6 +159,31 @@ class Authorizer:
                 raise ServiceError(
                     403, f"CSR subjectAltName {entry.value} does not match user identity {principal.name}"
                 )
+
+    async def authorize(
+        self,
+        operation: str,
+        principal: Principal,
+        csr: x509.CertificateSigningRequest,
+        *,
+        remote_addr: str,
+        label: str | None,
+    ) -> None:
+        """ExternalProcessRequestAuthorizer (authorizer.conf `executable`): after every check above, the
+        executable has the last word; without one, nothing more to ask."""
+        if self.config.external is None:
+            return
+        request = AuthorizationRequest(
+            operation=operation,
+            principal_name=principal.name,
+            roles=principal.roles,
+            remote_addr=remote_addr,
+            label=label,
+            client_certificate=principal.certificate,
+            csr=csr,
+            to_be_renewed=principal.certificate if operation == "simplereenroll" else None,
+        )
+        await run_external_authorizer(self.config.external, request)
 
     def check_reenroll(self, principal: Principal, csr: x509.CertificateSigningRequest) -> None:
         """RFC 7030 section 4.2.2: subject and subjectAltName must equal the certificate being renewed."""

@@ -1,10 +1,16 @@
 """The RA's configuration: Dogtag EST's three files (backend.conf, authorizer.conf, realm.conf),
 with Dogtag's keys, plus server.conf for the listener and TLS files. All are Java-style properties.
+
+Dogtag's files load as Dogtag ships them (dogtagpki/pki base/est/shared/backend.conf, authorizer.conf,
+realm/in-memory/in-memory.conf); labctl's own keys are optional there. A `class` this RA does not
+implement, or a key no class here reads, is a startup error naming the file and the key: a
+misspelt key must not be ignored in silence.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,6 +42,54 @@ def read_properties(path: Path) -> dict[str, str]:
             raise ConfigError(f"{path}:{number}: expected key=value, got {line!r}")
         values[key.strip()] = value.strip()
     return values
+
+
+# The `class` each file may name, and the keys each class reads (`class` itself aside).
+BACKEND_CLASS = "org.dogtagpki.est.DogtagRABackend"
+LABCTL_AUTHORIZER_CLASS = "labctl.services.est_ra.authz.Authorizer"
+EXTERNAL_AUTHORIZER_CLASS = "org.dogtagpki.est.ExternalProcessRequestAuthorizer"
+REALM_CLASS = "com.netscape.cms.realm.PKIInMemoryRealm"
+# DogtagRABackend's keys, then labctl's (trustFile, timeout).
+_BACKEND_KEYS = frozenset(
+    {"url", "profile", "nickname", "username", "password", "passwordFile", "fullcmc.profile", "trustFile", "timeout"}
+)
+_LABCTL_AUTHORIZER_KEYS = frozenset(
+    {
+        "role",
+        "enrollMatchTLSSubjSAN",
+        "enrollAuth",
+        "keyAlgorithm",
+        "reservedNames",
+        "reservedAddresses",
+        "reserveLoopback",
+    }
+)
+_AUTHORIZER_KEYS = {
+    LABCTL_AUTHORIZER_CLASS: _LABCTL_AUTHORIZER_KEYS,
+    # ExternalProcessRequestAuthorizer's keys: executable, timeout (enrollMatchTLSSubjSAN is among labctl's).
+    EXTERNAL_AUTHORIZER_CLASS: _LABCTL_AUTHORIZER_KEYS | {"executable", "timeout"},
+}
+_REALM_KEYS = frozenset({"username", "password", "roles"})
+_SERVER_KEYS = frozenset(
+    {"host", "port", "certFile", "keyFile", "compatCertFile", "compatKeyFile", "clientCAFile", "label", "maxBodyBytes"}
+)
+# ExternalProcessRequestAuthorizer.DEFAULT_TIMEOUT, in seconds.
+DEFAULT_AUTHORIZER_TIMEOUT_S = 3
+
+
+def _class(values: Mapping[str, str], path: Path, known: Sequence[str]) -> str:
+    """The file's `class`: required, as in Dogtag's ESTEngine, and one this RA implements."""
+    name = _required(values, "class", path)
+    if name not in known:
+        raise ConfigError(f"{path}: unknown class {name!r} (this RA implements {', '.join(known)})")
+    return name
+
+
+def _check_keys(values: Mapping[str, str], path: Path, known: frozenset[str], class_name: str | None = None) -> None:
+    unknown = sorted(set(values) - known - {"class"})
+    if unknown:
+        reader = f" for {class_name}" if class_name else ""
+        raise ConfigError(f"{path}: unknown key {unknown[0]!r}{reader}")
 
 
 def _required(values: Mapping[str, str], key: str, path: Path) -> str:
@@ -70,19 +124,33 @@ class BackendConfig:
     key_file: Path
     trust_file: Path
     timeout_s: float
+    # Read, not used: the lab CA takes the `nickname` certificate only, and /fullcmc is not served.
+    username: str | None = None
+    fullcmc_profile: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ExternalAuthorizerConfig:
+    """ExternalProcessRequestAuthorizer: `executable` decides each enrollment, within `timeout` seconds."""
+
+    executable: Path
+    timeout_s: int = DEFAULT_AUTHORIZER_TIMEOUT_S
 
 
 @dataclass(frozen=True, slots=True)
 class AuthorizerConfig:
     """authorizer.conf: who may enroll and what."""
 
-    role: str
+    # The realm role a Basic user needs (None: no role check here; Dogtag leaves that to the authorizer class).
+    role: str | None
     enroll_match_tls_subject_san: bool
-    key_algorithm: KeyAlgorithm
+    # None: any key check_key_strength accepts; the CA's profile has the last word.
+    key_algorithm: KeyAlgorithm | None
     allow_basic: bool
     allow_certificate: bool
     # labctl's addition: what EST never issues (default: localhost and loopback only).
     reserved: ReservedNames = field(default_factory=ReservedNames)
+    external: ExternalAuthorizerConfig | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +182,7 @@ def load_config(conf_dir: Path) -> RAConfig:
     """Read and check the four files in the RA's configuration directory."""
     return RAConfig(
         backend=_backend(conf_dir, conf_dir / "backend.conf"),
-        authorizer=_authorizer(conf_dir / "authorizer.conf"),
+        authorizer=_authorizer(conf_dir, conf_dir / "authorizer.conf"),
         realm=_realm(conf_dir / "realm.conf"),
         server=_server(conf_dir, conf_dir / "server.conf"),
     )
@@ -122,12 +190,19 @@ def load_config(conf_dir: Path) -> RAConfig:
 
 def _backend(base: Path, path: Path) -> BackendConfig:
     values = read_properties(path)
+    _class(values, path, [BACKEND_CLASS])
+    _check_keys(values, path, _BACKEND_KEYS, BACKEND_CLASS)
     url = _required(values, "url", path).rstrip("/")
     if not url.startswith(("https://", "http://")):
         raise ConfigError(f"{path}: url {url!r} must be an http(s) URL")
-    if "username" in values or "password" in values or "passwordFile" in values:
+    username = values.get("username") or None
+    if username is not None and not (values.get("password") or values.get("passwordFile")):
+        raise ConfigError(f"{path}: 'username' needs 'password' or 'passwordFile'")
+    if not values.get("nickname") and username is not None:
+        # DogtagRABackend logs in with username and password; the lab CA knows agents by certificate only.
         raise ConfigError(
-            f"{path}: username/password agent login is not supported by the lab CA; use 'nickname' (TLS client certificate)"
+            f"{path}: 'username' agent login is not accepted by this lab's CA, which authenticates agents"
+            " by TLS client certificate only; set 'nickname' (labctl renders it as <nickname>.crt/.key)"
         )
     nickname = _required(values, "nickname", path)
     try:
@@ -141,29 +216,50 @@ def _backend(base: Path, path: Path) -> BackendConfig:
         key_file=base / f"{nickname}.key",
         trust_file=_resolve(base, values.get("trustFile", "ca-chain.pem")),
         timeout_s=timeout,
+        username=username,
+        fullcmc_profile=values.get("fullcmc.profile") or None,
     )
 
 
-def _authorizer(path: Path) -> AuthorizerConfig:
+def _authorizer(base: Path, path: Path) -> AuthorizerConfig:
     values = read_properties(path)
-    algorithm_text = _required(values, "keyAlgorithm", path)
-    try:
-        algorithm = KeyAlgorithm(algorithm_text)
-    except ValueError:
-        raise ConfigError(f"{path}: unknown keyAlgorithm {algorithm_text!r}") from None
+    class_name = _class(values, path, list(_AUTHORIZER_KEYS))
+    _check_keys(values, path, _AUTHORIZER_KEYS[class_name], class_name)
+    algorithm: KeyAlgorithm | None = None
+    if values.get("keyAlgorithm"):
+        try:
+            algorithm = KeyAlgorithm(values["keyAlgorithm"])
+        except ValueError:
+            raise ConfigError(f"{path}: unknown keyAlgorithm {values['keyAlgorithm']!r}") from None
     methods = {m.strip() for m in values.get("enrollAuth", "basic,certificate").split(",") if m.strip()}
     unknown = methods - {"basic", "certificate"}
     if unknown or not methods:
         raise ConfigError(f"{path}: enrollAuth must list basic and/or certificate, got {values.get('enrollAuth')!r}")
     return AuthorizerConfig(
-        role=values.get("role", "EST Users"),
+        role=values.get("role") or None,
         # Dogtag's default is true; then a password user may only enroll its own name.
         enroll_match_tls_subject_san=_flag(values, "enrollMatchTLSSubjSAN", True, path),
         key_algorithm=algorithm,
         allow_basic="basic" in methods,
         allow_certificate="certificate" in methods,
         reserved=_reserved(values, path),
+        external=_external(base, values, path) if class_name == EXTERNAL_AUTHORIZER_CLASS else None,
     )
+
+
+def _external(base: Path, values: Mapping[str, str], path: Path) -> ExternalAuthorizerConfig:
+    """ExternalProcessRequestAuthorizer's `executable` (required) and `timeout` (whole seconds, at least 1)."""
+    executable = _resolve(base, _required(values, "executable", path))
+    if not executable.is_file() or not os.access(executable, os.X_OK):
+        raise ConfigError(f"{path}: executable {str(executable)!r} is not an executable file")
+    timeout_text = values.get("timeout") or str(DEFAULT_AUTHORIZER_TIMEOUT_S)
+    try:
+        timeout = int(timeout_text)
+    except ValueError:
+        raise ConfigError(f"{path}: 'timeout' must be whole seconds, got {timeout_text!r}") from None
+    if timeout < 1:
+        raise ConfigError(f"{path}: 'timeout' must be at least 1 second, got {timeout}")
+    return ExternalAuthorizerConfig(executable, timeout)
 
 
 def _reserved(values: Mapping[str, str], path: Path) -> ReservedNames:
@@ -177,14 +273,17 @@ def _reserved(values: Mapping[str, str], path: Path) -> ReservedNames:
 
 
 def _realm(path: Path) -> tuple[RealmUser, ...]:
-    """PKIInMemoryRealm: one user, `username`, `password`, comma-separated `roles`."""
+    """PKIInMemoryRealm: one user, `username`, `password`, comma-separated `roles` (default Administrators)."""
     values = read_properties(path)
+    _class(values, path, [REALM_CLASS])
+    _check_keys(values, path, _REALM_KEYS, REALM_CLASS)
     roles = frozenset(r.strip() for r in values.get("roles", "Administrators").split(",") if r.strip())
     return (RealmUser(_required(values, "username", path), _required(values, "password", path), roles),)
 
 
 def _server(base: Path, path: Path) -> ServerConfig:
     values = read_properties(path)
+    _check_keys(values, path, _SERVER_KEYS)
     chains = [(_resolve(base, _required(values, "certFile", path)), _resolve(base, _required(values, "keyFile", path)))]
     if values.get("compatCertFile"):
         chains.append(
