@@ -111,6 +111,16 @@ def root_command(argv: Sequence[str], *, python: str = sys.executable) -> list[s
     return [*head, "hosts", "--apply"]  # never another command as root: it would act on root's podman
 
 
+def apply_lab_block(path: Path, lab: Lab) -> bool:
+    """Write (or refresh) lab's block of hosts lines into `path`; False when it was already up to date.
+
+    Raises:
+        LabctlError: the file cannot be read or written (not root: the hint is the command to run with sudo).
+    """
+    lines = hosts_lines(lab)
+    return update_hosts_file(path, lambda text: apply_block(text, lines, name=lab.name))
+
+
 def remove_lab_block(path: Path, *, name: str) -> bool:
     """Take lab `name`'s block out of `path`; False when there was no file or no block.
 

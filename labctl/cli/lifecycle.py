@@ -10,16 +10,16 @@ from pathlib import Path
 import click
 
 from labctl.cli import Context, main, pki_types_option, stop_on_termination
-from labctl.cli.output import json_event, print_event, print_status, report
+from labctl.cli.output import json_event, print_event, print_interrupted, print_status, report
 from labctl.clients import verify_lab
 from labctl.endpoint import endpoint_for
 from labctl.errors import LabctlError
-from labctl.hosts import HOSTS_FILE, apply_block, hosts_lines, remove_block, remove_lab_block, update_hosts_file
+from labctl.hosts import HOSTS_FILE, apply_lab_block, hosts_lines, remove_lab_block
 from labctl.placement import forget_lab, labctl_command, settle
 from labctl.render import write_lab_config
 from labctl.runtime.base import ContainerRuntime
 from labctl.runtime.podman import PodmanRuntime
-from labctl.targets import TARGETS
+from labctl.targets import TARGETS, write_rendered
 from labctl.topology import Lab, container_named
 
 
@@ -89,33 +89,20 @@ def render(obj: Context, target: str | None, out: Path | None, image: str | None
     chosen = TARGETS[target]
     if chosen.file_name is None and out is None:
         raise click.UsageError(f"--target {target} writes several files: give --out DIRECTORY")
-    lab = obj.lab
-    if subnets == "auto" or ports == "auto":
-        with obj.locked("render"), PodmanRuntime() as runtime:
-            lab = _place(obj, runtime, subnets=subnets, ports=ports)
+    lab = _placed(obj, subnets=subnets, ports=ports, command="render")
     files = chosen.render(lab, image or _lab_image(obj), labctl=labctl_command("", lab.name, obj.state_dir, obj.config))
     if out is None:
         click.echo("".join(files.values()), nl=False)
-        return
-    if chosen.file_name is None:
-        paths = {out / name: text for name, text in files.items()}
-        _mkdir(out)
     else:
-        paths = {(out / chosen.file_name if out.is_dir() else out): files[chosen.file_name]}
-    for path, text in paths.items():
-        try:
-            path.write_text(text, encoding="utf-8")
-        except OSError as exc:
-            raise click.ClickException(f"cannot write {path}: {exc.strerror}") from exc
-    where = out if chosen.file_name is None else next(iter(paths))
-    click.echo(f"labctl: rendered lab {lab.name} for {target} into {where}")
+        click.echo(f"labctl: rendered lab {lab.name} for {target} into {write_rendered(chosen, files, out)}")
 
 
-def _mkdir(directory: Path) -> None:
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise click.ClickException(f"cannot create {directory}: {exc.strerror}") from exc
+def _placed(obj: Context, *, subnets: str, ports: str, command: str) -> Lab:
+    """The lab, placed on free subnets or ports first when asked (that needs podman and the lab's lock)."""
+    if subnets == "lab" and ports == "lab":
+        return obj.lab
+    with obj.locked(command), PodmanRuntime() as runtime:
+        return _place(obj, runtime, subnets=subnets, ports=ports)
 
 
 def _lab_image(obj: Context) -> str:
@@ -147,13 +134,7 @@ def up(
             if verify:
                 report(verify_lab(obj.client_runner(lab, runtime), endpoints), as_json, None)
     except KeyboardInterrupt as interrupt:
-        by = str(interrupt) or "Ctrl-C"
-        click.echo(
-            f"labctl: up interrupted ({by}) after {time.perf_counter() - started:.1f}s: lab {obj.lab.name} is partly up;"
-            f" `{labctl_command('up', obj.lab.name, obj.state_dir)}` finishes it,"
-            f" `{labctl_command('down', obj.lab.name, obj.state_dir)}` removes it",
-            err=True,
-        )
+        print_interrupted(interrupt, time.perf_counter() - started, obj.lab.name, obj.state_dir)
         raise SystemExit(130) from None
 
 
@@ -231,18 +212,16 @@ def logs(obj: Context, name: str, follow: bool, tail: int) -> None:
 @click.pass_obj
 def hosts_command(obj: Context, apply_: bool, remove: bool, hosts_file: Path) -> None:
     """Print the hosts lines that make the lab's names (RA hostnames, CA containers) resolve on this machine."""
-    lab = obj.lab
     if apply_ and remove:
         raise click.UsageError("--apply and --remove exclude each other")
-    lines = hosts_lines(lab)
     if apply_:
-        changed = update_hosts_file(hosts_file, lambda text: apply_block(text, lines, name=lab.name))
-        click.echo(f"labctl: {hosts_file} {'updated' if changed else 'already up to date'} ({len(lines)} names)")
+        changed = apply_lab_block(hosts_file, obj.lab)
+        click.echo(f"labctl: {hosts_file} {'updated' if changed else 'already up to date'}")
     elif remove:
-        changed = update_hosts_file(hosts_file, lambda text: remove_block(text, name=lab.name))
+        changed = remove_lab_block(hosts_file, name=obj.lab.name)
         click.echo(f"labctl: {hosts_file} {'block removed' if changed else 'had no labctl block'}")
     else:
-        click.echo("\n".join(lines))
+        click.echo("\n".join(hosts_lines(obj.lab)))
 
 
 def _remove_hosts_block(lab: Lab, hosts_file: Path = HOSTS_FILE) -> None:

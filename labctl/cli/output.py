@@ -15,6 +15,7 @@ from labctl.dogtag import CertInfo
 from labctl.errors import VerificationFailed
 from labctl.events import StepEvent, StepStatus
 from labctl.orchestrator import ServiceStatus
+from labctl.placement import labctl_command
 from labctl.verify import CheckResult, write_junit
 
 
@@ -119,3 +120,14 @@ def print_certificate(hierarchy: str, info: CertInfo, as_json: bool) -> None:
         click.echo(json.dumps(revocation.status_record(hierarchy, info)))
     else:
         click.echo("\n".join(revocation.status_lines(info)))
+
+
+def print_interrupted(interrupt: KeyboardInterrupt, elapsed_s: float, lab_name: str, state_dir: Path) -> None:
+    """One line for an `up` stopped by Ctrl-C or a signal: what was left, and how to finish or remove it."""
+    by = str(interrupt) or "Ctrl-C"
+    click.echo(
+        f"labctl: up interrupted ({by}) after {elapsed_s:.1f}s: lab {lab_name} is partly up;"
+        f" `{labctl_command('up', lab_name, state_dir)}` finishes it,"
+        f" `{labctl_command('down', lab_name, state_dir)}` removes it",
+        err=True,
+    )

@@ -70,7 +70,9 @@ def lab_cli(runtime: PodmanRuntime, tmp_path_factory: pytest.TempPathFactory) ->
     lives in a fresh XDG_STATE_HOME: the e2e tests run against what a new user gets, and the lab docs'
     commands (tests/e2e/test_docs_as_written.py) find it the way a user's shell does."""
     xdg_state = tmp_path_factory.mktemp("xdg-state")
-    env = {**os.environ, "XDG_STATE_HOME": str(xdg_state)}
+    # This checkout's `lab` and `labctl` first: setup-host leaves a link to another checkout's alone.
+    path = f"{REPO / '.venv' / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"
+    env = {**os.environ, "XDG_STATE_HOME": str(xdg_state), "PATH": path}
     lab = load_lab()
     cli = LabCLI(xdg_state / "labctl" / lab.name, lab, env)  # labctl's default state dir for that user
     cli.run("down", "--volumes")
