@@ -97,4 +97,4 @@ def lab(request: pytest.FixtureRequest) -> Iterator[LabFixture]:
             if not reuse:
                 with lab_lock(state_dir, wait_s=60, command="pytest lab fixture (down)"):
                     orchestrator.down(volumes=True)
-                    forget_lab(state_dir)
+                    forget_lab(state_dir, model)  # its hierarchies' keys and credentials too

@@ -29,7 +29,6 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 
 from labctl.errors import RuntimeBackendError
 from labctl.files import write_atomic
@@ -63,7 +62,8 @@ class _Process:
 
     @property
     def log(self) -> Path:
-        return self.root.with_suffix(".log")
+        # Beside the container's directory; not with_suffix(): a container name may hold a dot.
+        return self.root.parent / f"{self.root.name}.log"
 
     def state(self) -> tuple[str, int | None]:
         if self.popen is None:
@@ -87,7 +87,7 @@ class ProcessRuntime:
     def __enter__(self) -> ProcessRuntime:
         return self
 
-    def __exit__(self, *_exc: tuple[type[BaseException] | None, BaseException | None, TracebackType | None]) -> None:
+    def __exit__(self, *_exc: object) -> None:
         self.close()
 
     def close(self) -> None:

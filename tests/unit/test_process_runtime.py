@@ -99,3 +99,11 @@ def test_serve_local_runs_the_ca_command_of_the_specs() -> None:
     assert spec.command[spec.command.index("--host") + 1] == "127.0.0.1"
     assert specs.ra_ca_url(hierarchy, addressing) == f"https://127.0.0.1:{hierarchy.ca.port}"
     assert specs.ra_ca_url(hierarchy) == f"https://{hierarchy.ca.container}:{hierarchy.ca.port}"
+
+
+def test_containers_whose_names_differ_after_a_dot_keep_their_own_logs(runtime: ProcessRuntime) -> None:
+    for name in ("lab.a", "lab.b"):
+        runtime.create_container(_spec(name, ("python", "-c", f"print({name!r})")))
+        runtime.start_container(name)
+        runtime._processes[name].popen.wait(30)  # type: ignore[union-attr]
+    assert [runtime.logs(name).strip() for name in ("lab.a", "lab.b")] == ["lab.a", "lab.b"]
