@@ -57,6 +57,13 @@ class LabCLI:
         return {e["step"]: e["status"] for e in map(json.loads, output.splitlines()) if "step" in e}
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests that run a README recipe on the default lab's own names replace the session's lab: last."""
+    replacing = [item for item in items if item.get_closest_marker("replaces_default_lab")]
+    if replacing:
+        items[:] = [item for item in items if item not in replacing] + replacing
+
+
 @pytest.fixture(scope="session")
 def runtime() -> Iterator[PodmanRuntime]:
     require_podman("the e2e tests")
