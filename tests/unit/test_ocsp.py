@@ -18,8 +18,8 @@ from pyasn1_modules import rfc6960
 
 from labctl.errors import PKIError
 from labctl.pki import ocsp
-from labctl.services.ca.app import create_app
 from labctl.pki.signatures import ocsp_response_signed_by
+from labctl.services.ca.app import create_app
 from labctl.services.ca.authority import IntermediateCA
 from labctl.services.ca.ocsp import certificate_status
 
@@ -83,9 +83,10 @@ def test_sha256_cert_id_is_answered_in_kind(hierarchy: Hierarchy) -> None:
 def test_answer_is_signed_by_the_ca_named_by_key_with_its_certificate(hierarchy: Hierarchy) -> None:
     query = ocsp.build_request(hierarchy.intermediate, 0x1)
     response = x509_ocsp.load_der_ocsp_response(_answer(hierarchy, query))
-    assert response.responder_key_hash == x509.SubjectKeyIdentifier.from_public_key(
-        hierarchy.intermediate.public_key()
-    ).digest
+    assert (
+        response.responder_key_hash
+        == x509.SubjectKeyIdentifier.from_public_key(hierarchy.intermediate.public_key()).digest
+    )
     assert response.certificates == [hierarchy.intermediate]
     ocsp_response_signed_by(response, hierarchy.intermediate)
     assert response.next_update_utc is not None
