@@ -67,6 +67,25 @@ def test_openssl_ocsp_says_good_then_revoked(local_lab, name, tmp_path):
 
 
 @HIERARCHIES
+def test_openssl_ocsp_by_serial_with_the_chain_as_issuer(local_lab, name, tmp_path):
+    # The recipe the pqc e2e test runs in its network: -issuer the chain file (its first certificate,
+    # the Intermediate CA), -serial instead of -cert.
+    endpoint = local_lab[1][name]
+    serial = _issue(local_lab, name, f"ocsp-serial-{name}.cert-lab.local", tmp_path)
+    command = [
+        "openssl", "ocsp",
+        "-issuer", str(endpoint.trust_file),
+        "-serial", f"0x{serial:x}",
+        "-url", f"{endpoint.ca_url}/ca/ocsp",
+        "-CAfile", str(endpoint.trust_file),
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "Response verify OK" in result.stderr
+    assert f"0x{serial:x}: good" in result.stdout
+
+
+@HIERARCHIES
 def test_labctl_ocsp_status_good_then_revoked(local_lab, name, tmp_path):
     runner, _, state = local_lab
     serial = _issue(local_lab, name, f"ocsp-labctl-{name}.cert-lab.local", tmp_path)
