@@ -99,7 +99,7 @@ def respond(request_der: bytes, issuer: Issuer, lookup: StatusLookup, *, now: da
         log.info("OCSP request for serial 0x%x of another issuer: unauthorized", request.serial_number)
         return unsuccessful(ocsp.OCSPResponseStatus.UNAUTHORIZED)
     status = lookup(request.serial_number)
-    log.info("OCSP 0x%x: %s", request.serial_number, status.status.value)
+    log.debug("OCSP 0x%x: %s", request.serial_number, status.status.value)
     return _signed_answer(request, status, issuer, nonce, now or datetime.now(UTC))
 
 

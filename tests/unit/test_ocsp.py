@@ -18,6 +18,7 @@ from pyasn1_modules import rfc6960
 
 from labctl.errors import PKIError
 from labctl.pki import ocsp
+from labctl.pki.keys import KeyAlgorithm
 from labctl.pki.signatures import ocsp_response_signed_by
 from labctl.services.ca.app import create_app
 from labctl.services.ca.authority import IntermediateCA
@@ -91,6 +92,24 @@ def test_answer_is_signed_by_the_ca_named_by_key_with_its_certificate(hierarchy:
     ocsp_response_signed_by(response, hierarchy.intermediate)
     assert response.next_update_utc is not None
     assert response.next_update_utc - response.this_update_utc == ocsp.NEXT_UPDATE
+
+
+SIGNATURE_ALGORITHMS = {
+    KeyAlgorithm.RSA_4096: "1.2.840.113549.1.1.12",  # sha384WithRSAEncryption
+    KeyAlgorithm.EC_P384: "1.2.840.10045.4.3.3",  # ecdsa-with-SHA384
+    KeyAlgorithm.ML_DSA_87: "2.16.840.1.101.3.4.3.19",  # id-ml-dsa-87
+}
+
+
+def test_answer_signature_algorithm_is_the_hierarchys(hierarchy: Hierarchy) -> None:
+    der = _answer(hierarchy, ocsp.build_request(hierarchy.intermediate, 0x1))
+    response, _ = decoder.decode(der, asn1Spec=rfc6960.OCSPResponse())
+    basic, _ = decoder.decode(response["responseBytes"]["response"].asOctets(), asn1Spec=rfc6960.BasicOCSPResponse())
+    algorithm = basic["signatureAlgorithm"]
+    assert str(algorithm["algorithm"]) == SIGNATURE_ALGORITHMS[hierarchy.algorithm]
+    if hierarchy.algorithm is not KeyAlgorithm.RSA_4096:
+        # RFC 9881 §2 (ML-DSA) and RFC 5758 §3.2 (ECDSA): parameters absent; RSA's are NULL (RFC 4055).
+        assert not algorithm["parameters"].isValue
 
 
 def test_answer_signed_by_another_ca_is_refused(hierarchy: Hierarchy, other_hierarchy: Hierarchy) -> None:
