@@ -31,7 +31,7 @@ from labctl.pki.signatures import ocsp_response_signed_by
 log = logging.getLogger(__name__)
 
 # A one-CertID request with a nonce is about 120 bytes; a signed request with its signer's ML-DSA-87
-# certificate about 10 KB. Anything larger is not an OCSP request to this responder.
+# certificate about 12 KB. Anything larger is not an OCSP request to this responder.
 MAX_REQUEST_BYTES = 16 * 1024
 # RFC 8954 §2.1: a nonce is 1 to 32 octets; a longer (or empty) one is a malformedRequest.
 # (RFC 9654, which obsoletes it, allows up to 128: one constant to change.)
