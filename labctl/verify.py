@@ -25,6 +25,7 @@ from labctl.ca_client import CAClient
 from labctl.endpoint import Endpoint
 from labctl.errors import ESTError, LabctlError, PKIError
 from labctl.est_client import ESTClient, est_ssl_context
+from labctl.pki import ocsp
 from labctl.pki.issue import (
     build_csr,
     certificate_sans,
@@ -43,6 +44,9 @@ from labctl.topology import Hierarchy, Lab
 
 AdminFactory = Callable[[], CAClient]
 DEVICE_CN = "verify-device.cert-lab.local"
+# The checks of the renewed device certificate's revocation: OCSP before and after, the CA's REST
+# status, the CRL (reenroll-with-revoked-refused follows only a revocation that passed, as before).
+REVOCATION_CHECKS = ("ocsp-good", "revocation-at-ca", "ocsp-revoked", "crl-lists-revoked")
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +93,8 @@ class _Checks:
 
 
 def verify_endpoint(endpoint: Endpoint, *, admin: AdminFactory | None = None) -> list[CheckResult]:
-    """cacerts, simpleenroll, simplereenroll, revocation at the CA, and the negative checks.
+    """cacerts, simpleenroll, simplereenroll, revocation at the CA (OCSP good, revoke, OCSP revoked, CRL),
+    and the negative checks.
 
     Args:
         admin: a factory of lab-admin CA clients; without it the checks that need the CA are not run.
@@ -137,12 +142,22 @@ def verify_endpoint(endpoint: Endpoint, *, admin: AdminFactory | None = None) ->
             renewed = load_pem_certificates((work / "renewed.crt").read_bytes())[0]
             info = client.revoke(renewed.serial_number, "Key_Compromise")
             _require(info.status == "REVOKED", f"status after revocation is {info.status}")
+
+        def crl_lists_revoked(client: CAClient) -> None:
+            renewed = load_pem_certificates((work / "renewed.crt").read_bytes())[0]
             crl = client.crl()
             try:
                 crl_signed_by(crl, intermediate)
             except PKIError as exc:
                 raise _CheckFailed("CRL is not signed by the Intermediate CA") from exc
             _require(crl.get_revoked_certificate_by_serial_number(renewed.serial_number) is not None, "CRL lacks it")
+
+        def ocsp_says(client: CAClient, wanted: ocsp.Status) -> None:
+            # The CA's /ca/ocsp (RFC 6960), its answer signed by the Intermediate CA and echoing our nonce.
+            renewed = load_pem_certificates((work / "renewed.crt").read_bytes())[0]
+            query = ocsp.build_request(intermediate, renewed.serial_number)
+            status = ocsp.read_response(client.ocsp(query.der), query, intermediate)
+            _require(status.status is wanted, f"OCSP says {ocsp.describe(renewed.serial_number, status)}")
 
         def revoked_reenroll_refused() -> None:
             renewed = load_pem_certificates((work / "renewed.crt").read_bytes())[0]
@@ -188,14 +203,19 @@ def verify_endpoint(endpoint: Endpoint, *, admin: AdminFactory | None = None) ->
         checks.run("cacerts", cacerts)
         enrolled = checks.run("simpleenroll", simpleenroll)
         renewed = enrolled and checks.run("simplereenroll", simplereenroll)
-        if admin is None:
-            checks.skip("revocation-at-ca", "no lab admin credential")
-        elif not renewed:
-            checks.skip("revocation-at-ca", "no certificate to revoke")
+        if admin is None or not renewed:
+            for name in REVOCATION_CHECKS:
+                checks.skip(name, "no lab admin credential" if admin is None else "no certificate to revoke")
         else:
             with admin() as client:
+                checks.run("ocsp-good", lambda: ocsp_says(client, ocsp.Status.GOOD))
                 if checks.run("revocation-at-ca", lambda: revocation(client)):
+                    checks.run("ocsp-revoked", lambda: ocsp_says(client, ocsp.Status.REVOKED))
+                    checks.run("crl-lists-revoked", lambda: crl_lists_revoked(client))
                     checks.run("reenroll-with-revoked-refused", revoked_reenroll_refused)
+                else:
+                    for name in ("ocsp-revoked", "crl-lists-revoked"):
+                        checks.skip(name, "revocation-at-ca failed")
         checks.run("enroll-without-credentials-401", unauthenticated)
         checks.run("enroll-wrong-algorithm-refused", wrong_algorithm)
         checks.run("enroll-lab-service-name-refused", lab_name_refused)
