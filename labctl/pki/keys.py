@@ -105,6 +105,11 @@ def matches_algorithm(public_key: object, algorithm: KeyAlgorithm) -> bool:
             return isinstance(public_key, mldsa.MLDSA87PublicKey)
 
 
+def algorithm_of(public_key: object) -> KeyAlgorithm | None:
+    """The hierarchy algorithm a public key is, if it is one of the three."""
+    return next((algorithm for algorithm in KeyAlgorithm if matches_algorithm(public_key, algorithm)), None)
+
+
 def check_key_strength(public_key: object) -> None:
     """Refuse keys no profile should certify: short RSA moduli, tiny exponents, curves below P-256.
 
