@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import stat
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,7 @@ from labctl.local import LocalLab
 from labctl.pki.issue import common_name_subject, general_names_for, load_pem_certificates
 from labctl.pki.keys import KeyAlgorithm, generate_private_key, matches_algorithm, read_private_key
 from labctl.services.est_ra.serverkeygen import ASYMMETRIC_DECRYPT_KEY_IDENTIFIER
+from labctl.topology import dump_lab
 from labctl.verify import verify_endpoint
 
 pytestmark = pytest.mark.integration
@@ -130,3 +132,24 @@ def test_verify_runs_the_serverkeygen_check(local_lab, name):
     results = verify_endpoint(endpoint, admin=host_admin(local_lab[2], endpoint))
     [check] = [r for r in results if r.check == "serverkeygen"]
     assert check.passed, check.reason
+
+
+@HIERARCHIES
+def test_labctl_est_serverkeygen_command(local_lab, name, tmp_path):
+    """The CLI as a user runs it (the lab file as LocalLab placed it, on free ports)."""
+    runner, _, state = local_lab
+    config = tmp_path / "lab.toml"
+    config.write_text(dump_lab(runner.lab), encoding="utf-8")
+    cn = f"cli-keygen-{name}.cert-lab.local"
+    out_dir = tmp_path / "device"
+    command = [
+        sys.executable, "-m", "labctl.cli", "--config", str(config), "--state-dir", str(state),
+        "est-serverkeygen", "--cn", cn, "--pki-type", name, "--out-dir", str(out_dir),
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    assert f"subject: CN={cn}" in result.stdout
+    key = read_private_key(out_dir / "device.key")
+    [certificate] = load_pem_certificates((out_dir / "device.crt").read_bytes())
+    assert certificate.public_key() == key.public_key()
+    assert stat.S_IMODE((out_dir / "device.key").stat().st_mode) == 0o600
