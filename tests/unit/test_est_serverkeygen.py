@@ -3,12 +3,13 @@ certifies it, the answer is multipart/mixed (key, then certificate); every refus
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import shutil
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import pytest
 from cryptography import x509
@@ -21,19 +22,22 @@ from labctl.pki.issue import certificate_sans, certificates_pem, common_name_sub
 from labctl.pki.keys import KeyAlgorithm, PrivateKey, matches_algorithm, private_key_pem
 from labctl.pki.multipart import Part, parse_multipart
 from labctl.pki.pkcs7 import load_certs_only
+from labctl.services.est_ra import serverkeygen as serverkeygen_module
+from labctl.services.est_ra.config import AuthorizerConfig
 from labctl.services.est_ra.serverkeygen import ASYMMETRIC_DECRYPT_KEY_IDENTIFIER, DECRYPT_KEY_IDENTIFIER
-from tests.conftest import basic_auth
+from tests.conftest import DEFAULT_LAB_RESERVED, EST_ROLE, basic_auth
 from tests.helpers import assert_issued_by, key_for, small_ec_key
 
 if TYPE_CHECKING:
     from aiohttp import ClientResponse
 
-    from tests.conftest import RAService
+    from tests.conftest import RAFactory, RAService
 
 DEVICE = "keygen01.cert-lab.local"
 PKCS10 = {"Content-Type": "application/pkcs10"}
 ML_DSA_87_OID = "2.16.840.1.101.3.4.3.19"
 CLIENT_KEY = 22
+T = TypeVar("T")
 
 
 def _csr(
@@ -272,3 +276,34 @@ async def test_serverkeygen_key_is_not_logged(ra: RAService, caplog: pytest.LogC
     encoded = base64.b64encode(parts[0].content).decode()
     assert "serverkeygen for" in caplog.text
     assert encoded[:40] not in caplog.text and "PRIVATE KEY" not in caplog.text
+
+
+async def test_without_key_algorithm_the_key_is_of_the_cas_algorithm(make_ra: RAFactory) -> None:
+    """Dogtag's authorizer.conf without keyAlgorithm: the RA makes keys of its CA's algorithm."""
+    config = AuthorizerConfig(EST_ROLE, False, None, True, True, DEFAULT_LAB_RESERVED)
+    ra = await make_ra(authorizer=config)
+    parts = await _parts(await _serverkeygen(ra, _csr()))
+    key = serialization.load_der_private_key(parts[0].content, password=None)
+    assert matches_algorithm(key.public_key(), ra.hierarchy.algorithm)
+
+
+async def test_enroll_match_holds_for_serverkeygen(make_ra: RAFactory) -> None:
+    """enrollMatchTLSSubjSAN: a password user may only have a key made for its own name."""
+    ra = await make_ra(enroll_match=True)
+    before = _issued_total(ra)
+    response = await _serverkeygen(ra, _csr())
+    assert "does not match user identity" in await _refused(ra, response, 403, before)
+
+
+async def test_key_generation_runs_off_the_event_loop(ra: RAService, monkeypatch: pytest.MonkeyPatch) -> None:
+    """RSA-4096 generation takes up to a second: it runs in a worker thread, not on the loop."""
+    threads: list[str] = []
+    to_thread = asyncio.to_thread
+
+    async def recording(function: Callable[..., T], *args: object) -> T:
+        threads.append(function.__name__)
+        return await to_thread(function, *args)
+
+    monkeypatch.setattr(f"{serverkeygen_module.__name__}.asyncio.to_thread", recording)
+    await _parts(await _serverkeygen(ra, _csr()))
+    assert threads == ["_generate"]
