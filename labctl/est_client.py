@@ -1,4 +1,4 @@
-"""RFC 7030 client on httpx: cacerts, csrattrs, simpleenroll, simplereenroll.
+"""RFC 7030 client on httpx: cacerts, csrattrs, simpleenroll, simplereenroll, serverkeygen.
 
 Accepts a PKCS#7 answer in base64 (any wrapping) or DER. httpx errors become ESTError here, once;
 a TLS trust failure says which trust anchor was used and suggests `labctl est-cacerts`.
@@ -21,6 +21,7 @@ from labctl.pki.pkcs7 import load_certs_only
 
 if TYPE_CHECKING:
     from labctl.pki.csrattrs import CsrAttrs
+    from labctl.pki.keys import PrivateKey
 
 
 def est_ssl_context(
@@ -66,6 +67,9 @@ class ESTClient:
         self.close()
 
     def _send(self, method: str, operation: str, *, body: bytes | None = None) -> bytes:
+        return self._exchange(method, operation, body=body).content
+
+    def _exchange(self, method: str, operation: str, *, body: bytes | None = None) -> httpx.Response:
         url = f"{self._prefix}/{operation}"
         headers = {"Content-Type": "application/pkcs10", "Content-Transfer-Encoding": "base64"} if body else {}
         try:
@@ -82,7 +86,7 @@ class ESTClient:
         if response.status_code != 200:
             reason = response.text.strip().splitlines()[0] if response.text.strip() else response.reason_phrase
             raise ESTError(f"{operation} at {self.base_url}: {reason}", status_code=response.status_code)
-        return response.content
+        return response
 
     def cacerts(self) -> list[x509.Certificate]:
         return _certs(self._send("GET", "cacerts"), "cacerts")
@@ -104,6 +108,17 @@ class ESTClient:
 
     def simplereenroll(self, csr: x509.CertificateSigningRequest) -> x509.Certificate:
         return _one(_certs(self._send("POST", "simplereenroll", body=_b64(csr)), "simplereenroll"), "simplereenroll")
+
+    def serverkeygen(self, csr: x509.CertificateSigningRequest) -> tuple[PrivateKey, x509.Certificate]:
+        """RFC 7030 section 4.4: a key the server made (plain PKCS#8 over this TLS) and its certificate."""
+        response = self._exchange("POST", "serverkeygen", body=_b64(csr))
+        # Imported here, as csrattrs' parser is: the email parser is not every command's to load.
+        from labctl.pki.serverkeygen import read_serverkeygen
+
+        try:
+            return read_serverkeygen(response.headers.get("Content-Type", ""), response.content)
+        except PKIError as exc:
+            raise ESTError(f"serverkeygen answer unreadable: {exc}") from exc
 
 
 def _b64(csr: x509.CertificateSigningRequest) -> bytes:

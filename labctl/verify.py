@@ -36,7 +36,14 @@ from labctl.pki.issue import (
     load_pem_certificates,
     verify_chain,
 )
-from labctl.pki.keys import KeyAlgorithm, generate_private_key, read_private_key, write_private_key
+from labctl.pki.keys import (
+    KeyAlgorithm,
+    describe_key,
+    generate_private_key,
+    matches_algorithm,
+    read_private_key,
+    write_private_key,
+)
 from labctl.pki.profiles import get_profile
 from labctl.pki.signatures import crl_signed_by, issued_by
 from labctl.runtime.base import ContainerRuntime
@@ -47,6 +54,7 @@ DEVICE_CN = "verify-device.cert-lab.local"
 # The checks of the renewed device certificate's revocation: OCSP before and after, the CA's REST
 # status, the CRL (reenroll-with-revoked-refused follows only a revocation that passed, as before).
 REVOCATION_CHECKS = ("ocsp-good", "revocation-at-ca", "ocsp-revoked", "crl-lists-revoked")
+KEYGEN_CN = "verify-keygen.cert-lab.local"
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +102,7 @@ class _Checks:
 
 def verify_endpoint(endpoint: Endpoint, *, admin: AdminFactory | None = None) -> list[CheckResult]:
     """cacerts, simpleenroll, simplereenroll, revocation at the CA (OCSP good, revoke, OCSP revoked, CRL),
-    and the negative checks.
+    the negative checks, and serverkeygen.
 
     Args:
         admin: a factory of lab-admin CA clients; without it the checks that need the CA are not run.
@@ -183,6 +191,20 @@ def verify_endpoint(endpoint: Endpoint, *, admin: AdminFactory | None = None) ->
             with ESTClient(endpoint.ra_url, ssl_context=context, auth=credentials) as client:
                 _expect_refusal(lambda: client.simpleenroll(csr), 403)
 
+        def serverkeygen() -> None:
+            # RFC 7030 section 4.4.1: the RA ignores the CSR's key, so any key signs it; the new key is the RA's make.
+            signer = generate_private_key(KeyAlgorithm.EC_P384)
+            csr = build_csr(signer, common_name_subject(KEYGEN_CN), [KEYGEN_CN])
+            with ESTClient(endpoint.ra_url, ssl_context=context, auth=credentials) as client:
+                key, certificate = client.serverkeygen(csr)
+            verify_chain(certificate, chain)
+            _require(certificate.public_key() == key.public_key(), "the key does not match its certificate")
+            _require(
+                matches_algorithm(key.public_key(), hierarchy.algorithm),
+                f"the RA made a {describe_key(key.public_key())} key, not {hierarchy.algorithm.label}",
+            )
+            _require(certificate.subject == csr.subject, f"subject is {certificate.subject.rfc4514_string()}")
+
         def ra_tls_certificate(client: CAClient | None) -> None:
             served = _peer_certificate(endpoint.ra_url, context)
             try:
@@ -219,6 +241,7 @@ def verify_endpoint(endpoint: Endpoint, *, admin: AdminFactory | None = None) ->
         checks.run("enroll-without-credentials-401", unauthenticated)
         checks.run("enroll-wrong-algorithm-refused", wrong_algorithm)
         checks.run("enroll-lab-service-name-refused", lab_name_refused)
+        checks.run("serverkeygen", serverkeygen)
         if admin is None:
             checks.run("ra-tls-server-profile", lambda: ra_tls_certificate(None))
         else:
