@@ -21,6 +21,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from labctl import publication
 from labctl.ca_client import CAClient
 from labctl.endpoint import Endpoint
 from labctl.errors import ESTError, LabctlError, PKIError
@@ -196,6 +197,8 @@ def verify_endpoint(endpoint: Endpoint, *, admin: AdminFactory | None = None) ->
             with admin() as client:
                 if checks.run("revocation-at-ca", lambda: revocation(client)):
                     checks.run("reenroll-with-revoked-refused", revoked_reenroll_refused)
+        if hierarchy.ca.http_port is not None:  # the CA publishes its CRL and AIA (labctl.publication)
+            _published_checks(checks, work, intermediate, endpoint, revoked=_revoked_serial(work, checks))
         checks.run("enroll-without-credentials-401", unauthenticated)
         checks.run("enroll-wrong-algorithm-refused", wrong_algorithm)
         checks.run("enroll-lab-service-name-refused", lab_name_refused)
@@ -205,6 +208,28 @@ def verify_endpoint(endpoint: Endpoint, *, admin: AdminFactory | None = None) ->
             with admin() as client:
                 checks.run("ra-tls-server-profile", lambda: ra_tls_certificate(client))
     return checks.results
+
+
+def _revoked_serial(work: Path, checks: _Checks) -> int | None:
+    """The serial revocation-at-ca revoked, when it passed."""
+    if not any(r.check == "revocation-at-ca" and r.passed for r in checks.results):
+        return None
+    return load_pem_certificates((work / "renewed.crt").read_bytes())[0].serial_number
+
+
+def _published_checks(
+    checks: _Checks, work: Path, intermediate: x509.Certificate, endpoint: Endpoint, *, revoked: int | None
+) -> None:
+    """crl-dp-answers and aia-answers, on the certificate simpleenroll got; the CA at the host of the
+    endpoint's CA URL (the published address on the host, the CA's name in its network)."""
+    if not (work / "device.crt").exists():
+        checks.skip("crl-dp-answers", "no enrolled certificate")
+        checks.skip("aia-answers", "no enrolled certificate")
+        return
+    device = load_pem_certificates((work / "device.crt").read_bytes())[0]
+    host = urlsplit(endpoint.ca_url).hostname
+    checks.run("crl-dp-answers", lambda: publication.check_crl_dp(device, intermediate, host=host, revoked=revoked))
+    checks.run("aia-answers", lambda: publication.check_aia(device, intermediate, host=host))
 
 
 def _save(work: Path, stem: str, key: object, certificate: x509.Certificate) -> None:
