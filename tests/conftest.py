@@ -21,6 +21,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from labctl.pki.distribution import DistributionPoints
 from labctl.pki.issue import (
     Issuer,
     build_csr,
@@ -56,6 +57,8 @@ ROOT_KEY, CA_KEY, AGENT_KEY, OTHER_ROOT_KEY, OTHER_CA_KEY = 10, 11, 12, 13, 14
 DEVICE_KEY, RENEWAL_KEY = 20, 21
 
 INSTALLER = Caller("installer", is_agent=True)
+# Where the session's CAs say they publish their CRL and AIA (labctl.services.ca.public serves them).
+DISTRIBUTION = DistributionPoints("test-intermediate-ca", 8080)
 
 
 def basic_auth(username: str = EST_USER, password: str = EST_PASSWORD) -> dict[str, str]:
@@ -118,7 +121,7 @@ def _build_hierarchy(data_dir: Path, algorithm: KeyAlgorithm, root_key: int, ca_
     root = create_root_ca(key_for(algorithm, root_key), root_name, days=60)
     data_dir.mkdir(parents=True)
     seed_key(data_dir, key_for(algorithm, ca_key))
-    ca = IntermediateCA(CAConfig(data_dir, algorithm, CA_NAME))
+    ca = IntermediateCA(CAConfig(data_dir, algorithm, CA_NAME, distribution=DISTRIBUTION))
     install_certificate(ca, root)
     assert ca.try_install(), ca.install_error
     csr = build_csr(key_for(algorithm, AGENT_KEY), common_name_subject(AGENT_NAME))

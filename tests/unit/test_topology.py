@@ -208,7 +208,7 @@ def test_invalid_ipv4_address_is_refused() -> None:
 def test_unknown_key_typo_is_refused() -> None:
     message = _error(_variant('address = "172.26.0.11"', 'adress = "172.26.0.11"'))
     assert "hierarchy.rsa.ca: unknown key 'adress'" in message
-    assert "allowed: address, common_name, container, port" in message
+    assert "allowed: address, common_name, container, http_port, port" in message
 
 
 def test_typo_in_required_key_reports_it_missing() -> None:
