@@ -329,10 +329,10 @@ def _validate(lab: Lab) -> None:
 
 
 def _ports(hierarchy: Hierarchy) -> list[tuple[str, int]]:
-    """(role, port) for each port the hierarchy publishes: "ca", "ca.http" (when set), "ra"."""
+    """(role, port) for each port the hierarchy publishes: "ca", "ca.http_port" (when set), "ra"."""
     ports = [("ca", hierarchy.ca.port), ("ra", hierarchy.ra.port)]
     if hierarchy.ca.http_port is not None:
-        ports.insert(1, ("ca.http", hierarchy.ca.http_port))
+        ports.insert(1, ("ca.http_port", hierarchy.ca.http_port))
     return ports
 
 
