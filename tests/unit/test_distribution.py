@@ -3,6 +3,8 @@ published ports), and what every certificate the Intermediate CA issues carries.
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from cryptography import x509
 from cryptography.x509.oid import AuthorityInformationAccessOID
@@ -59,8 +61,6 @@ def test_processes_on_the_host_serve_the_http_port_on_the_bind_address() -> None
 
 
 def test_a_ca_without_http_port_gets_no_flag_and_no_port() -> None:
-    import dataclasses
-
     hierarchy = LAB.hierarchy("rsa")
     bare = dataclasses.replace(hierarchy, ca=dataclasses.replace(hierarchy.ca, http_port=None))
     assert "--http-port" not in specs.ca_command(bare)
