@@ -34,6 +34,8 @@ VERIFY_CHECKS = {
     "enroll-without-credentials-401",
     "enroll-wrong-algorithm-refused",
     "ra-tls-server-profile",
+    "crl-dp-answers",
+    "aia-answers",
     "ra-holds-no-ca-key",
     "network-isolated",
 }

@@ -31,7 +31,7 @@ from pathlib import Path
 import pytest
 
 from labctl.placement import host_routes
-from labctl.topology import load_lab
+from labctl.topology import load_lab, published_ports
 
 pytestmark = pytest.mark.rootless
 
@@ -271,7 +271,7 @@ def test_containers_run_in_the_users_podman_with_ports_on_loopback(lab_up: User)
     assert len(containers) == 6
     published = {(p["host_ip"], p["host_port"]) for c in containers for p in c.get("Ports") or []}  # type: ignore[union-attr]
     lab = load_lab()
-    assert published == {("127.0.0.1", port) for h in lab.hierarchies for port in (h.ca.port, h.ra.port)}
+    assert published == {("127.0.0.1", port) for h in lab.hierarchies for port in published_ports(h)}
     root_sees = subprocess.run(
         ["podman", "ps", "-q", "--filter", "label=io.labctl.lab=cert-lab"], capture_output=True, text=True
     )
