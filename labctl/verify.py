@@ -40,6 +40,7 @@ from labctl.pki.keys import KeyAlgorithm, generate_private_key, read_private_key
 from labctl.pki.profiles import get_profile
 from labctl.pki.signatures import crl_signed_by, issued_by
 from labctl.runtime.base import ContainerRuntime
+from labctl.specs import ca_ports
 from labctl.topology import Hierarchy, Lab
 
 AdminFactory = Callable[[], CAClient]
@@ -317,15 +318,16 @@ def verify_containment(
         _require(not holders, f"{ra} holds the CA's private key: {', '.join(holders)}")
 
     def isolated() -> None:
-        own = [(hierarchy.ca.container, hierarchy.ca.port)]
+        # Its own CA on every CA port (TLS, and plain HTTP for the CRL and AIA); no port of another hierarchy.
+        own = [(hierarchy.ca.container, port) for port in ca_ports(hierarchy)]
         others = [
             (str(address), port)
             for other in lab.hierarchies
             if other.name != hierarchy.name
-            for address, port in ((other.ca.address, other.ca.port), (other.ra.address, other.ra.port))
+            for address, port in [*((other.ca.address, p) for p in ca_ports(other)), (other.ra.address, other.ra.port)]
             if address is not None
         ]
-        _require(_reach(runtime, ra, own) == [True], f"{ra} cannot reach its own CA")
+        _require(all(_reach(runtime, ra, own)), f"{ra} cannot reach its own CA on every port of {own}")
         reached = [target for target, ok in zip(others, _reach(runtime, ra, others), strict=True) if ok]
         # Seen on this host while other labs were being created and removed: netavark's isolation
         # chains empty under running containers. `podman network reload` rewrites them.
