@@ -10,6 +10,7 @@ from cryptography import x509
 from cryptography.x509.oid import AuthorityInformationAccessOID
 
 from labctl import specs
+from labctl.hosts import hosts_lines
 from labctl.pki.distribution import DistributionPoints, certificate_urls, reached_at
 from labctl.runtime.base import PortSpec
 from labctl.targets.compose import render_compose
@@ -65,6 +66,13 @@ def test_a_ca_without_http_port_gets_no_flag_and_no_port() -> None:
     bare = dataclasses.replace(hierarchy, ca=dataclasses.replace(hierarchy.ca, http_port=None))
     assert "--http-port" not in specs.ca_command(bare)
     assert [p.container_port for p in specs.ca_spec(LAB, bare, "image").ports] == [hierarchy.ca.port]
+
+
+def test_hosts_apply_maps_every_name_the_urls_use() -> None:
+    names = {line.split()[1] for line in hosts_lines(LAB)}
+    for hierarchy in LAB.hierarchies:
+        command = specs.ca_command(hierarchy)
+        assert command[command.index("--public-name") + 1] in names
 
 
 def test_compose_publishes_the_http_port() -> None:

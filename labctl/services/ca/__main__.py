@@ -37,7 +37,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--http-port", type=int, help="Dogtag's plain-HTTP port: the CRL, CA chain and OCSP; in issued certificates"
     )
-    parser.add_argument("--public-name", help="the CA's host name in the URLs of --http-port (its container name)")
+    parser.add_argument(
+        "--public-name", help="the CA's host name in the URLs of --http-port (default: the first --tls-name)"
+    )
     parser.add_argument("--log-level", default="INFO")
     return parser.parse_args(argv)
 
