@@ -87,7 +87,17 @@ def ca_command(hierarchy: Hierarchy, addressing: Addressing = ON_LAB_NETWORKS) -
     ]  # fmt: skip
     if needs_compat_tls(hierarchy):
         command.append("--tls-compat-rsa")
+    if ca.http_port is not None:
+        # The URLs in its certificates name the container: its network resolves it, and the host does
+        # after `labctl hosts --apply` (the port is published on the same number).
+        command += ["--http-port", str(ca.http_port), "--public-name", ca.container]
     return tuple(command)
+
+
+def ca_ports(hierarchy: Hierarchy) -> tuple[int, ...]:
+    """The CA's ports, each published on the same number: TLS, then plain HTTP (when the lab file sets it)."""
+    ca = hierarchy.ca
+    return (ca.port,) if ca.http_port is None else (ca.port, ca.http_port)
 
 
 def ca_health(hierarchy: Hierarchy) -> HealthCheck:
@@ -126,7 +136,7 @@ def ca_spec(lab: Lab, hierarchy: Hierarchy, image: str, addressing: Addressing =
         network=network_name(lab, hierarchy),
         labels=labels(lab, hierarchy, "ca"),
         ip=ca.address,
-        ports=(PortSpec(ca.port, ca.port, str(lab.bind_address)),),
+        ports=tuple(PortSpec(port, port, str(lab.bind_address)) for port in ca_ports(hierarchy)),
         mounts=(VolumeMount(volume_name(lab, hierarchy), CA_DATA_DIR),),
         health=ca_health(hierarchy),
         user=f"{IMAGE_UID}:{IMAGE_UID}",

@@ -35,6 +35,10 @@ class IntermediateCA:
     common_name: str
     address: ipaddress.IPv4Address | None
     port: int
+    # Dogtag's plain-HTTP ("unsecure") port: the CRL, the CA certificate and OCSP, anonymous and read-only
+    # (labctl.services.ca.public). None: no such port, and certificates carry no CRL DP or AIA (labs
+    # recorded before the key existed).
+    http_port: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +180,8 @@ def dump_lab(lab: Lab) -> str:
         }
         if h.ra.allow_lab_names:
             ra["allow_lab_names"] = True
+        if h.ca.http_port is not None:
+            ca["http_port"] = h.ca.http_port
         if h.ca.address is not None:
             ca["address"] = str(h.ca.address)
         if h.ra.address is not None:
@@ -256,8 +262,9 @@ def _parse_hierarchy(reader: _Reader, name: str, table: Mapping[str, Any]) -> Hi
         common_name=reader.string(ca_table, "common_name", f"{where}.ca"),
         address=reader.ipv4(ca_table, "address", f"{where}.ca"),
         port=reader.port(ca_table, "port", f"{where}.ca"),
+        http_port=reader.port(ca_table, "http_port", f"{where}.ca") if "http_port" in ca_table else None,
     )
-    reader.no_extra(ca_table, {"container", "common_name", "address", "port"}, f"{where}.ca")
+    reader.no_extra(ca_table, {"container", "common_name", "address", "port", "http_port"}, f"{where}.ca")
     ra = RegistrationAuthority(
         container=reader.string(ra_table, "container", f"{where}.ra", pattern=_CONTAINER),
         hostname=reader.string(ra_table, "hostname", f"{where}.ra", pattern=_HOSTNAME),
@@ -301,7 +308,7 @@ def _validate(lab: Lab) -> None:
                 raise TopologyError(
                     f"{src}: {where}: subnet {hierarchy.subnet} overlaps '{other.name}' ({other.subnet})"
                 )
-        for role, port in (("ca", hierarchy.ca.port), ("ra", hierarchy.ra.port)):
+        for role, port in _ports(hierarchy):
             owner = f"{hierarchy.name}.{role}"
             if port in seen_ports:
                 raise TopologyError(f"{src}: {where}: port {port} of {owner} clashes with {seen_ports[port]}")
@@ -319,6 +326,19 @@ def _validate(lab: Lab) -> None:
             raise TopologyError(f"{src}: {where}: RA container name {hierarchy.ra.container!r} is longer than 58")
         _validate_addresses(src, hierarchy)
         _validate_profiles(src, hierarchy)
+
+
+def _ports(hierarchy: Hierarchy) -> list[tuple[str, int]]:
+    """(role, port) for each port the hierarchy publishes: "ca", "ca.http_port" (when set), "ra"."""
+    ports = [("ca", hierarchy.ca.port), ("ra", hierarchy.ra.port)]
+    if hierarchy.ca.http_port is not None:
+        ports.insert(1, ("ca.http_port", hierarchy.ca.http_port))
+    return ports
+
+
+def published_ports(hierarchy: Hierarchy) -> list[int]:
+    """Every port of the hierarchy's services on the host: the CA's TLS and plain-HTTP ports, the RA's."""
+    return [port for _role, port in _ports(hierarchy)]
 
 
 def _validate_addresses(src: str, hierarchy: Hierarchy) -> None:

@@ -21,6 +21,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from labctl import publication
 from labctl.ca_client import CAClient
 from labctl.endpoint import Endpoint
 from labctl.errors import ESTError, LabctlError, PKIError
@@ -47,6 +48,7 @@ from labctl.pki.keys import (
 from labctl.pki.profiles import get_profile
 from labctl.pki.signatures import crl_signed_by, issued_by
 from labctl.runtime.base import ContainerRuntime
+from labctl.specs import ca_ports
 from labctl.topology import Hierarchy, Lab
 
 AdminFactory = Callable[[], CAClient]
@@ -238,6 +240,8 @@ def verify_endpoint(endpoint: Endpoint, *, admin: AdminFactory | None = None) ->
                 else:
                     for name in ("ocsp-revoked", "crl-lists-revoked"):
                         checks.skip(name, "revocation-at-ca failed")
+        if hierarchy.ca.http_port is not None:  # the CA publishes its CRL and AIA (labctl.publication)
+            _published_checks(checks, work, intermediate, endpoint, revoked=_revoked_serial(work, checks))
         checks.run("enroll-without-credentials-401", unauthenticated)
         checks.run("enroll-wrong-algorithm-refused", wrong_algorithm)
         checks.run("enroll-lab-service-name-refused", lab_name_refused)
@@ -248,6 +252,28 @@ def verify_endpoint(endpoint: Endpoint, *, admin: AdminFactory | None = None) ->
             with admin() as client:
                 checks.run("ra-tls-server-profile", lambda: ra_tls_certificate(client))
     return checks.results
+
+
+def _revoked_serial(work: Path, checks: _Checks) -> int | None:
+    """The serial revocation-at-ca revoked, when it passed."""
+    if not any(r.check == "revocation-at-ca" and r.passed for r in checks.results):
+        return None
+    return load_pem_certificates((work / "renewed.crt").read_bytes())[0].serial_number
+
+
+def _published_checks(
+    checks: _Checks, work: Path, intermediate: x509.Certificate, endpoint: Endpoint, *, revoked: int | None
+) -> None:
+    """crl-dp-answers and aia-answers, on the certificate simpleenroll got; the CA at the host of the
+    endpoint's CA URL (the published address on the host, the CA's name in its network)."""
+    if not (work / "device.crt").exists():
+        checks.skip("crl-dp-answers", "no enrolled certificate")
+        checks.skip("aia-answers", "no enrolled certificate")
+        return
+    device = load_pem_certificates((work / "device.crt").read_bytes())[0]
+    host = urlsplit(endpoint.ca_url).hostname
+    checks.run("crl-dp-answers", lambda: publication.check_crl_dp(device, intermediate, host=host, revoked=revoked))
+    checks.run("aia-answers", lambda: publication.check_aia(device, intermediate, host=host))
 
 
 def _save(work: Path, stem: str, key: object, certificate: x509.Certificate) -> None:
@@ -335,15 +361,16 @@ def verify_containment(
         _require(not holders, f"{ra} holds the CA's private key: {', '.join(holders)}")
 
     def isolated() -> None:
-        own = [(hierarchy.ca.container, hierarchy.ca.port)]
+        # Its own CA on every CA port (TLS, and plain HTTP for the CRL and AIA); no port of another hierarchy.
+        own = [(hierarchy.ca.container, port) for port in ca_ports(hierarchy)]
         others = [
             (str(address), port)
             for other in lab.hierarchies
             if other.name != hierarchy.name
-            for address, port in ((other.ca.address, other.ca.port), (other.ra.address, other.ra.port))
+            for address, port in [*((other.ca.address, p) for p in ca_ports(other)), (other.ra.address, other.ra.port)]
             if address is not None
         ]
-        _require(_reach(runtime, ra, own) == [True], f"{ra} cannot reach its own CA")
+        _require(all(_reach(runtime, ra, own)), f"{ra} cannot reach its own CA on every port of {own}")
         reached = [target for target, ok in zip(others, _reach(runtime, ra, others), strict=True) if ok]
         # Seen on this host while other labs were being created and removed: netavark's isolation
         # chains empty under running containers. `podman network reload` rewrites them.

@@ -15,7 +15,7 @@ import hmac
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from cryptography import x509
@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives import serialization
 
 from labctl.errors import PKIError, ServiceError
 from labctl.files import write_atomic
+from labctl.pki.distribution import DistributionPoints
 from labctl.pki.issue import (
     Issuer,
     RevokedEntry,
@@ -63,6 +64,9 @@ log = logging.getLogger(__name__)
 ADMIN_PROFILE = "caAdminCert"
 VERIFIED_PEERS_MAX = 256
 COMPAT_TLS_PROFILE = "caServerCert"
+# Dogtag rebuilds its MasterCRL every 240 minutes (base/ca/shared/conf/CS.cfg:
+# ca.crl.MasterCRL.autoUpdateInterval=240) besides on revocation; its nextUpdate is a day on (build_crl).
+CRL_UPDATE_INTERVAL = timedelta(minutes=240)
 
 
 class CAState(enum.StrEnum):
@@ -124,6 +128,8 @@ class CAConfig:
     tls_names: tuple[str, ...] = ("localhost", "127.0.0.1")
     # Also serve an RSA-keyed TLS certificate (issued by this CA) to clients that cannot do the CA's algorithm.
     tls_compat_rsa: bool = False
+    # Its plain-HTTP URLs (CRL, OCSP, CA chain): in every certificate it issues. None: no CRL DP, no AIA.
+    distribution: DistributionPoints | None = None
 
 
 @dataclass(slots=True)
@@ -151,7 +157,9 @@ class IntermediateCA:
         self._issuer: Issuer | None = None
         self._chain: list[x509.Certificate] = []
         self._crl_der: bytes | None = None
+        self._crl_built_at: datetime | None = None
         self._verified_peers: dict[bytes, x509.Certificate] = {}
+        self._extensions = config.distribution.extensions() if config.distribution is not None else ()
 
     # --- files ---------------------------------------------------------------------------------
 
@@ -405,7 +413,7 @@ class IntermediateCA:
         try:
             for _attempt in range(5):
                 serial = random_serial()
-                certificate = issue_certificate(issuer, csr, profile, serial=serial)
+                certificate = issue_certificate(issuer, csr, profile, serial=serial, extensions=self._extensions)
                 try:
                     recorded = self.store.add_certificate(
                         serial=serial,
@@ -478,19 +486,22 @@ class IntermediateCA:
         log.info("revoked 0x%x (%s) by %s", serial, reason.name, caller.name)
         return self.get_certificate(serial)
 
-    def crl_der(self) -> bytes:
-        """The current full CRL, regenerated after every revocation and kept on disk."""
-        if self._crl_der is None:
+    def crl_der(self, *, now: datetime | None = None) -> bytes:
+        """The current full CRL: regenerated after every revocation, and when older than CRL_UPDATE_INTERVAL
+        (so the one served never passes its nextUpdate); kept on disk."""
+        moment = now or datetime.now(UTC)
+        if self._crl_der is None or self._crl_built_at is None or moment - self._crl_built_at >= CRL_UPDATE_INTERVAL:
             entries = [
                 RevokedEntry(
                     rec.serial,
-                    rec.revoked_at or datetime.now(UTC),
+                    rec.revoked_at or moment,
                     RevocationReason[rec.revocation_reason or "Unspecified"].flag,
                 )
                 for rec in self.store.revoked()
             ]
-            crl = build_crl(self.issuer, entries, number=self.store.next_crl_number())
+            crl = build_crl(self.issuer, entries, number=self.store.next_crl_number(), now=moment)
             self._crl_der = crl.public_bytes(serialization.Encoding.DER)
+            self._crl_built_at = moment
             write_atomic(self.dir / "crl.der", self._crl_der)
         return self._crl_der
 
