@@ -157,6 +157,9 @@ class DogtagRABackend:
         """The request held under `repeat_key` at the CA, if any."""
         data = await self._json("GET", f"/agent/certrequests?{dogtag.REPEAT_KEY_ATTRIBUTE}={repeat_key}")
         infos = self._request_infos(data)
+        if len(infos) > 1:
+            # A CA without the lab's look-up (Dogtag itself) ignores repeatKey and lists every request.
+            raise ServiceError(502, "CA cannot look requests up by repeatKey: manual approval needs the lab CA")
         return infos[0] if infos else None
 
     async def submit_held(self, csr_b64: str, repeat_key: str) -> dogtag.RequestInfo:
