@@ -60,6 +60,7 @@ class ManualFlow:
             return
         if self._admin is None:
             checks.skip("agent-approve", "no lab admin credential")
+            checks.skip("pending-issued", "no lab admin credential")
             return
         if checks.run("agent-approve", self._agent_approve):
             checks.run("pending-issued", self._pending_issued)

@@ -14,6 +14,8 @@ from aiohttp import web
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from labctl.cli import Context
+from labctl.cli.est import _approval_wait
 from labctl.devices import DeviceFiles, enroll_device
 from labctl.endpoint import Endpoint
 from labctl.errors import ESTError
@@ -222,3 +224,18 @@ def test_est_client_gets_202_then_the_certificate_once_approved(hierarchy: Hiera
         certificate = client.simpleenroll(csr)
         assert certificate.serial_number == hierarchy.ca.get_request(request_id).serial
         assert client.simpleenroll(csr).serial_number == certificate.serial_number
+
+
+# --- what est-enroll says while it waits ---------------------------------------------------------------
+
+
+def test_est_enroll_says_each_wait_and_names_this_labs_approve_command(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    wait = _approval_wait(Context(None, tmp_path), "ecc", 60)
+    wait.on_pending(_pending("0x1f", "5"), 5.0, 59.2)
+    assert capsys.readouterr().err == (
+        "labctl: pending approval at the CA (request 0x1f), retrying in 5 s (waiting up to 60 s more)\n"
+    )
+    assert wait.approve_command("0x1f") == f"labctl --state-dir {tmp_path} approve 0x1f --pki-type ecc"
+    assert wait.wait_s == 60
