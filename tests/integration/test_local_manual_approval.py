@@ -24,10 +24,11 @@ from labctl.verify import verify_endpoint
 
 pytestmark = pytest.mark.integration
 LAB_FILE = Path(__file__).resolve().parents[2] / "labctl" / "lab.toml"
+ManualLab = tuple[LocalLab, dict[str, Endpoint], Path]
 
 
 @pytest.fixture(scope="module")
-def manual_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalLab, dict[str, Endpoint], Path]]:
+def manual_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ManualLab]:
     text = LAB_FILE.read_text().replace(
         'enroll_profile = "estServiceCert"\n', 'enroll_profile = "estServiceCert"\napproval = "manual"\n'
     )
@@ -40,7 +41,7 @@ def manual_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Local
         runner.stop()
 
 
-def test_verify_runs_the_approval_checks(manual_lab):
+def test_verify_runs_the_approval_checks(manual_lab: ManualLab) -> None:
     _runner, endpoints, state = manual_lab
     endpoint = endpoints["ecc"]
     results = verify_endpoint(endpoint, admin=host_admin(state, endpoint))
@@ -48,7 +49,7 @@ def test_verify_runs_the_approval_checks(manual_lab):
     assert {r.check for r in results} >= {"enroll-pending", "agent-approve", "pending-issued", "simplereenroll"}
 
 
-def test_curl_gets_202_then_the_certificate_after_approve(manual_lab, tmp_path):
+def test_curl_gets_202_then_the_certificate_after_approve(manual_lab: ManualLab, tmp_path: Path) -> None:
     runner, endpoints, state = manual_lab
     endpoint = endpoints["ecc"]
     csr = build_csr(generate_private_key(endpoint.hierarchy.algorithm), common_name_subject("curl-held.cert-lab.local"))

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import serialization
 
 from labctl.cli import Context
 from labctl.cli.est import _approval_wait
-from labctl.devices import DeviceFiles, enroll_device
+from labctl.devices import DeviceFiles, Enrolled, enroll_device
 from labctl.endpoint import Endpoint
 from labctl.errors import ESTError
 from labctl.est_client import ESTClient
@@ -83,7 +83,7 @@ def test_pending_without_a_request_id_says_so() -> None:
 
 
 def test_until_issued_repeats_after_retry_after_until_issued() -> None:
-    clock, notices = FakeClock(), []
+    clock, notices = FakeClock(), list[tuple[str | None, float, float]]()
     answers: list[object] = [_pending(), _pending(), "certificate"]
 
     def attempt() -> str:
@@ -98,7 +98,7 @@ def test_until_issued_repeats_after_retry_after_until_issued() -> None:
 
 
 def test_until_issued_stops_at_the_bound_and_names_the_approve_command() -> None:
-    clock, notices = FakeClock(), []
+    clock, notices = FakeClock(), list[tuple[str | None, float, float]]()
 
     def attempt() -> str:
         raise _pending(retry_after="4")
@@ -155,14 +155,20 @@ def _endpoint(hierarchy: Hierarchy, tmp_path: Path) -> Endpoint:
 def test_a_request_still_pending_is_kept_and_resent_by_the_next_enroll(hierarchy: Hierarchy, tmp_path: Path) -> None:
     transport, out_dir = HeldTransport(hierarchy), tmp_path / "device"
     endpoint = _endpoint(hierarchy, tmp_path)
-    names = {"common_name": "kept.cert-lab.local", "sans": (), "out_dir": out_dir}
+
+    def enroll() -> Enrolled:
+        cn = "kept.cert-lab.local"
+        return enroll_device(
+            endpoint, transport, common_name=cn, sans=(), out_dir=out_dir, wait=_wait(FakeClock(), 6, [])
+        )
+
     with pytest.raises(StillPending):
-        enroll_device(endpoint, transport, **names, wait=_wait(FakeClock(), 6, []))
+        enroll()
     files = DeviceFiles.under(out_dir)
     assert files.key.exists() and files.pending_csr.exists() and not files.certificate.exists()
     assert files.key.stat().st_mode & 0o077 == 0
     transport.approved = True
-    enrolled = enroll_device(endpoint, transport, **names, wait=_wait(FakeClock(), 6, []))
+    enrolled = enroll()
     assert len(set(transport.sent)) == 1  # the same CSR every time, across both runs
     assert enrolled.certificate.public_key() == load_csr(transport.sent[0]).public_key()
     assert not files.pending_csr.exists()
