@@ -189,10 +189,11 @@ async def _enroll(
         if isinstance(outcome, Pending):
             log.info("%s for %s: %s", operation, principal.name, outcome.reason)
             return _pending_response(outcome)
-        certificate = outcome
-    else:
-        csr_b64 = base64.b64encode(csr.public_bytes(serialization.Encoding.DER)).decode("ascii")
-        certificate = await request.app[BACKEND].enroll(csr_b64)
+        # Every repeat after the approval gets this same certificate: "approved", not "issued" again.
+        log.info("%s for %s: approved 0x%x", operation, principal.name, outcome.serial_number)
+        return _base64_response(certs_only_base64([outcome]), ENROLL_TYPE)
+    csr_b64 = base64.b64encode(csr.public_bytes(serialization.Encoding.DER)).decode("ascii")
+    certificate = await request.app[BACKEND].enroll(csr_b64)
     log.info(
         "%s for %s: issued 0x%x %s",
         operation,
