@@ -16,6 +16,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from labctl.errors import ESTError, PKIError
+from labctl.pending import PendingApproval
 from labctl.pki.issue import decode_base64
 from labctl.pki.pkcs7 import load_certs_only
 
@@ -85,6 +86,9 @@ class ESTClient:
             raise ESTError(f"{operation} at {self.base_url} failed: {exc}") from exc
         if response.status_code != 200:
             reason = response.text.strip().splitlines()[0] if response.text.strip() else response.reason_phrase
+            if response.status_code == 202:  # RFC 7030 section 4.2.3: held for approval; repeat later
+                message = f"{operation} at {self.base_url}: {reason}"
+                raise PendingApproval.from_answer(message, response.headers.get("Retry-After"))
             raise ESTError(f"{operation} at {self.base_url}: {reason}", status_code=response.status_code)
         return response
 

@@ -52,6 +52,12 @@ class RegistrationAuthority:
     # EST may issue names and addresses of the lab's own services (its RAs, CAs, networks, loopback):
     # off unless the lab file says so for this hierarchy (see labctl.pki.names).
     allow_lab_names: bool = False
+    # Who approves EST enrollments: "auto" (the RA, as agent) or "manual" (a CA agent: `labctl approve`;
+    # the RA answers 202 Retry-After until then, RFC 7030 section 4.2.3). Rendered into backend.conf.
+    approval: str = "auto"
+
+
+APPROVALS = ("auto", "manual")
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +188,8 @@ def dump_lab(lab: Lab) -> str:
             ra["allow_lab_names"] = True
         if h.ca.http_port is not None:
             ca["http_port"] = h.ca.http_port
+        if h.ra.approval != "auto":
+            ra["approval"] = h.ra.approval
         if h.ca.address is not None:
             ca["address"] = str(h.ca.address)
         if h.ra.address is not None:
@@ -273,10 +281,11 @@ def _parse_hierarchy(reader: _Reader, name: str, table: Mapping[str, Any]) -> Hi
         tls_profile=reader.string(ra_table, "tls_profile", f"{where}.ra"),
         enroll_profile=reader.string(ra_table, "enroll_profile", f"{where}.ra"),
         allow_lab_names=reader.boolean(ra_table, "allow_lab_names", f"{where}.ra", default=False),
+        approval=reader.choice(ra_table, "approval", f"{where}.ra", APPROVALS, default="auto"),
     )
     reader.no_extra(
         ra_table,
-        {"container", "hostname", "address", "port", "tls_profile", "enroll_profile", "allow_lab_names"},
+        {"container", "hostname", "address", "port", "tls_profile", "enroll_profile", "allow_lab_names", "approval"},
         f"{where}.ra",
     )
     hierarchy = Hierarchy(
@@ -408,6 +417,16 @@ class _Reader:
         if key not in table:
             return default
         return self._get(table, key, where, bool, "true or false")
+
+    def choice(self, table: Mapping[str, Any], key: str, where: str, choices: Sequence[str], *, default: str) -> str:
+        if key not in table:
+            return default
+        value = self._get(table, key, where, str, f"one of {', '.join(map(repr, choices))}")
+        if value not in choices:
+            raise TopologyError(
+                f"{self.source}: {where}.{key} must be one of {', '.join(map(repr, choices))}, got {value!r}"
+            )
+        return value
 
     def positive_int(self, table: Mapping[str, Any], key: str, where: str) -> int:
         value = self._get(table, key, where, int, "an integer")

@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from labctl import publication
+from labctl.approval_checks import ManualFlow
 from labctl.ca_client import CAClient
 from labctl.endpoint import Endpoint
 from labctl.errors import ESTError, LabctlError, PKIError
@@ -126,10 +127,13 @@ def verify_endpoint(endpoint: Endpoint, *, admin: AdminFactory | None = None) ->
             verify_chain(intermediate, served)
 
         def simpleenroll() -> None:
-            key = generate_private_key(hierarchy.algorithm)
-            csr = build_csr(key, common_name_subject(DEVICE_CN), [DEVICE_CN])
-            with ESTClient(endpoint.ra_url, ssl_context=context, auth=credentials) as client:
-                certificate = client.simpleenroll(csr)
+            if held is not None and held.certificate is not None:  # issued after the agent's approval
+                key, csr, certificate = held.key, held.csr, held.certificate
+            else:
+                key = generate_private_key(hierarchy.algorithm)
+                csr = build_csr(key, common_name_subject(DEVICE_CN), [DEVICE_CN])
+                with ESTClient(endpoint.ra_url, ssl_context=context, auth=credentials) as client:
+                    certificate = client.simpleenroll(csr)
             verify_chain(certificate, chain)
             _require(certificate.subject == csr.subject, f"subject is {certificate.subject.rfc4514_string()}")
             _require(set(general_names_for([DEVICE_CN])) <= set(certificate_sans(certificate)), "SAN lacks the name")
@@ -142,11 +146,19 @@ def verify_endpoint(endpoint: Endpoint, *, admin: AdminFactory | None = None) ->
         def simplereenroll() -> None:
             old = load_pem_certificates((work / "device.crt").read_bytes())[0]
             key = read_private_key(work / "device.key", own=True)
+            csr = build_csr(key, old.subject, [DEVICE_CN])
             with _client_with(endpoint, work, "device") as client:
-                renewed = client.simplereenroll(build_csr(key, old.subject, [DEVICE_CN]))
+                renewed = approving(lambda: client.simplereenroll(csr))
             _require(renewed.subject == old.subject, "renewed certificate changed subject")
             _require(renewed.serial_number != old.serial_number, "renewed certificate kept the serial")
             _save(work, "renewed", key, renewed)
+
+        # Manual approval (RFC 7030 section 4.2.3; labctl/approval_checks.py): 202, an agent approves, the
+        # repeat gets the certificate; simplereenroll is approved the same way, without checks of its own.
+        held = (
+            ManualFlow(endpoint, context, credentials, DEVICE_CN, admin) if hierarchy.ra.approval == "manual" else None
+        )
+        approving = held.approving if held is not None else _call
 
         def revocation(client: CAClient) -> None:
             renewed = load_pem_certificates((work / "renewed.crt").read_bytes())[0]
@@ -198,6 +210,9 @@ def verify_endpoint(endpoint: Endpoint, *, admin: AdminFactory | None = None) ->
             signer = generate_private_key(KeyAlgorithm.EC_P384)
             csr = build_csr(signer, common_name_subject(KEYGEN_CN), [KEYGEN_CN])
             with ESTClient(endpoint.ra_url, ssl_context=context, auth=credentials) as client:
+                if hierarchy.ra.approval == "manual":  # the RA keeps no key for an agent's approval: not offered
+                    _expect_refusal(lambda: client.serverkeygen(csr), 501)
+                    return
                 key, certificate = client.serverkeygen(csr)
             verify_chain(certificate, chain)
             _require(certificate.public_key() == key.public_key(), "the key does not match its certificate")
@@ -225,7 +240,13 @@ def verify_endpoint(endpoint: Endpoint, *, admin: AdminFactory | None = None) ->
                 _require(recorded == profile.profile_id, f"the CA issued it with {recorded}, not {profile.profile_id}")
 
         checks.run("cacerts", cacerts)
-        enrolled = checks.run("simpleenroll", simpleenroll)
+        if held is not None:
+            held.run(checks)
+        if held is not None and held.certificate is None:
+            checks.skip("simpleenroll", "no certificate from the approval flow")
+            enrolled = False
+        else:
+            enrolled = checks.run("simpleenroll", simpleenroll)
         renewed = enrolled and checks.run("simplereenroll", simplereenroll)
         if admin is None or not renewed:
             for name in REVOCATION_CHECKS:
@@ -274,6 +295,10 @@ def _published_checks(
     host = urlsplit(endpoint.ca_url).hostname
     checks.run("crl-dp-answers", lambda: publication.check_crl_dp(device, intermediate, host=host, revoked=revoked))
     checks.run("aia-answers", lambda: publication.check_aia(device, intermediate, host=host))
+
+
+def _call(call: Callable[[], x509.Certificate]) -> x509.Certificate:
+    return call()
 
 
 def _save(work: Path, stem: str, key: object, certificate: x509.Certificate) -> None:

@@ -292,8 +292,14 @@ async def submit_request(request: web.Request) -> web.Response:
     except PKIError as exc:
         raise ServiceError(400, str(exc)) from exc
     authority = _authority(request)
+    attributes = enrollment.credentials
     record = authority.submit(
-        enrollment.csr, enrollment.profile_id, _caller(request), bootstrap_credential=enrollment.credentials.get("pin")
+        enrollment.csr,
+        enrollment.profile_id,
+        _caller(request),
+        bootstrap_credential=attributes.get("pin"),
+        hold=attributes.get(dogtag.HOLD_ATTRIBUTE) == dogtag.HOLD_VALUE,
+        repeat_key=attributes.get(dogtag.REPEAT_KEY_ATTRIBUTE) or None,
     )
     info = _request_info(request, record)
     if record.serial is not None:
@@ -314,7 +320,13 @@ async def get_request(request: web.Request) -> web.Response:
 
 async def list_requests(request: web.Request) -> web.Response:
     """GET agent/certrequests: requestState, requestType, start, pageSize (rest/v2/AgentCertRequestServlet.java)."""
-    _agent(request)
+    caller = _agent(request)
+    repeat_key = request.query.get(dogtag.REPEAT_KEY_ATTRIBUTE)
+    if repeat_key:
+        # The lab's look-up for an RA in manual approval mode (dogtag.REPEAT_KEY_ATTRIBUTE): 0 or 1 entries.
+        held = _authority(request).find_held(repeat_key, caller)
+        entries = [] if held is None else [_request_info(request, held)]
+        return web.json_response({"total": len(entries), "entries": entries})
     state = request.query.get("requestState")
     try:
         status = RequestStatus(state) if state else None

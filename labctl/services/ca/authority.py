@@ -339,24 +339,50 @@ class IntermediateCA:
     # --- enrollment ----------------------------------------------------------------------------
 
     def submit(
-        self, csr_data: bytes, profile_id: str, caller: Caller, *, bootstrap_credential: str | None = None
+        self,
+        csr_data: bytes,
+        profile_id: str,
+        caller: Caller,
+        *,
+        bootstrap_credential: str | None = None,
+        hold: bool = False,
+        repeat_key: str | None = None,
     ) -> RequestRecord:
         """An enrollment request: issued at once for an agent, or for a profile that accepts the device
         bootstrap credential when the request carries a valid one; pending otherwise (never issued unapproved).
 
+        Args:
+            hold: an agent asks to leave the request pending for another agent's approval (the RA in
+                manual approval mode: Dogtag's DogtagRABackend without its approve step).
+            repeat_key: an agent's key for the request (agents only): a request already held under it
+                is answered instead of a new one, so a repeated EST request is never issued twice.
         Raises:
-            ServiceError: 400 for a malformed CSR or unknown profile; 503 before install.
+            ServiceError: 400 for a malformed CSR or unknown profile; 403 for a repeat key from a
+                non-agent; 503 before install.
         """
         self.issuer  # noqa: B018 - 503 before install
+        if repeat_key is not None:
+            if not caller.is_agent:
+                raise ServiceError(403, f"{caller.name} is not an agent of this CA: repeatKey is for agents")
+            known = self.store.request_for_key(repeat_key)
+            if known is not None:
+                return known
         try:
             profile = get_profile(profile_id)
             csr = load_csr(csr_data)
         except PKIError as exc:
             raise ServiceError(400, str(exc)) from exc
-        subject = csr.subject.rfc4514_string()
-        if profile.accepts_bootstrap_credential and self._valid_bootstrap(bootstrap_credential):
+        if not hold and profile.accepts_bootstrap_credential and self._valid_bootstrap(bootstrap_credential):
             return self._enroll_now(csr, profile, requester=f"bootstrap:{caller.name}")
-        if not caller.is_agent:
+        if hold or not caller.is_agent:
+            return self._hold(csr, profile_id, caller, repeat_key)
+        return self._enroll_now(csr, profile, requester=caller.name)
+
+    def _hold(
+        self, csr: x509.CertificateSigningRequest, profile_id: str, caller: Caller, repeat_key: str | None
+    ) -> RequestRecord:
+        subject = csr.subject.rfc4514_string()
+        if repeat_key is None:
             request_id = self.store.add_request(
                 request_type="enrollment",
                 profile_id=profile_id,
@@ -365,9 +391,17 @@ class IntermediateCA:
                 status=RequestStatus.PENDING,
                 requester=caller.name,
             )
-            log.info("request 0x%x (%s, %s) pending agent approval", request_id, profile_id, subject)
-            return self._request(request_id)
-        return self._enroll_now(csr, profile, requester=caller.name)
+        else:
+            request_id = self.store.add_held_request(
+                repeat_key, profile_id=profile_id, csr_der=_der(csr), subject=subject, requester=caller.name
+            )
+        log.info("request 0x%x (%s, %s) pending agent approval", request_id, profile_id, subject)
+        return self._request(request_id)
+
+    def find_held(self, repeat_key: str, caller: Caller) -> RequestRecord | None:
+        """The request an agent holds under `repeat_key`, if any."""
+        self._require_agent(caller)
+        return self.store.request_for_key(repeat_key)
 
     def _valid_bootstrap(self, credential: str | None) -> bool:
         """The credential's SHA-256 is in bootstrap.sha256 (one per line), written by labctl at install."""

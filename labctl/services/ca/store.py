@@ -46,6 +46,12 @@ CREATE TABLE IF NOT EXISTS certs (
 );
 CREATE INDEX IF NOT EXISTS certs_status ON certs(status);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+-- A request held for approval under the RA's repeat key (labctl/services/est_ra/approval.py): the
+-- repeated EST request finds it again, across RA restarts. Its own table, so older databases gain it.
+CREATE TABLE IF NOT EXISTS repeat_keys (
+    repeat_key  TEXT PRIMARY KEY,
+    request_id  INTEGER NOT NULL REFERENCES requests(id)
+);
 """
 
 
@@ -164,6 +170,35 @@ class Store:
         )
         assert cursor.lastrowid is not None
         return cursor.lastrowid
+
+    def add_held_request(
+        self, repeat_key: str, *, profile_id: str, csr_der: bytes, subject: str, requester: str
+    ) -> int:
+        """A pending enrollment under `repeat_key`, or the request already held under it: one per key."""
+        with self._transaction():
+            known = self._db.execute(
+                "SELECT request_id FROM repeat_keys WHERE repeat_key = ?", (repeat_key,)
+            ).fetchone()
+            if known is not None:
+                return int(known[0])
+            request_id = self.add_request(
+                request_type="enrollment",
+                profile_id=profile_id,
+                csr_der=csr_der,
+                subject=subject,
+                status=RequestStatus.PENDING,
+                requester=requester,
+            )
+            self._db.execute("INSERT INTO repeat_keys (repeat_key, request_id) VALUES (?, ?)", (repeat_key, request_id))
+            return request_id
+
+    def request_for_key(self, repeat_key: str) -> RequestRecord | None:
+        row = self._db.execute(
+            "SELECT requests.* FROM requests JOIN repeat_keys ON repeat_keys.request_id = requests.id"
+            " WHERE repeat_keys.repeat_key = ?",
+            (repeat_key,),
+        ).fetchone()
+        return None if row is None else _request(row)
 
     def set_request_status(
         self, request_id: int, status: RequestStatus, *, serial: int | None = None, error: str | None = None
