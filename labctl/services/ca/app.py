@@ -565,17 +565,8 @@ async def revoke_cert(request: web.Request) -> web.Response:
     reason = RevocationReason.parse(str(body.get("Reason", "Unspecified")))
     authority = _authority(request)
     with _not_found_as(dogtag.CERT_NOT_FOUND):
-        record = authority.revoke(serial, reason, caller)
-    # Dogtag records a revocation as a request of its own; GET certrequests/{requestID} finds it.
-    request_id = authority.store.add_request(
-        request_type="revocation",
-        profile_id=record.profile_id,
-        csr_der=None,
-        subject=record.subject,
-        status=RequestStatus.COMPLETE,
-        requester=caller.name,
-        serial=record.serial,
-    )
+        # Dogtag records a revocation as a request of its own; GET certrequests/{requestID} finds it.
+        _record, request_id = authority.revoke(serial, reason, caller)
     return web.json_response(_request_info(request, authority.get_request(request_id)))
 
 
