@@ -30,6 +30,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=8443)
     parser.add_argument("--tls-name", action="append", default=[], help="DNS name or IP for the CA's TLS certificate")
     parser.add_argument("--tls-compat-rsa", action="store_true", help="also serve an RSA-keyed TLS certificate")
+    parser.add_argument("--hierarchy", default="", help="the lab's name for this CA's hierarchy (events carry it)")
+    parser.add_argument("--webhook", action="append", default=[], help="URL every event is POSTed to (repeatable)")
+    parser.add_argument(
+        "--events-report-after",
+        type=float,
+        default=300.0,
+        help="seconds an event may stay undelivered to a webhook before it is reported",
+    )
     parser.add_argument("--log-level", default="INFO")
     return parser.parse_args(argv)
 
@@ -43,6 +51,9 @@ async def run(args: argparse.Namespace) -> None:
             common_name=args.common_name,
             tls_names=names,
             tls_compat_rsa=args.tls_compat_rsa,
+            hierarchy=args.hierarchy,
+            webhooks=tuple(args.webhook),
+            events_report_after_s=args.events_report_after,
         )
     )
     authority.try_install()

@@ -124,6 +124,12 @@ class CAConfig:
     tls_names: tuple[str, ...] = ("localhost", "127.0.0.1")
     # Also serve an RSA-keyed TLS certificate (issued by this CA) to clients that cannot do the CA's algorithm.
     tls_compat_rsa: bool = False
+    # The lab's name for this CA's hierarchy (rsa, ecc, pqc): events carry it.
+    hierarchy: str = ""
+    # Webhook receivers every event is POSTed to (labctl/services/ca/webhooks.py), and how long an event
+    # may stay undelivered before it is reported.
+    webhooks: tuple[str, ...] = ()
+    events_report_after_s: float = 300.0
 
 
 @dataclass(slots=True)
