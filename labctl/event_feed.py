@@ -150,6 +150,13 @@ def _overdue(hierarchy: str, receiver: dict[str, object]) -> OverdueReceiver:
     )
 
 
+def hierarchies_up(lab: Lab, state_dir: Path) -> list[Hierarchy]:
+    """The hierarchies with a lab admin credential in the state dir (brought up); all of them when none is,
+    so the first one's client explains that the lab is not up."""
+    up = [h for h in lab.hierarchies if HierarchyState(state_dir / h.name).admin_cert.exists()]
+    return up or list(lab.hierarchies)
+
+
 def admin_opener(lab: Lab, state_dir: Path, *, config: Path | None = None) -> ClientOpener:
     """Lab-admin clients of the hierarchies' CAs on their published ports (127.0.0.1).
 

@@ -9,14 +9,14 @@ import click
 
 from labctl.cli import Context, main, pki_types_option, stop_on_termination
 from labctl.errors import CAError, LabctlError
-from labctl.event_feed import EventFeed, FeedEvent, admin_opener
+from labctl.event_feed import EventFeed, FeedEvent, admin_opener, hierarchies_up
 from labctl.placement import labctl_command
 
 FOLLOW_INTERVAL_S = 1.0
 
 
 @main.command()
-@pki_types_option("hierarchy whose events to show (default: all)")
+@pki_types_option("hierarchy whose events to show (default: every one that is up)")
 @click.option("--follow", is_flag=True, help="keep printing new events until Ctrl-C")
 @click.option(
     "--json", "as_json", is_flag=True, help="one JSON object per event (the webhooks' body, plus undelivered)"
@@ -26,7 +26,7 @@ FOLLOW_INTERVAL_S = 1.0
 def events(obj: Context, hierarchies: tuple[str, ...], follow: bool, as_json: bool, interval: float) -> None:
     """Every issuance and revocation on the Intermediate CAs, oldest first; undelivered webhooks on stderr."""
     lab = obj.lab
-    chosen = [lab.hierarchy(name) for name in hierarchies] if hierarchies else list(lab.hierarchies)
+    chosen = [lab.hierarchy(name) for name in hierarchies] if hierarchies else hierarchies_up(lab, obj.state_dir)
     with EventFeed(chosen, admin_opener(lab, obj.state_dir, config=obj.config)) as feed:
         if not follow:
             try:
