@@ -4,6 +4,7 @@ delivered once it is back, resumed from the stored cursor, and reported when und
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import socket
 from collections.abc import Callable, Iterator
@@ -15,9 +16,10 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from labctl.services.ca.app import create_app
 from labctl.services.ca.store import NewRequest, Store
 from labctl.services.ca.webhooks import DeliverySettings, WebhookDelivery
-from tests.conftest import AiohttpServer
+from tests.conftest import AiohttpClient, AiohttpServer, CAOpener
 
 HIERARCHY = "rsa"
 FAST = DeliverySettings(first_retry_s=0.01, max_retry_s=0.05, timeout_s=2.0, poll_s=0.01)
@@ -204,3 +206,20 @@ async def test_an_issuance_does_not_wait_for_a_receiver(store: Store) -> None:
     finally:
         await delivery.stop()
         hung.close()
+
+
+async def test_the_ca_app_delivers_once_however_many_listeners_serve_it(
+    open_ca: CAOpener, tmp_path: Path, aiohttp_server: AiohttpServer, aiohttp_client: AiohttpClient
+) -> None:
+    receiver = Receiver()
+    server = await aiohttp_server(receiver.app())
+    ca = open_ca(tmp_path / "ca")
+    ca.config = dataclasses.replace(ca.config, hierarchy="ecc", webhooks=(str(server.make_url("/events")),))
+    await aiohttp_client(create_app(ca))  # started: its delivery runs
+    await aiohttp_client(create_app(ca))  # a second listener on the same CA
+    _issue(ca.store, 1)
+    _issue(ca.store, 2)
+    await _until(lambda: len(receiver.received) == 2)
+    assert receiver.serials == ["0x1", "0x2"]
+    assert len([task for task in asyncio.all_tasks() if task.get_name().startswith("webhook ")]) == 1
+    assert {e["hierarchy"] for e in receiver.received} == {"ecc"}

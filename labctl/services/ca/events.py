@@ -7,6 +7,7 @@ every receiver's progress. The path sits under `labctl/`, a segment Dogtag does 
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -40,16 +41,28 @@ def attach_events(app: web.Application, authority: IntermediateCA, *, agent: Cal
         app.cleanup_ctx.append(_delivery(authority))
 
 
+# The CAs whose events are being delivered: a second application on the same CA (another listener)
+# must not start a second delivery, which would send every event twice.
+_DELIVERING: weakref.WeakSet[IntermediateCA] = weakref.WeakSet()
+
+
 def _delivery(authority: IntermediateCA) -> Callable[[web.Application], AsyncIterator[None]]:
     async def run(_app: web.Application) -> AsyncIterator[None]:
+        if authority in _DELIVERING:
+            yield
+            return
         config = authority.config
         settings = DeliverySettings(report_after_s=config.events_report_after_s)
         delivery = WebhookDelivery(
             authority.store.outbox, hierarchy=config.hierarchy, urls=config.webhooks, settings=settings
         )
-        await delivery.start()
-        yield
-        await delivery.stop()
+        _DELIVERING.add(authority)
+        try:
+            await delivery.start()
+            yield
+        finally:
+            await delivery.stop()
+            _DELIVERING.discard(authority)
 
     return run
 

@@ -91,7 +91,14 @@ class Outbox:
             " ON CONFLICT(url) DO NOTHING",
             (url,),
         )
-        return int(self._db.execute("SELECT delivered_id FROM webhook_cursors WHERE url = ?", (url,)).fetchone()[0])
+        cursor = self.cursor(url)
+        assert cursor is not None
+        return cursor
+
+    def cursor(self, url: str) -> int | None:
+        """The last event the receiver took; None for a receiver not registered."""
+        row = self._db.execute("SELECT delivered_id FROM webhook_cursors WHERE url = ?", (url,)).fetchone()
+        return None if row is None else int(row[0])
 
     def delivered(self, url: str, event_id: int) -> None:
         """Advance the receiver's cursor (it answered 2xx to `event_id`); one durable write per event."""

@@ -90,8 +90,9 @@ class WebhookDelivery:
 
     async def _deliver_pending(self, url: str) -> int:
         """Deliver what the receiver has not taken yet, in order; the number delivered."""
-        receiver = self._outbox.receiver(url)
-        after = receiver.delivered_id if receiver is not None else self._outbox.register(url)
+        after = self._outbox.cursor(url)
+        if after is None:
+            after = self._outbox.register(url)
         events = self._outbox.events(hierarchy=self._hierarchy, after=after, limit=BATCH)
         for event in events:
             await self._deliver(url, event)
