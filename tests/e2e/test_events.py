@@ -6,6 +6,7 @@ once it is back."""
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import socket
@@ -77,6 +78,14 @@ def events_lab(runtime: PodmanRuntime, tmp_path_factory: pytest.TempPathFactory)
         cli.run("--lab", NAME, "down", "--volumes", check=False)
 
 
+def _both_arrived(events_lab: EventsLab, serial: str, hierarchy: str) -> bool:
+    return len(events_lab.events_for(serial, hierarchy)) == 2
+
+
+def _first_arrived(events_lab: EventsLab, hierarchy: str) -> bool:
+    return bool(events_lab.receiver.matching(hierarchy=hierarchy, id=1))
+
+
 def test_each_hierarchy_posts_its_enrollment_and_revocation(events_lab: EventsLab) -> None:
     serials = {}
     for hierarchy in events_lab.lab.hierarchies:
@@ -86,7 +95,7 @@ def test_each_hierarchy_posts_its_enrollment_and_revocation(events_lab: EventsLa
     for name, serial in serials.items():
         events_lab.receiver.wait_for(
             f"{name} events of {serial}",
-            lambda serial=serial, name=name: len(events_lab.events_for(serial, name)) == 2,
+            functools.partial(_both_arrived, events_lab, serial, name),
             deadline_s=DEADLINE_S,
         )
         issued, revoked = events_lab.events_for(serial, name)
@@ -101,7 +110,7 @@ def test_the_install_time_issuances_arrive_too(events_lab: EventsLab) -> None:
     for hierarchy in events_lab.lab.hierarchies:
         events_lab.receiver.wait_for(
             f"{hierarchy.name}'s first event",
-            lambda name=hierarchy.name: bool(events_lab.receiver.matching(hierarchy=name, id=1)),
+            functools.partial(_first_arrived, events_lab, hierarchy.name),
             deadline_s=DEADLINE_S,
         )
 
