@@ -69,6 +69,7 @@ class EventFeed:
         self._clients: dict[str, CAClient] = {}
         self._after = {h.name: 0 for h in hierarchies}
         self.overdue: list[OverdueReceiver] = []
+        self.errors: dict[str, CAError] = {}
 
     def close(self) -> None:
         for client in self._clients.values():
@@ -82,15 +83,20 @@ class EventFeed:
         self.close()
 
     def read_new(self) -> list[FeedEvent]:
-        """Every event since the last call, merged across hierarchies by time.
+        """Every event since the last call of the CAs that answered, merged across hierarchies by time.
 
-        Raises:
-            CAError: a CA is unreachable or answered an error; nothing of that hierarchy was consumed.
+        A CA that could not be read (unreachable, or an error answer) is in `errors`, by hierarchy; none
+        of its events were consumed, so the next call reads them.
         """
         per_hierarchy = []
         overdue: list[OverdueReceiver] = []
+        self.errors = {}
         for hierarchy in self._hierarchies:
-            events, late = self._read(hierarchy)
+            try:
+                events, late = self._read(hierarchy)
+            except CAError as exc:
+                self.errors[hierarchy.name] = exc
+                continue
             per_hierarchy.append(events)
             overdue += late
         self.overdue = overdue

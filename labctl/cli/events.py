@@ -8,7 +8,7 @@ import time
 import click
 
 from labctl.cli import Context, main, pki_types_option, stop_on_termination
-from labctl.errors import CAError, LabctlError
+from labctl.errors import LabctlError
 from labctl.event_feed import EventFeed, FeedEvent, admin_opener, hierarchies_up
 from labctl.placement import labctl_command
 
@@ -29,14 +29,13 @@ def events(obj: Context, hierarchies: tuple[str, ...], follow: bool, as_json: bo
     chosen = [lab.hierarchy(name) for name in hierarchies] if hierarchies else hierarchies_up(lab, obj.state_dir)
     with EventFeed(chosen, admin_opener(lab, obj.state_dir, config=obj.config)) as feed:
         if not follow:
-            try:
-                _print(feed.read_new(), as_json)
-            except CAError as exc:
+            _print(feed.read_new(), as_json)
+            _warn_overdue(feed)
+            for exc in feed.errors.values():
                 if exc.status_code is not None:
-                    raise
+                    raise exc
                 status = labctl_command("status", lab.name, obj.state_dir, obj.config)
                 raise LabctlError(str(exc), hint=f"is lab {lab.name!r} up? `{status}` shows it") from exc
-            _warn_overdue(feed)
             return
         stop_on_termination()
         try:
@@ -47,23 +46,20 @@ def events(obj: Context, hierarchies: tuple[str, ...], follow: bool, as_json: bo
 
 def _follow(feed: EventFeed, as_json: bool, interval: float) -> None:
     """Poll until interrupted; a CA that cannot be reached (restarting) is reported once, then polled again."""
-    unreachable: str | None = None
+    said: dict[str, str] = {}
     reported: set[str] = set()
     while True:
-        try:
-            _print(feed.read_new(), as_json)
-        except CAError as exc:
+        _print(feed.read_new(), as_json)
+        for hierarchy, exc in feed.errors.items():
             if exc.status_code is not None:
-                raise  # an answer, not an outage: polling again would get the same one
-            if str(exc) != unreachable:
+                raise exc  # an answer, not an outage: polling again would get the same one
+            if said.get(hierarchy) != str(exc):
                 click.echo(f"labctl: {exc}; still following", err=True)
-            unreachable = str(exc)
-        else:
-            unreachable = None
-            for receiver in feed.overdue:
-                if receiver.url not in reported:
-                    click.echo(f"labctl: {receiver.line()}", err=True)
-            reported = {receiver.url for receiver in feed.overdue}
+        said = {hierarchy: str(exc) for hierarchy, exc in feed.errors.items()}
+        for receiver in feed.overdue:
+            if receiver.url not in reported:
+                click.echo(f"labctl: {receiver.line()}", err=True)
+        reported = {receiver.url for receiver in feed.overdue}
         time.sleep(interval)
 
 

@@ -108,5 +108,24 @@ def test_a_malformed_answer_is_a_ca_error(answer: object) -> None:
         def labctl_events(self, *, after: int, limit: int) -> object:
             return answer
 
-    with _feed({"rsa": Odd([])}) as feed, pytest.raises(CAError, match="rsa CA"):
-        feed.read_new()
+    with _feed({"rsa": Odd([])}) as feed:
+        assert feed.read_new() == []
+    assert "rsa CA" in str(feed.errors["rsa"])
+
+
+def test_an_unreachable_ca_keeps_its_events_for_the_next_read_and_the_others_go_on() -> None:
+    class Down(FakeCA):
+        up = False
+
+        def labctl_events(self, *, after: int, limit: int) -> object:
+            if not self.up:
+                raise CAError("CA at https://127.0.0.1:8464 unreachable: connection refused")
+            return super().labctl_events(after=after, limit=limit)
+
+    ecc = Down([_event("ecc", 1, 1)])
+    with _feed({"rsa": FakeCA([_event("rsa", 1, 0)]), "ecc": ecc}) as feed:
+        assert [e.event.hierarchy for e in feed.read_new()] == ["rsa"]
+        assert set(feed.errors) == {"ecc"}
+        ecc.up = True
+        assert [e.event.hierarchy for e in feed.read_new()] == ["ecc"]
+        assert feed.errors == {}

@@ -27,12 +27,13 @@ def test_events_without_a_lab_says_it_is_not_up(tmp_path: Path) -> None:
 
 
 class ScriptedFeed:
-    """Stands in for EventFeed: each read_new() plays the next step (events, or an exception to raise)."""
+    """Stands in for EventFeed: each read_new() plays the next step (events, a CA's error, or an interrupt)."""
 
     steps: ClassVar[list[Any]] = []
 
     def __init__(self, *args: object) -> None:
         self.overdue: list[object] = []
+        self.errors: dict[str, CAError] = {}
 
     def __enter__(self) -> ScriptedFeed:
         return self
@@ -42,6 +43,10 @@ class ScriptedFeed:
 
     def read_new(self) -> list[FeedEvent]:
         step = ScriptedFeed.steps.pop(0)
+        self.errors = {}
+        if isinstance(step, CAError):
+            self.errors = {"rsa": step}
+            return []
         if isinstance(step, BaseException):
             raise step
         return step  # type: ignore[no-any-return]
