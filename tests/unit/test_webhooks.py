@@ -223,3 +223,27 @@ async def test_the_ca_app_delivers_once_however_many_listeners_serve_it(
     assert receiver.serials == ["0x1", "0x2"]
     assert len([task for task in asyncio.all_tasks() if task.get_name().startswith("webhook ")]) == 1
     assert {e["hierarchy"] for e in receiver.received} == {"ecc"}
+
+
+async def test_progress_is_stored_before_a_retry_waits(store: Store, aiohttp_server: AiohttpServer) -> None:
+    taken: list[int] = []
+
+    async def first_only(request: web.Request) -> web.Response:
+        event = await request.json()
+        if taken and event["id"] != taken[0]:
+            return web.Response(status=503)
+        taken.append(event["id"])
+        return web.Response(status=204)
+
+    app = web.Application()
+    app.router.add_post("/events", first_only)
+    server = await aiohttp_server(app)
+    url = str(server.make_url("/events"))
+    delivery = await _delivering(store, url)
+    try:
+        _issue(store, 1)
+        _issue(store, 2)
+        await _until(lambda: (r := store.outbox.receiver(url)) is not None and r.last_error is not None)
+    finally:
+        await delivery.stop()
+    assert store.outbox.cursor(url) == taken[0]  # the second waits; the first is not sent again after a restart

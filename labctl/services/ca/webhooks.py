@@ -1,8 +1,8 @@
 """Webhook delivery: each event of the outbox POSTed as JSON to every configured receiver.
 
 Per receiver, in event order, at least once: the cursor (the last event a receiver answered 2xx to)
-moves only after the answer, and only durably, so a CA that stops between the answer and the write
-sends that event again; receivers deduplicate by the event's `id` (X-Labctl-Event-Id). A receiver
+moves only after the answer, and is written durably per batch, so a CA that stops before the write
+sends those events again; receivers deduplicate by the event's `id` (X-Labctl-Event-Id). A receiver
 that is down holds its queue: the same event is retried with capped exponential backoff, then the
 rest follow in order once it is back. An event undelivered for `report_after_s` is reported (one
 log line per receiver outage; the events API marks it undelivered) and still retried.
@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -89,20 +89,36 @@ class WebhookDelivery:
                 await asyncio.sleep(self._settings.poll_s)
 
     async def _deliver_pending(self, url: str) -> int:
-        """Deliver what the receiver has not taken yet, in order; the number delivered."""
+        """Deliver what the receiver has not taken yet, in order; the number delivered.
+
+        The cursor is written once per batch, and before any retry wait: each write is an fsync on the
+        CA's event loop, which its requests share. A CA stopped mid-batch sends that batch's delivered
+        events again (at least once).
+        """
         after = self._outbox.cursor(url)
         if after is None:
             after = self._outbox.register(url)
         events = self._outbox.events(hierarchy=self._hierarchy, after=after, limit=BATCH)
-        for event in events:
-            await self._deliver(url, event)
+        taken = after
+
+        def save() -> None:
+            if taken > after:
+                self._outbox.delivered(url, taken)
+
+        try:
+            for event in events:
+                await self._deliver(url, event, before_retry=save)
+                taken = event.event_id
+        finally:
+            save()
         return len(events)
 
-    async def _deliver(self, url: str, event: CertificateEvent) -> None:
+    async def _deliver(self, url: str, event: CertificateEvent, *, before_retry: Callable[[], None]) -> None:
         """POST one event until the receiver takes it."""
         delay = self._settings.first_retry_s
         reported = False
         while (error := await self._post(url, event)) is not None:
+            before_retry()
             now = datetime.now(UTC)
             self._outbox.failed(url, error, now)
             if not reported and now - event.time >= timedelta(seconds=self._settings.report_after_s):
@@ -120,7 +136,6 @@ class WebhookDelivery:
                 log.info("webhook %s: event #%d not delivered (%s); retry in %.1fs", url, event.event_id, error, delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, self._settings.max_retry_s)
-        self._outbox.delivered(url, event.event_id)
         if reported:
             log.warning("webhook %s is back: event #%d delivered", url, event.event_id)
 
