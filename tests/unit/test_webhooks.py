@@ -122,6 +122,7 @@ async def test_events_wait_while_the_receiver_is_down_and_arrive_once_it_is_back
         _issue(store, 1)
         _issue(store, 2)
         await _until(lambda: (r := store.outbox.receiver(url)) is not None and r.last_error is not None)
+        failures = [store.outbox.receiver(url).last_error]  # type: ignore[union-attr]
         receiver = Receiver()
         await aiohttp_server(receiver.app(), port=port)
         await _until(lambda: len(receiver.received) == 2)
@@ -130,6 +131,7 @@ async def test_events_wait_while_the_receiver_is_down_and_arrive_once_it_is_back
     finally:
         await delivery.stop()
     assert receiver.serials == ["0x1", "0x2", "0x3"]
+    assert "cannot connect: Connection refused" in failures
     state = store.outbox.receiver(url)
     assert state is not None and state.pending == 0 and state.last_error is None
 

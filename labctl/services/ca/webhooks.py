@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -150,5 +151,8 @@ class WebhookDelivery:
                 return f"answered {answer.status} {answer.reason or ''}".strip()
         except TimeoutError:
             return f"no answer within {self._settings.timeout_s:g}s"
+        except aiohttp.ClientConnectorError as exc:  # its own text repeats the address and adds "ssl:default"
+            code = exc.os_error.errno
+            return f"cannot connect: {os.strerror(code) if isinstance(code, int) and code > 0 else exc.os_error}"
         except aiohttp.ClientError as exc:
             return f"{type(exc).__name__}: {exc}"
