@@ -199,6 +199,15 @@ class CAClient:
         """POST agent/certrequests/{id}/approve or /reject with the review (Dogtag's CertRequestClient)."""
         self._request("POST", f"/ca/v2/agent/certrequests/{dogtag.format_id(request_id)}/{action}", json=review)
 
+    def labctl_events(self, *, after: int, limit: int) -> object:
+        """The CA's certificate events after ID `after` (labctl's extension, not Dogtag's), as JSON;
+        labctl.event_feed reads it."""
+        path = f"/ca/v2/labctl/events?after={after}&limit={limit}"
+        try:
+            return self._request("GET", path).json()
+        except ValueError as exc:  # json.JSONDecodeError, UnicodeDecodeError
+            raise CAError(f"CA at {self.base_url}: {path}: the answer is not JSON: {exc}") from exc
+
     def crl(self) -> x509.CertificateRevocationList:
         der = self._request("GET", "/ca/ee/ca/getCRL?op=getCRL&crlIssuingPoint=MasterCRL", accept="*/*").content
         try:

@@ -9,7 +9,9 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import re
+import string
 import tomllib
+import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,12 +74,29 @@ class Hierarchy:
     ra: RegistrationAuthority
 
 
+REPORT_AFTER_S = 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class Events:
+    """The lab file's [events]: where every Intermediate CA POSTs its certificate events, and how long an
+    event may stay undelivered before the CA reports it. A URL may name `{gateway}` (where the host is
+    reachable from the CA: its network's gateway, see gateway()) and `{hierarchy}` (rsa, ecc, pqc)."""
+
+    webhooks: tuple[str, ...] = ()
+    report_after_s: float = REPORT_AFTER_S
+
+    def webhook_urls(self, hierarchy: Hierarchy, *, gateway: str) -> tuple[str, ...]:
+        return tuple(url.format(gateway=gateway, hierarchy=hierarchy.name) for url in self.webhooks)
+
+
 @dataclass(frozen=True, slots=True)
 class Lab:
     name: str
     bind_address: ipaddress.IPv4Address
     hierarchies: tuple[Hierarchy, ...]
     source: str
+    events: Events = Events()
 
     def hierarchy(self, name: str) -> Hierarchy:
         for hierarchy in self.hierarchies:
@@ -85,6 +104,11 @@ class Lab:
                 return hierarchy
         known = ", ".join(h.name for h in self.hierarchies)
         raise TopologyError(f"lab {self.name!r} has no hierarchy {name!r} (it has: {known})")
+
+
+def gateway(hierarchy: Hierarchy) -> ipaddress.IPv4Address:
+    """The host's address on the hierarchy's network: podman gives the bridge the subnet's first host address."""
+    return hierarchy.subnet.network_address + 1
 
 
 def network_name(lab: Lab, hierarchy: Hierarchy) -> str:
@@ -204,10 +228,12 @@ def dump_lab(lab: Lab) -> str:
             "ra": ra,
         }
 
-    document = {
+    document: dict[str, Any] = {
         "lab": {"name": lab.name, "bind_address": str(lab.bind_address)},
         "hierarchy": {h.name: table(h) for h in lab.hierarchies},
     }
+    if lab.events != Events():
+        document["events"] = {"webhooks": list(lab.events.webhooks), "report_after_s": lab.events.report_after_s}
     return tomli_w.dumps(document)
 
 
@@ -234,14 +260,15 @@ def parse_lab(text: str, *, source: str = "<lab file>") -> Lab:
         raise TopologyError(f"{source}: lab.bind_address is required")
     reader.no_extra(lab_table, {"name", "bind_address"}, "lab")
     hierarchy_tables = reader.table(data, "hierarchy")
-    reader.no_extra(data, {"lab", "hierarchy"}, "")
+    reader.no_extra(data, {"lab", "hierarchy", "events"}, "")
     if not hierarchy_tables:
         raise TopologyError(f"{source}: the lab defines no hierarchy")
     hierarchies = tuple(
         _parse_hierarchy(reader, hname, reader.table(hierarchy_tables, hname, "hierarchy"))
         for hname in hierarchy_tables
     )
-    lab = Lab(name=name, bind_address=bind, hierarchies=hierarchies, source=source)
+    events = _parse_events(reader, reader.table(data, "events")) if "events" in data else Events()
+    lab = Lab(name=name, bind_address=bind, hierarchies=hierarchies, source=source, events=events)
     _validate(lab)
     return lab
 
@@ -304,6 +331,50 @@ def _parse_hierarchy(reader: _Reader, name: str, table: Mapping[str, Any]) -> Hi
         where,
     )
     return hierarchy
+
+
+WEBHOOK_PLACEHOLDERS = ("gateway", "hierarchy")
+
+
+def _parse_events(reader: _Reader, table: Mapping[str, Any]) -> Events:
+    reader.no_extra(table, {"webhooks", "report_after_s"}, "events")
+    urls = table.get("webhooks", [])
+    if not isinstance(urls, list) or not all(isinstance(url, str) for url in urls):
+        raise TopologyError(f"{reader.source}: events.webhooks must be a list of URL strings, got {urls!r}")
+    for url in urls:
+        _check_webhook(reader.source, url)
+    if len(set(urls)) != len(urls):
+        raise TopologyError(f"{reader.source}: events.webhooks names a URL twice")
+    after = table.get("report_after_s", REPORT_AFTER_S)
+    if not isinstance(after, int | float) or isinstance(after, bool) or after <= 0:
+        raise TopologyError(
+            f"{reader.source}: events.report_after_s must be a positive number of seconds, got {after!r}"
+        )
+    return Events(webhooks=tuple(urls), report_after_s=float(after))
+
+
+def _check_webhook(source: str, url: str) -> None:
+    """An http(s) URL with a host, once its placeholders are filled in; only known placeholders."""
+    where = f"{source}: events.webhooks: {url!r}"
+    known = ", ".join(f"{{{name}}}" for name in WEBHOOK_PLACEHOLDERS)
+    try:
+        fields = [name for _, name, _, _ in string.Formatter().parse(url) if name is not None]
+    except ValueError as exc:
+        raise TopologyError(f"{where} has a bad placeholder ({exc}; known: {known})") from None
+    unknown = [name for name in fields if name not in WEBHOOK_PLACEHOLDERS]
+    if unknown:
+        raise TopologyError(f"{where}: unknown placeholder {{{unknown[0]}}} (known: {known})")
+    try:
+        example = url.format(gateway="192.0.2.1", hierarchy="rsa")
+    except (ValueError, IndexError) as exc:  # a format spec or conversion on a known name
+        raise TopologyError(f"{where} has a bad placeholder ({exc}; known: {known})") from None
+    parts = urllib.parse.urlsplit(example)
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
+    except ValueError as exc:
+        raise TopologyError(f"{where}: {exc}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise TopologyError(f"{where} is not an http:// or https:// URL with a host")
 
 
 def _validate(lab: Lab) -> None:

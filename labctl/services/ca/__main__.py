@@ -40,6 +40,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--public-name", help="the CA's host name in the URLs of --http-port (default: the first --tls-name)"
     )
+    parser.add_argument("--hierarchy", default="", help="the lab's name for this CA's hierarchy (events carry it)")
+    parser.add_argument("--webhook", action="append", default=[], help="URL every event is POSTed to (repeatable)")
+    parser.add_argument(
+        "--events-report-after",
+        type=float,
+        default=300.0,
+        help="seconds an event may stay undelivered to a webhook before it is reported",
+    )
     parser.add_argument("--log-level", default="INFO")
     return parser.parse_args(argv)
 
@@ -57,6 +65,9 @@ async def run(args: argparse.Namespace) -> None:
             tls_names=names,
             tls_compat_rsa=args.tls_compat_rsa,
             distribution=distribution,
+            hierarchy=args.hierarchy,
+            webhooks=tuple(args.webhook),
+            events_report_after_s=args.events_report_after,
         )
     )
     authority.try_install()

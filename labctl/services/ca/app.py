@@ -24,6 +24,7 @@ from labctl.pki.issue import certificates_pem
 from labctl.pki.pkcs7 import certs_only_der
 from labctl.pki.profiles import PROFILES, Profile
 from labctl.services.ca.authority import ANONYMOUS, Caller, CAState, IntermediateCA, RevocationReason
+from labctl.services.ca.events import attach_events
 from labctl.services.ca.ocsp import add_ocsp_routes
 from labctl.services.ca.store import CertRecord, CertStatus, RequestRecord, RequestStatus
 from labctl.services.http import MAX_BODY as MAX_BODY_KEY
@@ -94,6 +95,7 @@ def create_app(
         ]
     app.add_routes(routes)
     add_ocsp_routes(app, authority)
+    attach_events(app, authority, agent=_agent)  # labctl's extension: GET /ca/v2/labctl/events, webhooks
     return app
 
 
@@ -579,17 +581,8 @@ async def revoke_cert(request: web.Request) -> web.Response:
     reason = RevocationReason.parse(str(body.get("Reason", "Unspecified")))
     authority = _authority(request)
     with _not_found_as(dogtag.CERT_NOT_FOUND):
-        record = authority.revoke(serial, reason, caller)
-    # Dogtag records a revocation as a request of its own; GET certrequests/{requestID} finds it.
-    request_id = authority.store.add_request(
-        request_type="revocation",
-        profile_id=record.profile_id,
-        csr_der=None,
-        subject=record.subject,
-        status=RequestStatus.COMPLETE,
-        requester=caller.name,
-        serial=record.serial,
-    )
+        # Dogtag records a revocation as a request of its own; GET certrequests/{requestID} finds it.
+        _record, request_id = authority.revoke(serial, reason, caller)
     return web.json_response(_request_info(request, authority.get_request(request_id)))
 
 

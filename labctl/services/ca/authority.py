@@ -130,6 +130,12 @@ class CAConfig:
     tls_compat_rsa: bool = False
     # Its plain-HTTP URLs (CRL, OCSP, CA chain): in every certificate it issues. None: no CRL DP, no AIA.
     distribution: DistributionPoints | None = None
+    # The lab's name for this CA's hierarchy (rsa, ecc, pqc): events carry it.
+    hierarchy: str = ""
+    # Webhook receivers every event is POSTed to (labctl/services/ca/webhooks.py), and how long an event
+    # may stay undelivered before it is reported.
+    webhooks: tuple[str, ...] = ()
+    events_report_after_s: float = 300.0
 
 
 @dataclass(slots=True)
@@ -508,17 +514,24 @@ class IntermediateCA:
 
     # --- revocation ----------------------------------------------------------------------------
 
-    def revoke(self, serial: int, reason: RevocationReason, caller: Caller) -> CertRecord:
-        """Revoke a certificate this CA issued and regenerate the CRL. Revoking twice is a 409."""
+    def revoke(self, serial: int, reason: RevocationReason, caller: Caller) -> tuple[CertRecord, int]:
+        """Revoke a certificate this CA issued and regenerate the CRL. Revoking twice is a 409.
+
+        Returns:
+            The certificate as revoked, and the revocation request's ID (Dogtag records a revocation
+            as a request of its own).
+        """
         self._require_agent(caller)
         record = self.get_certificate(serial)
         if record.status is CertStatus.REVOKED:
             raise ServiceError(409, f"certificate 0x{serial:x} is already revoked")
-        self.store.revoke(serial, reason=reason.name, revoked_by=caller.name)
+        request_id = self.store.revoke(serial, reason=reason.name, revoked_by=caller.name, reason_code=reason.code)
+        if request_id is None:
+            raise ServiceError(409, f"certificate 0x{serial:x} is already revoked")
         self._crl_der = None
         self.crl_der()
         log.info("revoked 0x%x (%s) by %s", serial, reason.name, caller.name)
-        return self.get_certificate(serial)
+        return self.get_certificate(serial), request_id
 
     def crl_der(self, *, now: datetime | None = None) -> bytes:
         """The current full CRL: regenerated after every revocation, and when older than CRL_UPDATE_INTERVAL

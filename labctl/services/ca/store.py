@@ -14,6 +14,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from labctl.cert_events import EventType
+from labctl.services.ca.outbox import Outbox
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS requests (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -133,6 +136,8 @@ class Store:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(SCHEMA)
+        # Its rows are written inside this store's transactions (an event commits with its certificate).
+        self.outbox = Outbox(self._db)
 
     def close(self) -> None:
         self._db.close()
@@ -260,7 +265,8 @@ class Store:
         Raises:
             SerialInUse: the serial is taken; nothing was written.
         """
-        now = _now()
+        moment = datetime.now(UTC)
+        now = moment.isoformat()
         try:
             with self._transaction():
                 if new_request is not None:
@@ -300,6 +306,14 @@ class Store:
                         "UPDATE requests SET status = ?, serial = ?, error = NULL, updated_at = ? WHERE id = ?",
                         (RequestStatus.COMPLETE.value, f"{serial:x}", now, request_id),
                     )
+                self.outbox.append(
+                    EventType.ISSUED,
+                    serial=serial,
+                    subject=subject,
+                    profile_id=profile_id,
+                    request_id=request_id,
+                    time=moment,
+                )
         except sqlite3.IntegrityError as exc:
             raise SerialInUse(f"serial 0x{serial:x} is already in use") from exc
         return request_id
@@ -354,14 +368,43 @@ class Store:
         )
         return total, [_cert(row) for row in rows]
 
-    def revoke(self, serial: int, *, reason: str, revoked_by: str) -> bool:
-        """Mark a certificate revoked; False when it already was."""
-        cursor = self._db.execute(
-            "UPDATE certs SET status = ?, revoked_at = ?, revoked_by = ?, revocation_reason = ?"
-            " WHERE serial = ? AND status = ?",
-            (CertStatus.REVOKED.value, _now(), revoked_by, reason, f"{serial:x}", CertStatus.VALID.value),
-        )
-        return cursor.rowcount == 1
+    def revoke(self, serial: int, *, reason: str, revoked_by: str, reason_code: int | None = None) -> int | None:
+        """Mark a certificate revoked, record the revocation as a request of its own (as Dogtag does) and
+        its event, in one transaction.
+
+        Returns:
+            The revocation request's ID; None when the certificate was not valid (already revoked, or unknown).
+        """
+        moment = datetime.now(UTC)
+        now = moment.isoformat()
+        with self._transaction():
+            cursor = self._db.execute(
+                "UPDATE certs SET status = ?, revoked_at = ?, revoked_by = ?, revocation_reason = ?"
+                " WHERE serial = ? AND status = ?",
+                (CertStatus.REVOKED.value, now, revoked_by, reason, f"{serial:x}", CertStatus.VALID.value),
+            )
+            if cursor.rowcount != 1:
+                return None
+            subject, profile_id = self._db.execute(
+                "SELECT subject, profile_id FROM certs WHERE serial = ?", (f"{serial:x}",)
+            ).fetchone()
+            inserted = self._db.execute(
+                "INSERT INTO requests (request_type, profile_id, csr_der, subject, status, requester, serial,"
+                " created_at, updated_at) VALUES ('revocation', ?, NULL, ?, ?, ?, ?, ?, ?)",
+                (profile_id, subject, RequestStatus.COMPLETE.value, revoked_by, f"{serial:x}", now, now),
+            )
+            request_id = inserted.lastrowid
+            self.outbox.append(
+                EventType.REVOKED,
+                serial=serial,
+                subject=subject,
+                profile_id=profile_id,
+                request_id=request_id,
+                time=moment,
+                reason=reason,
+                reason_code=reason_code,
+            )
+        return request_id
 
     def revoked(self) -> Iterator[CertRecord]:
         for row in self._db.execute(
