@@ -11,25 +11,30 @@ output renders results.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import signal
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from labctl.clients import ClientRunner
+from labctl.cli.registry import COMMANDS
 from labctl.errors import LabctlError
-from labctl.events import EventSink
-from labctl.images import DEFAULT_BASE, IMAGE_REPOSITORY, ImageResult, ensure_image
-from labctl.lock import lab_lock
-from labctl.orchestrator import Orchestrator
-from labctl.placement import Selection, select_lab
-from labctl.runtime.base import ContainerRuntime
-from labctl.runtime.podman import PodmanRuntime
-from labctl.topology import Lab
+from labctl.images import DEFAULT_BASE, IMAGE_REPOSITORY
+
+# Only what `labctl --help` needs is imported here (issue 16: --help within 0.3 s); the rest loads with
+# the command that runs (labctl.cli.registry), or inside the Context method that needs it.
+if TYPE_CHECKING:
+    from labctl.clients import ClientRunner
+    from labctl.events import EventSink
+    from labctl.images import ImageResult
+    from labctl.orchestrator import Orchestrator
+    from labctl.placement import Selection
+    from labctl.runtime.base import ContainerRuntime
+    from labctl.topology import Lab
 
 # Commands that change the lab wait this long for another one to finish (so two commands run back to
 # back, e.g. by CI, serialize instead of racing); read-only commands take no lock.
@@ -38,6 +43,27 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 class LabctlGroup(click.Group):
+    """The commands of labctl.cli.registry, each imported when it runs (or is asked for its --help)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(COMMANDS))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            importlib.import_module(f"labctl.cli.{COMMANDS[cmd_name].module}")  # it registers itself on `main`
+        return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The command list from the registry: listing them imports none."""
+        visible = [(name, entry.short_help) for name, entry in sorted(COMMANDS.items()) if not entry.hidden]
+        if visible:
+            limit = formatter.width - 6 - max(len(name) for name, _ in visible)  # as click.Group does
+            with formatter.section("Commands"):
+                # click shortens a command's help to its first sentence within `limit`: the same, on a stand-in.
+                formatter.write_dl(
+                    [(name, click.Command(name, help=text).get_short_help_str(limit)) for name, text in visible]
+                )
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
@@ -65,6 +91,8 @@ class Context:
 
     def build_image(self, runtime: ContainerRuntime, base: str, *, force: bool = False) -> ImageResult:
         """The lab image from `base`, built when its content changed; checked once per command (unless forced)."""
+        from labctl.images import ensure_image
+
         if force or base not in self._images:
             self._images[base] = ensure_image(
                 runtime, base=base, repository=self.image_repository, force=force, progress=_progress
@@ -73,6 +101,8 @@ class Context:
 
     @property
     def selection(self) -> Selection:
+        from labctl.placement import select_lab
+
         if self._selection is None:
             self._selection = select_lab(self._config, self._lab_name, self._state_dir)
         return self._selection
@@ -93,17 +123,23 @@ class Context:
     @contextmanager
     def locked(self, command: str) -> Iterator[None]:
         """Hold the lab's lock (see labctl.lock) while a command changes the lab."""
+        from labctl.lock import lab_lock
+
         with lab_lock(self.state_dir, wait_s=LOCK_WAIT_S, command=command):
             yield
 
     def orchestrator(self, lab: Lab, runtime: ContainerRuntime, on_event: EventSink) -> Orchestrator:
         """The orchestrator of `lab` (as placed) on `runtime`, with this command's image options."""
+        from labctl.orchestrator import Orchestrator
+
         return Orchestrator(
             lab, runtime, self.state_dir, on_event=on_event, base_image=self.base_image, build_image=self.build_image
         )
 
     def client_runner(self, lab: Lab, runtime: ContainerRuntime) -> ClientRunner:
         """Client containers of the lab image (the one `up` uses) on `lab`'s networks."""
+        from labctl.clients import ClientRunner
+
         return ClientRunner(
             lab, runtime, self.state_dir, ensure_image=lambda: self.build_image(runtime, self.base_image).reference
         )
@@ -111,6 +147,8 @@ class Context:
     @contextmanager
     def clients(self) -> Iterator[ClientRunner]:
         """Client containers on the lab's networks, through podman (its service started when none answers)."""
+        from labctl.runtime.podman import PodmanRuntime
+
         with PodmanRuntime() as runtime:
             yield self.client_runner(self.lab, runtime)
 
@@ -176,7 +214,3 @@ def pki_type_option(what: str = "hierarchy: rsa, ecc or pqc") -> Callable[[F], F
 def pki_types_option(what: str) -> Callable[[F], F]:
     """--pki-type (repeatable; also --hierarchy): some hierarchies, all by default."""
     return click.option("--pki-type", "--hierarchy", "hierarchies", multiple=True, help=f"{what}; repeatable")
-
-
-# The commands register themselves on `main` (they need it and Context, defined above).
-from labctl.cli import bench, certificates, est, events, in_container, iot, lifecycle, ocsp, requests, serve  # noqa: E402, F401

@@ -10,7 +10,6 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from labctl import cli
 from labctl.cli import lifecycle as lab_commands
 from labctl.cli import main
 from labctl.images import DEFAULT_BASE, ImageResult
@@ -64,7 +63,7 @@ def test_render_target_without_image_uses_the_image_up_would(tmp_path: Path, mon
         return ImageResult("localhost/labctl:feedfacecafe", False, "feedfacecafe" * 5)
 
     monkeypatch.setattr(lab_commands, "PodmanRuntime", nullcontext)
-    monkeypatch.setattr(cli, "ensure_image", ensure_image)
+    monkeypatch.setattr("labctl.images.ensure_image", ensure_image)  # Context.build_image imports it when called
     result = _invoke("--target", "compose", state_dir=tmp_path)
     assert result.exit_code == 0, result.output
     assert asked == [DEFAULT_BASE]
