@@ -22,6 +22,7 @@ from labctl.pki.keys import KeyAlgorithm
 from labctl.pki.pkcs7 import certs_only_base64, wrap_base64
 from labctl.services.est_ra.authz import Authorizer, Principal
 from labctl.services.est_ra.backend import CABackend
+from labctl.services.est_ra.fullcmc import FullCMC, check_content_type
 from labctl.services.http import (
     MAX_BODY,
     PeerCertificate,
@@ -36,13 +37,20 @@ log = logging.getLogger(__name__)
 CACERTS_TYPE = "application/pkcs7-mime"
 ENROLL_TYPE = "application/pkcs7-mime; smime-type=certs-only"
 CSRATTRS_TYPE = "application/csrattrs"
-OPERATIONS = {"cacerts": "GET", "csrattrs": "GET", "simpleenroll": "POST", "simplereenroll": "POST"}
+OPERATIONS = {
+    "cacerts": "GET",
+    "csrattrs": "GET",
+    "simpleenroll": "POST",
+    "simplereenroll": "POST",
+    "fullcmc": "POST",
+}
 
 BACKEND: web.AppKey[CABackend] = web.AppKey("backend")
 AUTHORIZER: web.AppKey[Authorizer] = web.AppKey("authorizer")
 PEER: web.AppKey[PeerCertificate] = web.AppKey("peer_certificate")
 LABEL: web.AppKey[str | None] = web.AppKey("label")
 CSRATTRS: web.AppKey[bytes | None] = web.AppKey("csrattrs")
+FULLCMC: web.AppKey[FullCMC | None] = web.AppKey("fullcmc")
 
 # What each hierarchy asks for in csrattrs (RFC 7030 section 4.5.2): its signature algorithm, and for EC the curve.
 _CSR_ATTRIBUTES = {
@@ -66,14 +74,17 @@ def create_app(
     label: str | None = None,
     max_body: int = 64 * 1024,
     peer_certificate: PeerCertificate = tls_peer_certificate,
+    fullcmc: FullCMC | None = None,
 ) -> web.Application:
-    """The RA's aiohttp application. `peer_certificate` is the seam in-process tests use for TLS client auth."""
+    """The RA's aiohttp application. `peer_certificate` is the seam in-process tests use for TLS client auth;
+    without `fullcmc` (its response signer) /fullcmc answers 501."""
     app = web.Application(middlewares=[error_middleware(text_error)], client_max_size=max_body)
     app[BACKEND] = backend
     app[AUTHORIZER] = authorizer
     app[PEER] = peer_certificate
     app[LABEL] = label
     app[MAX_BODY] = max_body
+    app[FULLCMC] = fullcmc
     algorithm = authorizer.config.key_algorithm
     app[CSRATTRS] = None if algorithm is None else encode_csrattrs(csr_attributes_for(algorithm))
     app.router.add_route("*", "/.well-known/est/{operation}", dispatch)
@@ -81,6 +92,8 @@ def create_app(
 
     async def close_backend(app: web.Application) -> None:
         await app[BACKEND].close()
+        if fullcmc is not None and fullcmc.backend is not None:
+            await fullcmc.backend.close()
 
     app.on_cleanup.append(close_backend)
     return app
@@ -96,7 +109,13 @@ async def dispatch(request: web.Request) -> web.Response:
         raise ServiceError(404, f"unknown EST operation {operation[:64]!r}")
     if request.method != method:
         raise ServiceError(405, f"{operation} takes {method}, not {request.method[:16]}", allow=method)
-    handler = {"cacerts": cacerts, "csrattrs": csrattrs, "simpleenroll": simpleenroll, "simplereenroll": simplereenroll}
+    handler = {
+        "cacerts": cacerts,
+        "csrattrs": csrattrs,
+        "simpleenroll": simpleenroll,
+        "simplereenroll": simplereenroll,
+        "fullcmc": fullcmc,
+    }
     return await handler[operation](request)
 
 
@@ -151,6 +170,19 @@ async def simplereenroll(request: web.Request) -> web.Response:
         "simplereenroll", principal, csr, remote_addr=request.remote or "", label=request.match_info.get("label")
     )
     return await _enroll(request, csr, principal, "simplereenroll")
+
+
+async def fullcmc(request: web.Request) -> web.Response:
+    """RFC 7030 section 4.3: authenticated as simpleenroll; labctl/services/est_ra/fullcmc.py does the rest."""
+    service = request.app[FULLCMC]
+    if service is None:
+        raise ServiceError(501, "fullcmc is not configured on this RA")
+    authorizer = request.app[AUTHORIZER]
+    principal = authorizer.authenticate_enroll(request.headers.get("Authorization"), request.app[PEER](request))
+    if principal.certificate is not None:
+        await _require_not_revoked(request, principal)
+    check_content_type(request.headers.get("Content-Type"))
+    return await service.handle(request, principal, authorizer, request.app[BACKEND])
 
 
 async def _require_not_revoked(request: web.Request, principal: Principal) -> None:
