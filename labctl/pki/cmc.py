@@ -117,17 +117,21 @@ class FullPKIResponse:
 
 def decode_transfer(data: bytes, *, what: str) -> bytes:
     """DER from EST's base64 (any wrapping, PEM armour) or DER as is (RFC 7030 section 4.3.1, RFC 8951)."""
+    # DER as sent, never stripped: its last byte may be one strip() takes for whitespace (a signature's).
+    if data[:1] == b"\x30":
+        return data
     stripped = data.strip()
     if stripped.startswith(b"-----BEGIN"):
         stripped = b"".join(line for line in stripped.splitlines() if not line.startswith(b"-----"))
-    return bytes(stripped) if stripped[:1] == b"\x30" else decode_base64(stripped, what=what)
+    return decode_base64(stripped, what=what)
 
 
 def _decode(der: bytes, spec: univ.Asn1Item, what: str) -> univ.Asn1Item:
     try:
         value, rest = der_decoder.decode(der, asn1Spec=spec)
     except (PyAsn1Error, ValueError, TypeError, AttributeError) as exc:
-        raise PKIError(f"{what} is not valid DER: {str(exc).splitlines()[0][:120]}") from exc
+        detail = (str(exc).splitlines() or [type(exc).__name__])[0][:120]
+        raise PKIError(f"{what} is not valid DER: {detail}") from exc
     if rest:
         raise PKIError(f"{what} has {len(rest)} bytes after its end")
     return value
