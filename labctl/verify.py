@@ -43,6 +43,7 @@ from labctl.topology import Hierarchy, Lab
 
 AdminFactory = Callable[[], CAClient]
 DEVICE_CN = "verify-device.cert-lab.local"
+FULLCMC_CN = "verify-fullcmc.cert-lab.local"
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +125,20 @@ def verify_endpoint(endpoint: Endpoint, *, admin: AdminFactory | None = None) ->
             )
             _save(work, "device", key, certificate)
 
+        def fullcmc() -> None:
+            # RFC 7030 section 4.3: a Full PKI Request signed with the CSR's own key; the response signed by the RA.
+            key = generate_private_key(hierarchy.algorithm)
+            csr = build_csr(key, common_name_subject(FULLCMC_CN), [FULLCMC_CN])
+            with ESTClient(endpoint.ra_url, ssl_context=context, auth=credentials) as client:
+                response = client.fullcmc(csr, key)
+            certificate = response.certificates[0]
+            verify_chain(certificate, chain)
+            _require(certificate.subject == csr.subject, f"subject is {certificate.subject.rfc4514_string()}")
+            try:
+                issued_by(response.signer, intermediate)
+            except PKIError as exc:
+                raise _CheckFailed("the CMC response is not signed by a certificate of the hierarchy") from exc
+
         def simplereenroll() -> None:
             old = load_pem_certificates((work / "device.crt").read_bytes())[0]
             key = read_private_key(work / "device.key", own=True)
@@ -188,6 +203,7 @@ def verify_endpoint(endpoint: Endpoint, *, admin: AdminFactory | None = None) ->
         checks.run("cacerts", cacerts)
         enrolled = checks.run("simpleenroll", simpleenroll)
         renewed = enrolled and checks.run("simplereenroll", simplereenroll)
+        checks.run("fullcmc", fullcmc)
         if admin is None:
             checks.skip("revocation-at-ca", "no lab admin credential")
         elif not renewed:
