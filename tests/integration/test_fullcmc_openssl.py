@@ -47,7 +47,7 @@ def _recipe(endpoint: Endpoint, name: str, common_name: str) -> str:
 openssl req -new -key device.key -subj /CN={common_name} -outform DER -out csr.der
 python3 pkidata.py csr.der > pkidata.der
 openssl req -x509 -new -key device.key -subj /CN={common_name} -days 1 -out self-signed.pem
-openssl cms -sign -binary -nodetach -nosmimecap -keyid -nocerts -md sha384 \\
+openssl cms -sign -binary -nodetach -nosmimecap -keyid -md sha384 \\
   -econtent_type 1.3.6.1.5.5.7.12.2 -signer self-signed.pem -inkey device.key \\
   -in pkidata.der -outform DER -out request.der
 base64 request.der > request.b64
