@@ -2,7 +2,7 @@
 
 The subset labctl serves: a PKIData in a CMS SignedData (RFC 5652) holding exactly one PKCS#10
 TaggedRequest, signed by that request's own key (signer named by SubjectKeyIdentifier, RFC 5272
-section 3.2.1.3.2; or by a certificate holding that key) or by a certificate the caller then checks;
+section 3.2; or by a certificate holding that key) or by a certificate the caller then checks;
 answered with a PKIResponse holding one CMCStatusInfoV2 in a SignedData that carries the new
 certificate. Signatures: RSA PKCS#1 v1.5, ECDSA, ML-DSA-87 (RFC 9882: pure mode over the signed attributes).
 
@@ -59,7 +59,8 @@ _RSA_WITH = {"1.2.840.113549.1.1.11": "sha256", "1.2.840.113549.1.1.12": "sha384
 _EC_PUBLIC_KEY = "1.2.840.10045.2.1"
 _ECDSA_WITH = {"1.2.840.10045.4.3.2": "sha256", "1.2.840.10045.4.3.3": "sha384", "1.2.840.10045.4.3.4": "sha512"}
 ID_ML_DSA_87 = "2.16.840.1.101.3.4.3.19"
-# A bodyPartID of 0 names the PKIData itself (RFC 5272 section 3.2.1.1): what a failure of the whole message refers to.
+# A bodyPartID of 0 names the PKIData itself (RFC 5272 section 3.2.2): what a failure of the whole message refers to,
+# e.g. a signature that does not verify (section 3.2.1.3.4).
 WHOLE_MESSAGE = 0
 
 
@@ -178,18 +179,29 @@ def parse_full_pki_request(data: bytes) -> FullPKIRequest:
     if len(pki_data["cmsSequence"]) or len(pki_data["otherMsgSequence"]):
         raise CMCFailure(FailInfo.BAD_REQUEST, "nested CMS content and other messages are not supported")
     body_part_id, csr = _one_pkcs10(pki_data["reqSequence"])
-    signer = _check_signature(signed, content, ID_CCT_PKIDATA, csr.public_key())
+    signer = _check_signature(signed, content, ID_CCT_PKIDATA, csr.public_key(), _request_key_ids(csr))
     return FullPKIRequest(body_part_id, csr, signer, echo)
 
 
+def _request_key_ids(csr: x509.CertificateSigningRequest) -> frozenset[bytes]:
+    """The identifiers a signer using the request's own key may go by: the CSR's SKI extension, if any,
+    and the key's RFC 5280 section 4.2.1.2 method (1) identifier."""
+    ids = {_key_identifier(csr.public_key())}
+    ids.update(e.value.digest for e in csr.extensions if isinstance(e.value, x509.SubjectKeyIdentifier))
+    return frozenset(ids)
+
+
 def _check_controls(controls: univ.SequenceOf) -> Echo:
-    """RFC 5272 section 3.2.1.2 and 6: every control must be understood; one that is not fails the
-    whole request with badRequest (CMC controls carry no criticality flag: all are critical)."""
+    """RFC 5272 section 3.2.1.1: the final server fails the whole PKIData when a control is not
+    recognized, with badRequest and that control's bodyPartID (CMC controls carry no criticality
+    flag: all are critical). This RA is the final server: it passes only the PKCS#10 on."""
     transaction_id = sender_nonce = None
     for control in controls:
         oid = str(control["attrType"])
         if oid not in HARMLESS_CONTROLS:
-            raise CMCFailure(FailInfo.BAD_REQUEST, f"unsupported CMC control {oid}")
+            raise CMCFailure(
+                FailInfo.BAD_REQUEST, f"unsupported CMC control {oid}", body_part_id=int(control["bodyPartID"])
+            )
         values = list(control["attrValues"])
         if len(values) != 1:
             raise CMCFailure(FailInfo.BAD_REQUEST, f"CMC control {oid} needs exactly one value")
@@ -244,7 +256,11 @@ def _same_key(a: object, b: object) -> bool:
 
 
 def _check_signature(
-    signed: rfc5652.SignedData, content: bytes, content_type: str, own_key: object | None
+    signed: rfc5652.SignedData,
+    content: bytes,
+    content_type: str,
+    own_key: object | None,
+    own_ids: frozenset[bytes] = frozenset(),
 ) -> x509.Certificate | None:
     """Check the one SignerInfo: signed attributes (RFC 5652 section 5.3, 5.4), then the signature.
 
@@ -254,7 +270,7 @@ def _check_signature(
     if len(infos) != 1:
         raise CMCFailure(FailInfo.BAD_MESSAGE_CHECK, f"expected one signer, got {len(infos)}")
     info = infos[0]
-    certificate, public_key = _signer(info["sid"], _certificates(signed), own_key)
+    certificate, public_key = _signer(info["sid"], _certificates(signed), own_key, own_ids)
     digest_oid = str(info["digestAlgorithm"]["algorithm"])
     digest = _DIGESTS.get(digest_oid)
     if digest is None:
@@ -283,14 +299,21 @@ def _require_attribute(attributes: dict[str, list[univ.Any]], oid: str, expected
 
 
 def _signer(
-    sid: rfc5652.SignerIdentifier, certificates: Sequence[x509.Certificate], own_key: object | None
+    sid: rfc5652.SignerIdentifier,
+    certificates: Sequence[x509.Certificate],
+    own_key: object | None,
+    own_ids: frozenset[bytes],
 ) -> tuple[x509.Certificate | None, object]:
-    """Who signed: the request's own key (by SubjectKeyIdentifier, RFC 5272 section 3.2.1.3.2, or a
-    certificate holding it, as `openssl cms -sign` makes with a throwaway self-signed certificate), or
-    a certificate carried in the SignedData."""
+    """Who signed: the request's own key, or a certificate carried in the SignedData.
+
+    RFC 5272 section 3.2: signed with the request's key, the signer is named by subjectKeyIdentifier,
+    the SKI extension of the request. Taken as liberally as clients send it: `openssl req` puts no SKI
+    in a CSR, so the key's RFC 5280 section 4.2.1.2 (1) identifier is taken too, and so is a
+    certificate holding the request's key (`openssl cms -sign` needs a throwaway self-signed one).
+    """
     if sid.getName() == "subjectKeyIdentifier":
         key_id = bytes(sid["subjectKeyIdentifier"])
-        if own_key is not None and key_id == _key_identifier(own_key):
+        if own_key is not None and key_id in own_ids:
             return None, own_key
         matches = [c for c in certificates if _ski(c) == key_id]
     else:
@@ -382,11 +405,12 @@ def sign_content(
     *,
     signer: x509.Certificate | None = None,
     certificates: Sequence[x509.Certificate] = (),
+    key_id: bytes | None = None,
 ) -> bytes:
     """A DER ContentInfo: SignedData over `content`, signed by `key` with signed attributes (RFC 5652 section 5).
 
-    The signer is named by `signer`'s issuer and serial number, or without one by the key's
-    SubjectKeyIdentifier (RFC 5272 section 3.2.1.3.2: a request signed with its own key).
+    The signer is named by `signer`'s issuer and serial number, or without one by `key_id` (default:
+    the key's RFC 5280 identifier), as RFC 5272 section 3.2 names a request signed with its own key.
     """
     digest = _digest_for(key)
     hasher = hashes.Hash(digest)
@@ -394,7 +418,7 @@ def sign_content(
     info = rfc5652.SignerInfo()
     if signer is None:
         info["version"] = 3
-        info["sid"]["subjectKeyIdentifier"] = _key_identifier(key.public_key())
+        info["sid"]["subjectKeyIdentifier"] = key_id or _key_identifier(key.public_key())
     else:
         info["version"] = 1
         tbs = _decode(signer.public_bytes(serialization.Encoding.DER), rfc5280.Certificate(), "certificate")

@@ -7,6 +7,7 @@ import base64
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 from pyasn1.codec.der import decoder, encoder
 from pyasn1.type import univ
 from pyasn1_modules import rfc4211, rfc5652, rfc6402
@@ -123,6 +124,21 @@ def test_unknown_control_is_bad_request() -> None:
     failure = _failure(_signed(cmc.encode_pki_data([(1, csr)], controls), key))
     assert failure.fail_info is cmc.FailInfo.BAD_REQUEST
     assert ID_CMC_IDENTITY_PROOF_V2 in failure.reason
+    assert failure.body_part_id == 2  # RFC 5272 section 3.2.1.1: the unrecognized control's
+
+
+def test_signer_named_by_the_ski_extension_of_the_request() -> None:
+    """RFC 5272 section 3.2: signed with the request's key, the signer is the CSR's own SKI extension."""
+    key = key_for(KeyAlgorithm.EC_P384, 20)
+    key_id = b"\x42" * 8  # RFC 5280 section 4.2.1.2 lets a CA pick any identifier: not the SHA-1 one
+    csr = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(common_name_subject(DEVICE))
+        .add_extension(x509.SubjectKeyIdentifier(key_id), critical=False)
+        .sign(key, hashes.SHA384())
+    )
+    data = cmc.sign_content(cmc.encode_pki_data([(1, csr)]), cmc.ID_CCT_PKIDATA, key, key_id=key_id)
+    assert cmc.parse_full_pki_request(data).signer is None
 
 
 def test_request_signed_by_another_key_is_bad_message_check() -> None:
@@ -154,6 +170,7 @@ def test_bad_signature_is_bad_message_check(algorithm: KeyAlgorithm) -> None:
     failure = _failure(_tampered(cmc.build_full_pki_request(csr, key), signature=True))
     assert failure.fail_info is cmc.FailInfo.BAD_MESSAGE_CHECK
     assert "does not verify" in failure.reason
+    assert failure.body_part_id == cmc.WHOLE_MESSAGE  # RFC 5272 section 3.2.1.3.4
 
 
 def test_changed_content_fails_the_message_digest() -> None:

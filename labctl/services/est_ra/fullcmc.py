@@ -11,8 +11,9 @@ application/pkcs7-mime MUST be included in the response data for any CMC error r
 
 Who signs the responses: Dogtag's CA signs them with its signing key. Here the RA holds no CA key
 (`labctl verify` checks that it does not), so it signs with its own TLS server key and certificate,
-which chain to the same hierarchy and which the client has just authenticated in TLS; RFC 5272
-section 4.2 wants a Full PKI Response signed, and lets a CA or an RA sign it.
+which chain to the same hierarchy and which the client has just authenticated in TLS. RFC 5272 has a
+Full PKI Response "signed by the CA or an LRA" (section 2.2, figure 2), and leaves a response
+unsigned only when the server cannot sign (section 3.2.1.3.4).
 """
 
 from __future__ import annotations
@@ -157,8 +158,8 @@ class FullCMC:
 
     @staticmethod
     async def _check_signer(signer: x509.Certificate, authorizer: Authorizer, backend: CABackend) -> None:
-        """RFC 5272 section 3.2.1.3: a request signed by a certificate, not its own key, must be signed by
-        one the RA trusts: a current certificate of this hierarchy that the CA has not revoked."""
+        """RFC 5272 section 3.2: a request signed with "a previously certified signature key" rather than its
+        own; here one the RA trusts: a current certificate of this hierarchy that the CA has not revoked."""
         try:
             authorizer.check_certificate(signer)
         except ServiceError as exc:
