@@ -29,7 +29,7 @@ from labctl.pki.issue import (
     sha256_fingerprint,
     verify_chain,
 )
-from labctl.pki.keys import generate_private_key, read_private_key, write_private_key
+from labctl.pki.keys import PrivateKey, generate_private_key, read_private_key, write_private_key
 from labctl.pki.names import check_host_name, is_ip_address
 
 
@@ -41,6 +41,8 @@ class Transport(Protocol):
     def simpleenroll(self, csr: x509.CertificateSigningRequest) -> x509.Certificate: ...
 
     def simplereenroll(self, csr: x509.CertificateSigningRequest, cert: Path, key: Path) -> x509.Certificate: ...
+
+    def fullcmc(self, csr: x509.CertificateSigningRequest, key: PrivateKey) -> x509.Certificate: ...
 
 
 class HostTransport:
@@ -64,6 +66,10 @@ class HostTransport:
     def simplereenroll(self, csr: x509.CertificateSigningRequest, cert: Path, key: Path) -> x509.Certificate:
         with self._client(auth=False, cert=cert, key=key) as client:
             return client.simplereenroll(csr)
+
+    def fullcmc(self, csr: x509.CertificateSigningRequest, key: PrivateKey) -> x509.Certificate:
+        with self._client(auth=True) as client:
+            return client.fullcmc(csr, key).certificates[0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,15 +133,23 @@ def bootstrap_cacerts(ra_url: str, trust_file: Path, *, store: bool) -> Bootstra
 
 
 def enroll_device(
-    endpoint: Endpoint, transport: Transport, *, common_name: str, sans: Sequence[str], out_dir: Path
+    endpoint: Endpoint,
+    transport: Transport,
+    *,
+    common_name: str,
+    sans: Sequence[str],
+    out_dir: Path,
+    fullcmc: bool = False,
 ) -> Enrolled:
-    """New key of the hierarchy's algorithm, CSR (CN also in the SAN), simpleenroll; writes key (0600), cert, chain."""
+    """New key of the hierarchy's algorithm, CSR (CN also in the SAN), simpleenroll (or fullcmc: the CSR in a
+    CMC Full PKI Request signed with the new key); writes key (0600), cert, chain."""
     names = [common_name, *[s for s in sans if s != common_name]]
     for name in names:
         if not is_ip_address(name):
             check_host_name(name)  # the RA would refuse it (400) after the key was made
     key = generate_private_key(endpoint.hierarchy.algorithm)
-    certificate = transport.simpleenroll(build_csr(key, common_name_subject(common_name), names))
+    csr = build_csr(key, common_name_subject(common_name), names)
+    certificate = transport.fullcmc(csr, key) if fullcmc else transport.simpleenroll(csr)
     chain = transport.cacerts()
     files = DeviceFiles.under(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,4 @@
-"""The EST client commands (the lab docs' interface): est-cacerts, est-enroll, est-reenroll."""
+"""The EST client commands (the lab docs' interface): est-cacerts, est-enroll, est-reenroll, est-fullcmc."""
 
 from __future__ import annotations
 
@@ -71,6 +71,26 @@ def est_enroll(obj: Context, cn: str, pki_type: str, sans: tuple[str, ...], out_
     with _transport(obj, pki_type) as (endpoint, transport):
         enrolled = enroll_device(
             endpoint, transport, common_name=cn, sans=sans, out_dir=_device_dir(obj, pki_type, cn, out_dir)
+        )
+    print_enrolled(enrolled)
+
+
+@main.command("est-fullcmc")
+@click.option("--cn", required=True, help="subject common name, e.g. device01.cert-lab.local (also put in the SAN)")
+@pki_type_option()
+@click.option("--san", "sans", multiple=True, help="extra subjectAltName (DNS name or IP; repeatable)")
+@click.option("--out-dir", type=click.Path(path_type=Path), help="default: <state>/devices/<pki-type>/<cn>")
+@click.pass_obj
+def est_fullcmc(obj: Context, cn: str, pki_type: str, sans: tuple[str, ...], out_dir: Path | None) -> None:
+    """As est-enroll, through fullcmc: the CSR in a CMC Full PKI Request signed with the new key (RFC 7030 4.3)."""
+    with _transport(obj, pki_type) as (endpoint, transport):
+        enrolled = enroll_device(
+            endpoint,
+            transport,
+            common_name=cn,
+            sans=sans,
+            out_dir=_device_dir(obj, pki_type, cn, out_dir),
+            fullcmc=True,
         )
     print_enrolled(enrolled)
 

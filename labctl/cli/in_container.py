@@ -16,7 +16,7 @@ from labctl.state import read_credentials
 
 
 @main.command("est-call", hidden=True)
-@click.argument("operation", type=click.Choice(["cacerts", "simpleenroll", "simplereenroll"]))
+@click.argument("operation", type=click.Choice(["cacerts", "simpleenroll", "simplereenroll", "fullcmc"]))
 @click.option("--ra-url", required=True)
 @click.option("--trust", type=click.Path(path_type=Path, exists=True), required=True)
 @click.option("--credentials", type=click.Path(path_type=Path, exists=True))

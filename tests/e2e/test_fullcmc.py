@@ -13,6 +13,7 @@ from labctl.endpoint import endpoint_for
 from labctl.images import IMAGE_UID
 from labctl.pki.cmc import parse_full_pki_response
 from labctl.pki.issue import common_name_subject, load_pem_certificates, verify_chain
+from labctl.pki.keys import matches_algorithm
 from labctl.runtime.base import ContainerSpec
 from labctl.runtime.podman import PodmanRuntime
 from labctl.specs import CLIENT_DIR
@@ -142,3 +143,27 @@ def test_fullcmc_with_openssl_cms_on_the_pqc_network(lab_cli: LabCLI, runtime: P
     assert info is not None and info.exit_code == 0, output
     assert "Verification successful" in output
     assert f"subject=CN={common_name}" in output.replace(" = ", "=")
+
+
+@pytest.mark.parametrize("pki_type", ["rsa", "ecc", "pqc"])
+def test_est_fullcmc_command_on_every_hierarchy(lab_cli: LabCLI, tmp_path, pki_type):
+    """`labctl est-fullcmc`: labctl's own CMC client (pqc from a client container on its network)."""
+    hierarchy = lab_cli.lab.hierarchy(pki_type)
+    common_name = f"fullcmc-cli-{pki_type}.cert-lab.local"
+    out_dir = tmp_path / "device"
+    result = lab_cli.run("est-fullcmc", "--cn", common_name, "--pki-type", pki_type, "--out-dir", str(out_dir))
+    assert f"CN={common_name}" in result.stdout
+    [certificate] = load_pem_certificates((out_dir / "device.crt").read_bytes())
+    verify_chain(certificate, load_pem_certificates((out_dir / "chain.pem").read_bytes()))
+    assert matches_algorithm(certificate.public_key(), hierarchy.algorithm)
+
+
+def test_est_fullcmc_for_the_ra_itself_is_refused(lab_cli: LabCLI, tmp_path):
+    """The RA's own name is refused inside a CMC request as in simpleenroll: one line, 403, no traceback."""
+    hierarchy = lab_cli.lab.hierarchy("ecc")
+    result = lab_cli.run(
+        "est-fullcmc", "--cn", hierarchy.ra.hostname, "--pki-type", "ecc", "--out-dir", str(tmp_path), check=False
+    )
+    assert result.returncode == 1, result.stdout
+    assert "Traceback" not in result.stderr
+    assert "403" in result.stderr and "BAD_REQUEST" in result.stderr, result.stderr

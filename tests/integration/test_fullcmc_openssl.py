@@ -10,13 +10,15 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
+from labctl.clients import est_call
+from labctl.devices import HostTransport, enroll_device
 from labctl.endpoint import Endpoint
 from labctl.errors import ESTError
 from labctl.est_client import ESTClient, est_ssl_context
 from labctl.local import LocalLab
 from labctl.pki.cmc import parse_full_pki_response
-from labctl.pki.issue import build_csr, common_name_subject, load_pem_certificates, verify_chain
-from labctl.pki.keys import generate_private_key
+from labctl.pki.issue import build_csr, common_name_subject, csr_pem, load_pem_certificates, verify_chain
+from labctl.pki.keys import generate_private_key, write_private_key
 
 pytestmark = pytest.mark.integration
 HIERARCHIES = pytest.mark.parametrize("name", ["rsa", "ecc"])
@@ -101,3 +103,34 @@ def test_fullcmc_for_the_ra_itself_is_refused_with_a_cmc_failure(local_lab):
         client.fullcmc(csr, key)
     assert caught.value.status_code == 403
     assert "CMC BAD_REQUEST" in str(caught.value)
+
+
+def test_est_fullcmc_device_from_the_host(local_lab, tmp_path):
+    """What `labctl est-fullcmc` runs: key, CSR, fullcmc; key, certificate and chain written."""
+    endpoint = local_lab[1]["rsa"]
+    enrolled = enroll_device(
+        endpoint, HostTransport(endpoint), common_name="cmc-cli.cert-lab.local", sans=(), out_dir=tmp_path, fullcmc=True
+    )
+    assert enrolled.certificate.subject == common_name_subject("cmc-cli.cert-lab.local")
+    verify_chain(enrolled.certificate, load_pem_certificates(enrolled.files.chain.read_bytes()))
+    assert enrolled.files.key.stat().st_mode & 0o077 == 0
+
+
+def test_est_call_fullcmc_as_in_a_client_container(local_lab, tmp_path):
+    """The in-network half of `labctl est-fullcmc` (pqc): `labctl est-call fullcmc` prints the certificate as PEM."""
+    endpoint = local_lab[1]["ecc"]
+    key = generate_private_key(endpoint.hierarchy.algorithm)
+    write_private_key(tmp_path / "device.key", key)
+    (tmp_path / "csr.pem").write_bytes(csr_pem(build_csr(key, common_name_subject("cmc-call.cert-lab.local"))))
+    (tmp_path / "est-credentials").write_text(f"{endpoint.username}:{endpoint.password}\n")
+    output = est_call(
+        "fullcmc",
+        endpoint.ra_url,
+        trust=endpoint.trust_file,
+        credentials=tmp_path / "est-credentials",
+        csr=tmp_path / "csr.pem",
+        cert=None,
+        key=tmp_path / "device.key",
+    )
+    [certificate] = load_pem_certificates(output.encode())
+    assert certificate.subject == common_name_subject("cmc-call.cert-lab.local")
