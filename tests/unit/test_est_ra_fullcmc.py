@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING
 import pytest
 from aiohttp import ClientResponse
 from cryptography import x509
-from pyasn1.codec.der import encoder
+from pyasn1.codec.der import decoder, encoder
 from pyasn1.type import univ
+from pyasn1_modules import rfc6402
 
 from labctl.pki import cmc
 from labctl.pki.issue import build_csr, common_name_subject
@@ -211,3 +212,47 @@ async def test_fullcmc_with_get_is_405(cmc_ra: CMCRA) -> None:
 async def test_fullcmc_without_a_signer_configured_is_501(ra: RAService) -> None:
     response = await ra.client.post(ra.url("fullcmc"), data=b"x", headers={**CMC_REQUEST, **basic_auth()})
     assert response.status == 501
+
+
+async def test_fullcmc_with_two_requests_is_400_bad_request(cmc_ra: CMCRA) -> None:
+    key = key_for(cmc_ra.hierarchy.algorithm, DEVICE_KEY)
+    csr = build_csr(key, common_name_subject(DEVICE))
+    body = cmc.sign_content(cmc.encode_pki_data([(1, csr), (2, csr)]), cmc.ID_CCT_PKIDATA, key)
+    await _refused(cmc_ra, await cmc_ra.post(body), 400, cmc.FailInfo.BAD_REQUEST)
+
+
+async def test_fullcmc_with_crmf_is_400_bad_request(cmc_ra: CMCRA) -> None:
+    key = key_for(cmc_ra.hierarchy.algorithm, DEVICE_KEY)
+    csr = build_csr(key, common_name_subject(DEVICE))
+    pki_data, _ = decoder.decode(cmc.encode_pki_data([(1, csr)]), asn1Spec=rfc6402.PKIData())
+    crmf = rfc6402.TaggedRequest()
+    crmf["crm"]["certReq"]["certReqId"] = 1
+    crmf["crm"]["certReq"]["certTemplate"]["version"] = 2
+    pki_data["reqSequence"][0] = crmf
+    body = cmc.sign_content(encoder.encode(pki_data), cmc.ID_CCT_PKIDATA, key)
+    assert "CRMF" in await _refused(cmc_ra, await cmc_ra.post(body), 400, cmc.FailInfo.BAD_REQUEST)
+
+
+async def test_fullcmc_signed_by_a_revoked_certificate_is_403(cmc_ra: CMCRA) -> None:
+    holder_key = key_for(cmc_ra.hierarchy.algorithm, HOLDER_KEY)
+    holder = cmc_ra.hierarchy.issue("revoked-holder.test", key=holder_key)
+    cmc_ra.hierarchy.revoke(holder)
+    csr = build_csr(key_for(cmc_ra.hierarchy.algorithm, DEVICE_KEY), common_name_subject(DEVICE))
+    body = cmc.build_full_pki_request(csr, holder_key, signer=holder)
+    assert "revoked" in await _refused(cmc_ra, await cmc_ra.post(body), 403, cmc.FailInfo.BAD_IDENTITY)
+
+
+async def test_fullcmc_with_the_ca_unreachable_is_503_try_later(
+    hierarchy: Hierarchy, closed_port_url: str, aiohttp_client: AiohttpClient
+) -> None:
+    backend = CountingBackend(DogtagRABackend(closed_port_url, profile="estServiceCert", ssl_context=None, timeout_s=5))
+    config = AuthorizerConfig(EST_ROLE, False, hierarchy.algorithm, True, True, DEFAULT_LAB_RESERVED)
+    authorizer = Authorizer(config, [RealmUser(EST_USER, EST_PASSWORD, frozenset({EST_ROLE}))], hierarchy.intermediate)
+    signer_key = key_for(hierarchy.algorithm, SIGNER_KEY)
+    signer = hierarchy.issue("ra-signer.test", key=signer_key)
+    app = create_ra_app(backend, authorizer, fullcmc=FullCMC(CMCSigner(signer_key, signer)))
+    ra = CMCRA(await aiohttp_client(app), PeerSeam(), hierarchy, backend, signer)
+    response = await ra.post(_request(ra))
+    answer = await _answer(response, 503)
+    assert answer.fail_info is cmc.FailInfo.TRY_LATER
+    assert response.headers["Retry-After"]
