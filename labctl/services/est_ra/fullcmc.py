@@ -28,13 +28,20 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from labctl.errors import PKIError, ServiceError
-from labctl.pki.cmc import CMCFailure, Echo, FailInfo, build_full_pki_response, parse_full_pki_request
+from labctl.pki.cmc import (
+    CMCFailure,
+    Echo,
+    FailInfo,
+    FullPKIRequest,
+    build_full_pki_response,
+    parse_full_pki_request,
+)
 from labctl.pki.issue import load_pem_certificates
 from labctl.pki.keys import PrivateKey, read_private_key
 from labctl.pki.pkcs7 import wrap_base64
 from labctl.services.est_ra.authz import Authorizer, Principal
 from labctl.services.est_ra.backend import CABackend
-from labctl.services.http import read_body
+from labctl.services.http import error_headers, read_body
 
 log = logging.getLogger(__name__)
 
@@ -124,29 +131,20 @@ class FullCMC:
         except PKIError as exc:
             raise ServiceError(400, str(exc)) from exc
         try:
-            if cmc.signer is not None:
-                await self._check_signer(cmc.signer, authorizer, backend)
-            authorizer.check_csr_policy(cmc.csr)
-            authorizer.check_names(cmc.csr)
-            authorizer.check_enroll(principal, cmc.csr)
-            await authorizer.authorize(
-                "fullcmc", principal, cmc.csr, remote_addr=request.remote or "", label=request.match_info.get("label")
-            )
-            csr_b64 = base64.b64encode(cmc.csr.public_bytes(serialization.Encoding.DER)).decode("ascii")
-            certificate = await (self.backend or backend).enroll(csr_b64)
+            certificate = await self._enroll(request, cmc, principal, authorizer, backend)
         except CMCFailure as failure:
+            log.info("fullcmc for %s refused: %s", principal.name, failure.reason)
             return self._response(
                 403, body_part_id=cmc.body_part_id, echo=cmc.echo, failure=(failure.fail_info, failure.reason)
             )
         except ServiceError as exc:
             log.info("fullcmc for %s refused: %d %s", principal.name, exc.status, exc.reason)
-            retry = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else {}
             return self._response(
                 exc.status,
                 body_part_id=cmc.body_part_id,
                 echo=cmc.echo,
                 failure=(_fail_info(exc.status), exc.reason),
-                headers=retry,
+                headers=error_headers(exc),  # Retry-After when the CA is unreachable
             )
         log.info(
             "fullcmc for %s: issued 0x%x %s",
@@ -155,6 +153,26 @@ class FullCMC:
             certificate.subject.rfc4514_string(),
         )
         return self._response(200, body_part_id=cmc.body_part_id, echo=cmc.echo, certificate=certificate)
+
+    async def _enroll(
+        self,
+        request: web.Request,
+        cmc: FullPKIRequest,
+        principal: Principal,
+        authorizer: Authorizer,
+        backend: CABackend,
+    ) -> x509.Certificate:
+        """simpleenroll's checks on the CSR inside, then the CA; ServiceError or CMCFailure when refused."""
+        if cmc.signer is not None:
+            await self._check_signer(cmc.signer, authorizer, backend)
+        authorizer.check_csr_policy(cmc.csr)
+        authorizer.check_names(cmc.csr)
+        authorizer.check_enroll(principal, cmc.csr)
+        await authorizer.authorize(
+            "fullcmc", principal, cmc.csr, remote_addr=request.remote or "", label=request.match_info.get("label")
+        )
+        csr_b64 = base64.b64encode(cmc.csr.public_bytes(serialization.Encoding.DER)).decode("ascii")
+        return await (self.backend or backend).enroll(csr_b64)
 
     @staticmethod
     async def _check_signer(signer: x509.Certificate, authorizer: Authorizer, backend: CABackend) -> None:
