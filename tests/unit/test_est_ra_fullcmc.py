@@ -256,3 +256,12 @@ async def test_fullcmc_with_the_ca_unreachable_is_503_try_later(
     answer = await _answer(response, 503)
     assert answer.fail_info is cmc.FailInfo.TRY_LATER
     assert response.headers["Retry-After"]
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["application/pkcs7-mime", 'application/pkcs7-mime; smime-type="CMC-Request"', "Application/PKCS7-MIME"],
+)
+async def test_fullcmc_accepts_content_type_variants(cmc_ra: CMCRA, content_type: str) -> None:
+    response = await cmc_ra.post(_request(cmc_ra), headers={"Content-Type": content_type})
+    assert (await _answer(response, 200)).success
