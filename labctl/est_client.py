@@ -139,7 +139,7 @@ def _cmc_reason(response: httpx.Response) -> str | None:
         answer = parse_full_pki_response(response.content)
     except PKIError:
         return None
-    fail_info = answer.fail_info.name if answer.fail_info is not None else "failed"
+    fail_info = answer.fail_info.name if answer.fail_info is not None else answer.status.name
     return f"{response.status_code} {answer.status_string} (CMC {fail_info})"
 
 

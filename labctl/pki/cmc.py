@@ -64,22 +64,38 @@ ID_ML_DSA_87 = "2.16.840.1.101.3.4.3.19"
 WHOLE_MESSAGE = 0
 
 
+class CMCStatus(enum.IntEnum):
+    """CMCStatus (RFC 5272 section 6.1.3), the values a single-request exchange ends with."""
+
+    SUCCESS = 0
+    FAILED = 2
+    NO_SUPPORT = 4
+
+
 class FailInfo(enum.IntEnum):
-    """CMCFailInfo (RFC 5272 section 6.1.4), the values labctl answers with."""
+    """CMCFailInfo (RFC 5272 section 6.1.4)."""
 
     BAD_ALG = 0
     BAD_MESSAGE_CHECK = 1
     BAD_REQUEST = 2
+    BAD_TIME = 3
+    BAD_CERT_ID = 4
+    UNSUPPORTED_EXT = 5
+    MUST_ARCHIVE_KEYS = 6
     BAD_IDENTITY = 7
+    POP_REQUIRED = 8
     POP_FAILED = 9
+    NO_KEY_REUSE = 10
     INTERNAL_CA_ERROR = 11
     TRY_LATER = 12
+    AUTH_DATA_FAIL = 13
 
 
 class CMCFailure(PKIError):
-    """A CMC request refused: answered as a PKIResponse with CMCStatus failed and this failInfo."""
+    """A CMC request refused: answered as a PKIResponse with CMCStatus failed and this failInfo, or with
+    `fail_info` None, CMCStatus noSupport (RFC 5272 section 3.2.1: a request format not processed)."""
 
-    def __init__(self, fail_info: FailInfo, reason: str, *, body_part_id: int = WHOLE_MESSAGE) -> None:
+    def __init__(self, fail_info: FailInfo | None, reason: str, *, body_part_id: int = WHOLE_MESSAGE) -> None:
         super().__init__(reason)
         self.fail_info = fail_info
         self.reason = reason
@@ -105,12 +121,16 @@ class FullPKIRequest:
 
 @dataclass(frozen=True, slots=True)
 class FullPKIResponse:
-    success: bool
+    status: CMCStatus
     fail_info: FailInfo | None
     status_string: str | None
     body_list: tuple[int, ...]
     certificates: tuple[x509.Certificate, ...]
     signer: x509.Certificate
+
+    @property
+    def success(self) -> bool:
+        return self.status is CMCStatus.SUCCESS
 
 
 # --- reading a request ---------------------------------------------------------------------------
@@ -220,7 +240,8 @@ def _one_pkcs10(requests: univ.SequenceOf) -> tuple[int, x509.CertificateSigning
     if kind == "crm":
         raise CMCFailure(FailInfo.BAD_REQUEST, "CRMF (crm) requests are not supported; send a PKCS#10 (tcr)")
     if kind != "tcr":
-        raise CMCFailure(FailInfo.BAD_REQUEST, f"{kind} requests are not supported; send a PKCS#10 (tcr)")
+        # RFC 5272 section 3.2.1: an other request (orm) not processed is answered noSupport.
+        raise CMCFailure(None, f"{kind} requests are not supported; send a PKCS#10 (tcr)")
     body_part_id = int(request["tcr"]["bodyPartID"])
     try:
         csr = x509.load_der_x509_csr(der_encoder.encode(request["tcr"]["certificationRequest"]))
@@ -502,18 +523,24 @@ def build_full_pki_response(
     body_part_id: int,
     echo: Echo = Echo(),
     certificates: Sequence[x509.Certificate] = (),
-    failure: tuple[FailInfo, str] | None = None,
+    failure: tuple[FailInfo | None, str] | None = None,
 ) -> bytes:
     """A DER Full PKI Response (RFC 5272 section 4.2): CMCStatusInfoV2 success for `body_part_id` with the
-    certificates carried in the SignedData, or failed with `failure` (failInfo, statusString)."""
+    certificates carried in the SignedData, or `failure` (failInfo, statusString): failed with that
+    failInfo, or noSupport when it is None."""
     status = rfc6402.CMCStatusInfoV2()
-    status["cMCStatus"] = 0 if failure is None else 2  # success / failed
     reference = rfc6402.BodyPartReference()
     reference["bodyPartID"] = body_part_id
-    status["bodyList"].append(reference)
-    if failure is not None:
-        status["statusString"] = failure[1][:256]
-        status["otherInfo"]["failInfo"] = int(failure[0])
+    if failure is None:
+        status["cMCStatus"] = int(CMCStatus.SUCCESS)
+        status["bodyList"].append(reference)
+    else:
+        fail_info, reason = failure
+        status["cMCStatus"] = int(CMCStatus.FAILED if fail_info is not None else CMCStatus.NO_SUPPORT)
+        status["bodyList"].append(reference)
+        status["statusString"] = reason[:256]
+        if fail_info is not None:
+            status["otherInfo"]["failInfo"] = int(fail_info)
     response = rfc6402.PKIResponse()
     response["controlSequence"].append(_tagged_attribute(1, _ID_STATUS_INFO_V2, der_encoder.encode(status)))
     if echo.transaction_id is not None:
@@ -566,12 +593,16 @@ def parse_full_pki_response(data: bytes) -> FullPKIResponse:
         if str(control["attrType"]) != _ID_STATUS_INFO_V2:
             continue
         status = _cmc_decode(bytes(control["attrValues"][0]), _StatusInfoV2(), "CMCStatusInfoV2")
-        fail_info = None
-        if status["otherInfo"].isValue and status["otherInfo"].getName() == "failInfo":
-            fail_info = FailInfo(int(status["otherInfo"]["failInfo"]))
+        try:
+            cmc_status = CMCStatus(int(status["cMCStatus"]))
+            fail_info = None
+            if status["otherInfo"].isValue and status["otherInfo"].getName() == "failInfo":
+                fail_info = FailInfo(int(status["otherInfo"]["failInfo"]))
+        except ValueError as exc:
+            raise PKIError(f"CMC response status not understood: {exc}") from exc
         certificates = tuple(c for c in _certificates(signed) if c != signer)
         return FullPKIResponse(
-            success=int(status["cMCStatus"]) == 0,
+            status=cmc_status,
             fail_info=fail_info,
             status_string=str(status["statusString"]) if status["statusString"].isValue else None,
             body_list=tuple(int(ref["bodyPartID"]) for ref in status["bodyList"] if ref.getName() == "bodyPartID"),

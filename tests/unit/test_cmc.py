@@ -118,6 +118,31 @@ def test_crmf_request_is_bad_request() -> None:
     assert rfc4211  # the CertReqMsg the crm choice holds
 
 
+def _other_request_pki_data(csr: x509.CertificateSigningRequest) -> bytes:
+    """A PKIData whose one request is an orm (an externally defined request type)."""
+    pki_data, _ = decoder.decode(cmc.encode_pki_data([(1, csr)]), asn1Spec=rfc6402.PKIData())
+    other = rfc6402.TaggedRequest()
+    other["orm"]["bodyPartID"] = 1
+    other["orm"]["requestMessageType"] = univ.ObjectIdentifier("1.3.6.1.4.1.99999.1")
+    other["orm"]["requestMessageValue"] = univ.Any(encoder.encode(univ.Null()))
+    pki_data["reqSequence"][0] = other
+    return bytes(encoder.encode(pki_data))
+
+
+def test_other_request_is_no_support() -> None:
+    """RFC 5272 section 3.2.1: an other request not processed is answered noSupport (no failInfo)."""
+    csr, key = _csr(KeyAlgorithm.EC_P384)
+    failure = _failure(_signed(_other_request_pki_data(csr), key))
+    assert failure.fail_info is None
+    ra = create_root_ca(key_for(KeyAlgorithm.EC_P384, 22), "ra.cert-lab.local", days=1)
+    answer = cmc.parse_full_pki_response(
+        cmc.build_full_pki_response(
+            key=ra.private_key, signer=ra.certificate, body_part_id=1, failure=(None, failure.reason)
+        )
+    )
+    assert (answer.status, answer.fail_info, answer.success) == (cmc.CMCStatus.NO_SUPPORT, None, False)
+
+
 def test_unknown_control_is_bad_request() -> None:
     csr, key = _csr(KeyAlgorithm.EC_P384)
     controls = [(2, ID_CMC_IDENTITY_PROOF_V2, encoder.encode(univ.Null()))]

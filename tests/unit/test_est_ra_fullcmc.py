@@ -265,3 +265,18 @@ async def test_fullcmc_with_the_ca_unreachable_is_503_try_later(
 async def test_fullcmc_accepts_content_type_variants(cmc_ra: CMCRA, content_type: str) -> None:
     response = await cmc_ra.post(_request(cmc_ra), headers={"Content-Type": content_type})
     assert (await _answer(response, 200)).success
+
+
+async def test_fullcmc_with_an_other_request_is_501_no_support(cmc_ra: CMCRA) -> None:
+    key = key_for(cmc_ra.hierarchy.algorithm, DEVICE_KEY)
+    csr = build_csr(key, common_name_subject(DEVICE))
+    pki_data, _ = decoder.decode(cmc.encode_pki_data([(1, csr)]), asn1Spec=rfc6402.PKIData())
+    other = rfc6402.TaggedRequest()
+    other["orm"]["bodyPartID"] = 1
+    other["orm"]["requestMessageType"] = univ.ObjectIdentifier("1.3.6.1.4.1.99999.1")
+    other["orm"]["requestMessageValue"] = univ.Any(encoder.encode(univ.Null()))
+    pki_data["reqSequence"][0] = other
+    body = cmc.sign_content(encoder.encode(pki_data), cmc.ID_CCT_PKIDATA, key)
+    answer = await _answer(await cmc_ra.post(body), 501)
+    assert (answer.status, answer.fail_info) == (cmc.CMCStatus.NO_SUPPORT, None)
+    assert cmc_ra.backend.enrolled == 0

@@ -93,7 +93,7 @@ class FullCMC:
         body_part_id: int,
         echo: Echo,
         certificate: x509.Certificate | None = None,
-        failure: tuple[FailInfo, str] | None = None,
+        failure: tuple[FailInfo | None, str] | None = None,
         headers: dict[str, str] | None = None,
     ) -> web.Response:
         der = build_full_pki_response(
@@ -125,8 +125,12 @@ class FullCMC:
             cmc = parse_full_pki_request(body)
         except CMCFailure as failure:
             log.info("fullcmc for %s refused: %s", principal.name, failure.reason)
+            # noSupport is 501, as Dogtag's ESTFrontend maps it; every other CMC failure here is the client's.
             return self._response(
-                400, body_part_id=failure.body_part_id, echo=Echo(), failure=(failure.fail_info, failure.reason)
+                400 if failure.fail_info is not None else 501,
+                body_part_id=failure.body_part_id,
+                echo=Echo(),
+                failure=(failure.fail_info, failure.reason),
             )
         except PKIError as exc:
             raise ServiceError(400, str(exc)) from exc
