@@ -14,7 +14,7 @@ from labctl.images import IMAGE_UID
 from labctl.pki.cmc import parse_full_pki_response
 from labctl.pki.issue import common_name_subject, load_pem_certificates, verify_chain
 from labctl.pki.keys import matches_algorithm
-from labctl.runtime.base import ContainerSpec
+from labctl.runtime.base import ContainerSpec, FileContent
 from labctl.runtime.podman import PodmanRuntime
 from labctl.specs import CLIENT_DIR
 from labctl.topology import network_name
@@ -112,8 +112,10 @@ def test_fullcmc_with_openssl_cms_on_the_pqc_network(lab_cli: LabCLI, runtime: P
         post=_python_post(ra_url, "ca-chain.pem", credentials),
     )
     files = {
-        "fullcmc.sh": script + "openssl crl2pkcs7 -nocrl -certfile certs.pem | openssl pkcs7 -print_certs -noout\n",
-        "ca-chain.pem": endpoint.trust_file.read_bytes(),
+        "fullcmc.sh": FileContent(
+            (script + "openssl crl2pkcs7 -nocrl -certfile certs.pem | openssl pkcs7 -print_certs -noout\n").encode()
+        ),
+        "ca-chain.pem": FileContent(endpoint.trust_file.read_bytes()),
     }
     ra = runtime.inspect_container(hierarchy.ra.container)
     assert ra is not None
