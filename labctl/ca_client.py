@@ -184,6 +184,22 @@ class CAClient:
         except ValueError as exc:
             raise PKIError(f"CA's CRL unreadable: {exc}") from exc
 
+    def ocsp(self, request_der: bytes) -> bytes:
+        """POST /ca/ocsp (RFC 6960 Appendix A.1, anonymous): the DER OCSPResponse, whatever its OCSP status."""
+        headers = {"Content-Type": "application/ocsp-request", "Accept": "application/ocsp-response"}
+        try:
+            with self._http.stream("POST", "/ca/ocsp", content=request_der, headers=headers) as response:
+                if self._peer_check is not None:
+                    self._peer_check(_peer_der(response))
+                response.read()
+        except httpx.HTTPError as exc:
+            raise CAError(f"CA at {self.base_url} unreachable: {exc}") from exc
+        if response.status_code != 200:
+            raise CAError(
+                f"CA at {self.base_url}: POST /ca/ocsp: {_message(response)}", status_code=response.status_code
+            )
+        return response.content
+
 
 def _peer_der(response: httpx.Response) -> bytes:
     stream = response.extensions.get("network_stream")

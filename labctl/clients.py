@@ -27,7 +27,7 @@ from labctl.errors import ESTError, LabctlError, NotReadyError
 from labctl.est_client import ESTClient, est_ssl_context
 from labctl.images import IMAGE_UID
 from labctl.pki.issue import certificates_pem, csr_pem, load_csr, load_pem_certificates
-from labctl.pki.keys import PrivateKey, private_key_pem, read_private_key
+from labctl.pki.keys import PrivateKey, encrypted_key_pem, load_private_key_pem, private_key_pem, read_private_key
 from labctl.readiness import Clock, SystemClock, wait_until
 from labctl.runtime.base import ContainerRuntime, ContainerSpec, ExecResult, FileContent, VolumeMount, VolumeSpec
 from labctl.specs import CLIENT_DIR
@@ -201,6 +201,10 @@ class InNetworkTransport:
         self._endpoint = endpoint
 
     def _call(self, operation: str, files: dict[str, FileContent], extra: list[str]) -> list[x509.Certificate]:
+        return load_pem_certificates(self._run(operation, files, extra).encode())
+
+    def _run(self, operation: str, files: dict[str, FileContent], extra: list[str]) -> str:
+        """`labctl est-call OPERATION` in a client container: its PEM output, or ESTError."""
         hierarchy = self._endpoint.hierarchy
         files = {"ca-chain.pem": FileContent(self._endpoint.trust_file.read_bytes()), **files}
         args = [
@@ -218,7 +222,7 @@ class InNetworkTransport:
                 f"{operation} from inside the {hierarchy.name} network gave no answer (exit {result.exit_code})",
                 hint=result.output.strip()[-2000:],
             )
-        return load_pem_certificates(result.output.encode())
+        return result.output
 
     def cacerts(self) -> list[x509.Certificate]:
         return self._call("cacerts", {}, [])
@@ -244,6 +248,23 @@ class InNetworkTransport:
             f"{CLIENT_DIR}/device.key",
         ]
         return self._call("simplereenroll", files, args)[0]
+
+    def serverkeygen(self, csr: x509.CertificateSigningRequest) -> tuple[PrivateKey, x509.Certificate]:
+        # The container prints the key it received: encrypted (PKCS#8, PBES2) under a one-time password
+        # that only the host and the container (removed right after) know, as podman keeps its output.
+        password = secrets.token_urlsafe(32)
+        files = {
+            "csr.pem": FileContent(csr_pem(csr)),
+            "est-credentials": _credentials_file(self._endpoint),
+            "key-password": FileContent(password.encode(), 0o600),
+        }
+        args = [
+            "--csr", f"{CLIENT_DIR}/csr.pem",
+            "--credentials", f"{CLIENT_DIR}/est-credentials",
+            "--key-password", f"{CLIENT_DIR}/key-password",
+        ]  # fmt: skip
+        output = self._run("serverkeygen", files, args).encode()
+        return load_private_key_pem(output, password=password.encode()), load_pem_certificates(output)[0]
 
     def fullcmc(self, csr: x509.CertificateSigningRequest, key: PrivateKey) -> x509.Certificate:
         # The device key signs the CMC request inside the container, which is removed after.
@@ -292,8 +313,12 @@ def est_call(
     csr: Path | None,
     cert: Path | None,
     key: Path | None,
+    key_password: Path | None = None,
 ) -> str:
-    """The in-network half of InNetworkTransport (`labctl est-call`): one exchange, answered as PEM or one JSON error line."""
+    """The in-network half of InNetworkTransport (`labctl est-call`): one exchange, answered as PEM or one JSON error line.
+
+    serverkeygen prints the key first, encrypted under the password in `key_password`, then the certificate.
+    """
     auth = None
     if credentials is not None:
         auth = read_credentials(credentials)
@@ -312,6 +337,14 @@ def est_call(
                 certificates = [client.fullcmc(request, read_private_key(key)).certificates[0]]
             elif operation == "simpleenroll":
                 certificates = [client.simpleenroll(request)]
+            elif operation == "serverkeygen":
+                if key_password is None:
+                    raise LabctlError("serverkeygen needs --key-password")
+                new_key, certificate = client.serverkeygen(request)
+                return (
+                    encrypted_key_pem(new_key, key_password.read_bytes().strip()).decode()
+                    + certificates_pem([certificate]).decode()
+                )
             else:
                 certificates = [client.simplereenroll(request)]
     except ESTError as exc:

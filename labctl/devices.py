@@ -1,4 +1,4 @@
-"""What `labctl est-cacerts / est-enroll / est-reenroll` do: a device's key, CSR, enrollment and
+"""What `labctl est-cacerts / est-enroll / est-reenroll / est-serverkeygen` do: a device's key, CSR, enrollment and
 renewal through its hierarchy's EST RA, with files a user can take away.
 
 The EST exchange goes over a Transport: from the host, or (where the host's OpenSSL cannot do the
@@ -29,7 +29,7 @@ from labctl.pki.issue import (
     sha256_fingerprint,
     verify_chain,
 )
-from labctl.pki.keys import PrivateKey, generate_private_key, read_private_key, write_private_key
+from labctl.pki.keys import KeyAlgorithm, PrivateKey, generate_private_key, read_private_key, write_private_key
 from labctl.pki.names import check_host_name, is_ip_address
 
 
@@ -41,6 +41,8 @@ class Transport(Protocol):
     def simpleenroll(self, csr: x509.CertificateSigningRequest) -> x509.Certificate: ...
 
     def simplereenroll(self, csr: x509.CertificateSigningRequest, cert: Path, key: Path) -> x509.Certificate: ...
+
+    def serverkeygen(self, csr: x509.CertificateSigningRequest) -> tuple[PrivateKey, x509.Certificate]: ...
 
     def fullcmc(self, csr: x509.CertificateSigningRequest, key: PrivateKey) -> x509.Certificate: ...
 
@@ -66,6 +68,10 @@ class HostTransport:
     def simplereenroll(self, csr: x509.CertificateSigningRequest, cert: Path, key: Path) -> x509.Certificate:
         with self._client(auth=False, cert=cert, key=key) as client:
             return client.simplereenroll(csr)
+
+    def serverkeygen(self, csr: x509.CertificateSigningRequest) -> tuple[PrivateKey, x509.Certificate]:
+        with self._client(auth=True) as client:
+            return client.serverkeygen(csr)
 
     def fullcmc(self, csr: x509.CertificateSigningRequest, key: PrivateKey) -> x509.Certificate:
         with self._client(auth=True) as client:
@@ -132,6 +138,15 @@ def bootstrap_cacerts(ra_url: str, trust_file: Path, *, store: bool) -> Bootstra
     return Bootstrapped(chain, sha256_fingerprint(roots[0]), store)
 
 
+def _device_names(common_name: str, sans: Sequence[str]) -> list[str]:
+    """The CN first, then the other SANs; each checked as the RA will (400) before any key is made."""
+    names = [common_name, *[s for s in sans if s != common_name]]
+    for name in names:
+        if not is_ip_address(name):
+            check_host_name(name)
+    return names
+
+
 def enroll_device(
     endpoint: Endpoint,
     transport: Transport,
@@ -143,13 +158,30 @@ def enroll_device(
 ) -> Enrolled:
     """New key of the hierarchy's algorithm, CSR (CN also in the SAN), simpleenroll (or fullcmc: the CSR in a
     CMC Full PKI Request signed with the new key); writes key (0600), cert, chain."""
-    names = [common_name, *[s for s in sans if s != common_name]]
-    for name in names:
-        if not is_ip_address(name):
-            check_host_name(name)  # the RA would refuse it (400) after the key was made
+    names = _device_names(common_name, sans)
     key = generate_private_key(endpoint.hierarchy.algorithm)
     csr = build_csr(key, common_name_subject(common_name), names)
     certificate = transport.fullcmc(csr, key) if fullcmc else transport.simpleenroll(csr)
+    return _save_device(endpoint, transport, key, certificate, out_dir)
+
+
+def serverkeygen_device(
+    endpoint: Endpoint, transport: Transport, *, common_name: str, sans: Sequence[str], out_dir: Path
+) -> Enrolled:
+    """The RA makes the key (serverkeygen, RFC 7030 section 4.4); writes it (0600), cert, chain as est-enroll does.
+
+    The CSR only carries the names: RFC 7030 section 4.4.1 has the server ignore its key, so a
+    throwaway P-384 key signs it (cheap, and any client has one: no ML-DSA needed for pqc).
+    """
+    names = _device_names(common_name, sans)
+    signer = generate_private_key(KeyAlgorithm.EC_P384)
+    key, certificate = transport.serverkeygen(build_csr(signer, common_name_subject(common_name), names))
+    return _save_device(endpoint, transport, key, certificate, out_dir)
+
+
+def _save_device(
+    endpoint: Endpoint, transport: Transport, key: PrivateKey, certificate: x509.Certificate, out_dir: Path
+) -> Enrolled:
     chain = transport.cacerts()
     files = DeviceFiles.under(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

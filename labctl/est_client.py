@@ -1,4 +1,4 @@
-"""RFC 7030 client on httpx: cacerts, csrattrs, simpleenroll, simplereenroll, fullcmc.
+"""RFC 7030 client on httpx: cacerts, csrattrs, simpleenroll, simplereenroll, serverkeygen, fullcmc.
 
 Accepts a PKCS#7 answer in base64 (any wrapping) or DER. httpx errors become ESTError here, once;
 a TLS trust failure says which trust anchor was used and suggests `labctl est-cacerts`.
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from labctl.pki.cmc import FullPKIResponse
     from labctl.pki.csrattrs import CsrAttrs
     from labctl.pki.keys import PrivateKey
+
 
 CMC_REQUEST_TYPE = "application/pkcs7-mime; smime-type=CMC-request"
 
@@ -72,6 +73,11 @@ class ESTClient:
     def _send(
         self, method: str, operation: str, *, body: bytes | None = None, content_type: str = "application/pkcs10"
     ) -> bytes:
+        return self._exchange(method, operation, body=body, content_type=content_type).content
+
+    def _exchange(
+        self, method: str, operation: str, *, body: bytes | None = None, content_type: str = "application/pkcs10"
+    ) -> httpx.Response:
         url = f"{self._prefix}/{operation}"
         headers = {"Content-Type": content_type, "Content-Transfer-Encoding": "base64"} if body else {}
         try:
@@ -90,7 +96,7 @@ class ESTClient:
                 response.text.strip().splitlines()[0] if response.text.strip() else response.reason_phrase
             )
             raise ESTError(f"{operation} at {self.base_url}: {reason}", status_code=response.status_code)
-        return response.content
+        return response
 
     def cacerts(self) -> list[x509.Certificate]:
         return _certs(self._send("GET", "cacerts"), "cacerts")
@@ -112,6 +118,17 @@ class ESTClient:
 
     def simplereenroll(self, csr: x509.CertificateSigningRequest) -> x509.Certificate:
         return _one(_certs(self._send("POST", "simplereenroll", body=_b64(csr)), "simplereenroll"), "simplereenroll")
+
+    def serverkeygen(self, csr: x509.CertificateSigningRequest) -> tuple[PrivateKey, x509.Certificate]:
+        """RFC 7030 section 4.4: a key the server made (plain PKCS#8 over this TLS) and its certificate."""
+        response = self._exchange("POST", "serverkeygen", body=_b64(csr))
+        # Imported here, as csrattrs' parser is: the email parser is not every command's to load.
+        from labctl.pki.serverkeygen import read_serverkeygen
+
+        try:
+            return read_serverkeygen(response.headers.get("Content-Type", ""), response.content)
+        except PKIError as exc:
+            raise ESTError(f"serverkeygen answer unreadable: {exc}") from exc
 
     def fullcmc(self, csr: x509.CertificateSigningRequest, key: PrivateKey) -> FullPKIResponse:
         """RFC 7030 section 4.3: `csr` in a Full PKI Request signed with `key` (its own); the response,

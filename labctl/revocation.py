@@ -1,8 +1,8 @@
-"""Revoke a certificate and read its status on a hierarchy's Intermediate CA, as the lab admin.
+"""Revoke a certificate and read its status (REST or OCSP) on a hierarchy's Intermediate CA, as the lab admin.
 
 The roots are offline (their keys stay in the host state dir, no REST API), so everything an RA
 issued is revoked on the Intermediate CA of the hierarchy that issued it. Used by `labctl revoke`,
-`labctl cert-status` and scripts/pki-cli.py.
+`labctl cert-status`, `labctl ocsp` and scripts/pki-cli.py.
 """
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ from pathlib import Path
 from labctl import dogtag
 from labctl.bootstrap import admin_client
 from labctl.ca_client import CAClient
-from labctl.errors import CAError, LabctlError
-from labctl.pki.issue import parse_serial
+from labctl.errors import CAError, LabctlError, PKIError
+from labctl.pki import ocsp
+from labctl.pki.issue import load_pem_certificates, parse_serial
 from labctl.placement import labctl_command
 from labctl.state import HierarchyState
 from labctl.topology import Hierarchy, Lab
@@ -95,6 +96,40 @@ def certificate_status(
             return ca.certificate(serial)
         except CAError as exc:
             raise _explain(exc, lab, hierarchy, serial, state_dir, config) from exc
+
+
+def ocsp_status(
+    lab: Lab, state_dir: Path, hierarchy_name: str, serial_text: str, *, config: Path | None = None
+) -> ocsp.CertStatus:
+    """A certificate's OCSP status (good, revoked, unknown) from the hierarchy's Intermediate CA's /ca/ocsp.
+
+    The request is built from the Intermediate CA's certificate and the serial (the leaf is not needed);
+    the answer must be signed by that CA and carry the request's nonce. From the host for every
+    hierarchy: the pqc CA's RSA compatibility TLS certificate carries the HTTPS, cryptography checks
+    its ML-DSA-87 signature on the answer.
+
+    Raises:
+        LabctlError: bad serial, the lab is not up, the CA is unreachable, or its answer is unsuccessful,
+            unsigned by the CA or does not match the request.
+    """
+    hierarchy = lab.hierarchy(hierarchy_name)
+    serial = parse_serial(serial_text)
+    with _client(lab, hierarchy, state_dir, config) as ca:
+        issuer = load_pem_certificates(HierarchyState.of(state_dir, hierarchy).chain.read_bytes())[0]
+        query = ocsp.build_request(issuer, serial)
+        try:
+            answer = ca.ocsp(query.der)
+        except CAError as exc:
+            if exc.status_code == 404:
+                raise LabctlError(
+                    f"{_describe(hierarchy)} serves no OCSP at /ca/ocsp",
+                    hint=f"its image predates OCSP: `{labctl_command('build', lab.name, state_dir, config)}`, then up",
+                ) from exc
+            raise _explain(exc, lab, hierarchy, serial, state_dir, config) from exc
+    try:
+        return ocsp.read_response(answer, query, issuer)
+    except PKIError as exc:
+        raise LabctlError(f"{_describe(hierarchy)}: {exc}") from exc
 
 
 def status_lines(info: dogtag.CertInfo) -> list[str]:

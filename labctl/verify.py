@@ -25,6 +25,7 @@ from labctl.ca_client import CAClient
 from labctl.endpoint import Endpoint
 from labctl.errors import ESTError, LabctlError, PKIError
 from labctl.est_client import ESTClient, est_ssl_context
+from labctl.pki import ocsp
 from labctl.pki.issue import (
     build_csr,
     certificate_sans,
@@ -35,7 +36,14 @@ from labctl.pki.issue import (
     load_pem_certificates,
     verify_chain,
 )
-from labctl.pki.keys import KeyAlgorithm, generate_private_key, read_private_key, write_private_key
+from labctl.pki.keys import (
+    KeyAlgorithm,
+    describe_key,
+    generate_private_key,
+    matches_algorithm,
+    read_private_key,
+    write_private_key,
+)
 from labctl.pki.profiles import get_profile
 from labctl.pki.signatures import crl_signed_by, issued_by
 from labctl.runtime.base import ContainerRuntime
@@ -43,6 +51,10 @@ from labctl.topology import Hierarchy, Lab
 
 AdminFactory = Callable[[], CAClient]
 DEVICE_CN = "verify-device.cert-lab.local"
+# The checks of the renewed device certificate's revocation: OCSP before and after, the CA's REST
+# status, the CRL (reenroll-with-revoked-refused follows only a revocation that passed, as before).
+REVOCATION_CHECKS = ("ocsp-good", "revocation-at-ca", "ocsp-revoked", "crl-lists-revoked")
+KEYGEN_CN = "verify-keygen.cert-lab.local"
 FULLCMC_CN = "verify-fullcmc.cert-lab.local"
 
 
@@ -90,7 +102,8 @@ class _Checks:
 
 
 def verify_endpoint(endpoint: Endpoint, *, admin: AdminFactory | None = None) -> list[CheckResult]:
-    """cacerts, simpleenroll, simplereenroll, revocation at the CA, and the negative checks.
+    """cacerts, simpleenroll, simplereenroll, revocation at the CA (OCSP good, revoke, OCSP revoked, CRL),
+    the negative checks, and serverkeygen.
 
     Args:
         admin: a factory of lab-admin CA clients; without it the checks that need the CA are not run.
@@ -152,12 +165,22 @@ def verify_endpoint(endpoint: Endpoint, *, admin: AdminFactory | None = None) ->
             renewed = load_pem_certificates((work / "renewed.crt").read_bytes())[0]
             info = client.revoke(renewed.serial_number, "Key_Compromise")
             _require(info.status == "REVOKED", f"status after revocation is {info.status}")
+
+        def crl_lists_revoked(client: CAClient) -> None:
+            renewed = load_pem_certificates((work / "renewed.crt").read_bytes())[0]
             crl = client.crl()
             try:
                 crl_signed_by(crl, intermediate)
             except PKIError as exc:
                 raise _CheckFailed("CRL is not signed by the Intermediate CA") from exc
             _require(crl.get_revoked_certificate_by_serial_number(renewed.serial_number) is not None, "CRL lacks it")
+
+        def ocsp_says(client: CAClient, wanted: ocsp.Status) -> None:
+            # The CA's /ca/ocsp (RFC 6960), its answer signed by the Intermediate CA and echoing our nonce.
+            renewed = load_pem_certificates((work / "renewed.crt").read_bytes())[0]
+            query = ocsp.build_request(intermediate, renewed.serial_number)
+            status = ocsp.read_response(client.ocsp(query.der), query, intermediate)
+            _require(status.status is wanted, f"OCSP says {ocsp.describe(renewed.serial_number, status)}")
 
         def revoked_reenroll_refused() -> None:
             renewed = load_pem_certificates((work / "renewed.crt").read_bytes())[0]
@@ -183,6 +206,20 @@ def verify_endpoint(endpoint: Endpoint, *, admin: AdminFactory | None = None) ->
             with ESTClient(endpoint.ra_url, ssl_context=context, auth=credentials) as client:
                 _expect_refusal(lambda: client.simpleenroll(csr), 403)
 
+        def serverkeygen() -> None:
+            # RFC 7030 section 4.4.1: the RA ignores the CSR's key, so any key signs it; the new key is the RA's make.
+            signer = generate_private_key(KeyAlgorithm.EC_P384)
+            csr = build_csr(signer, common_name_subject(KEYGEN_CN), [KEYGEN_CN])
+            with ESTClient(endpoint.ra_url, ssl_context=context, auth=credentials) as client:
+                key, certificate = client.serverkeygen(csr)
+            verify_chain(certificate, chain)
+            _require(certificate.public_key() == key.public_key(), "the key does not match its certificate")
+            _require(
+                matches_algorithm(key.public_key(), hierarchy.algorithm),
+                f"the RA made a {describe_key(key.public_key())} key, not {hierarchy.algorithm.label}",
+            )
+            _require(certificate.subject == csr.subject, f"subject is {certificate.subject.rfc4514_string()}")
+
         def ra_tls_certificate(client: CAClient | None) -> None:
             served = _peer_certificate(endpoint.ra_url, context)
             try:
@@ -204,17 +241,23 @@ def verify_endpoint(endpoint: Endpoint, *, admin: AdminFactory | None = None) ->
         enrolled = checks.run("simpleenroll", simpleenroll)
         renewed = enrolled and checks.run("simplereenroll", simplereenroll)
         checks.run("fullcmc", fullcmc)
-        if admin is None:
-            checks.skip("revocation-at-ca", "no lab admin credential")
-        elif not renewed:
-            checks.skip("revocation-at-ca", "no certificate to revoke")
+        if admin is None or not renewed:
+            for name in REVOCATION_CHECKS:
+                checks.skip(name, "no lab admin credential" if admin is None else "no certificate to revoke")
         else:
             with admin() as client:
+                checks.run("ocsp-good", lambda: ocsp_says(client, ocsp.Status.GOOD))
                 if checks.run("revocation-at-ca", lambda: revocation(client)):
+                    checks.run("ocsp-revoked", lambda: ocsp_says(client, ocsp.Status.REVOKED))
+                    checks.run("crl-lists-revoked", lambda: crl_lists_revoked(client))
                     checks.run("reenroll-with-revoked-refused", revoked_reenroll_refused)
+                else:
+                    for name in ("ocsp-revoked", "crl-lists-revoked"):
+                        checks.skip(name, "revocation-at-ca failed")
         checks.run("enroll-without-credentials-401", unauthenticated)
         checks.run("enroll-wrong-algorithm-refused", wrong_algorithm)
         checks.run("enroll-lab-service-name-refused", lab_name_refused)
+        checks.run("serverkeygen", serverkeygen)
         if admin is None:
             checks.run("ra-tls-server-profile", lambda: ra_tls_certificate(None))
         else:

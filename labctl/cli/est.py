@@ -1,4 +1,5 @@
-"""The EST client commands (the lab docs' interface): est-cacerts, est-enroll, est-reenroll, est-fullcmc."""
+"""The EST client commands (the lab docs' interface): est-cacerts, est-enroll, est-reenroll, est-serverkeygen,
+est-fullcmc."""
 
 from __future__ import annotations
 
@@ -11,7 +12,14 @@ from cryptography import x509
 from labctl.cli import Context, main, pki_type_option
 from labctl.cli.output import print_bootstrap, print_enrolled
 from labctl.clients import open_transport
-from labctl.devices import Transport, bootstrap_cacerts, enroll_device, fetch_cacerts, reenroll_device
+from labctl.devices import (
+    Transport,
+    bootstrap_cacerts,
+    enroll_device,
+    fetch_cacerts,
+    reenroll_device,
+    serverkeygen_device,
+)
 from labctl.endpoint import Endpoint, ra_url_for
 from labctl.files import write_atomic
 from labctl.pki.issue import certificates_pem
@@ -104,4 +112,19 @@ def est_reenroll(obj: Context, cn: str, pki_type: str, out_dir: Path | None) -> 
     """Renew with the stored key and certificate (simplereenroll, TLS client authentication)."""
     with _transport(obj, pki_type) as (endpoint, transport):
         enrolled = reenroll_device(endpoint, transport, out_dir=_device_dir(obj, pki_type, cn, out_dir))
+    print_enrolled(enrolled)
+
+
+@main.command("est-serverkeygen")
+@click.option("--cn", required=True, help="subject common name, e.g. device01.cert-lab.local (also put in the SAN)")
+@pki_type_option()
+@click.option("--san", "sans", multiple=True, help="extra subjectAltName (DNS name or IP; repeatable)")
+@click.option("--out-dir", type=click.Path(path_type=Path), help="default: <state>/devices/<pki-type>/<cn>")
+@click.pass_obj
+def est_serverkeygen(obj: Context, cn: str, pki_type: str, sans: tuple[str, ...], out_dir: Path | None) -> None:
+    """Have the RA generate the key (serverkeygen, RFC 7030 section 4.4) and enroll it; save key, certificate and chain."""
+    with _transport(obj, pki_type) as (endpoint, transport):
+        enrolled = serverkeygen_device(
+            endpoint, transport, common_name=cn, sans=sans, out_dir=_device_dir(obj, pki_type, cn, out_dir)
+        )
     print_enrolled(enrolled)

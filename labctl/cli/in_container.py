@@ -16,13 +16,18 @@ from labctl.state import read_credentials
 
 
 @main.command("est-call", hidden=True)
-@click.argument("operation", type=click.Choice(["cacerts", "simpleenroll", "simplereenroll", "fullcmc"]))
+@click.argument(
+    "operation", type=click.Choice(["cacerts", "simpleenroll", "simplereenroll", "serverkeygen", "fullcmc"])
+)
 @click.option("--ra-url", required=True)
 @click.option("--trust", type=click.Path(path_type=Path, exists=True), required=True)
 @click.option("--credentials", type=click.Path(path_type=Path, exists=True))
 @click.option("--csr", type=click.Path(path_type=Path, exists=True))
 @click.option("--cert", type=click.Path(path_type=Path, exists=True))
 @click.option("--key", type=click.Path(path_type=Path, exists=True))
+@click.option(
+    "--key-password", type=click.Path(path_type=Path, exists=True), help="serverkeygen: encrypt the key with it"
+)
 def est_call_command(
     operation: str,
     ra_url: str,
@@ -31,9 +36,12 @@ def est_call_command(
     csr: Path | None,
     cert: Path | None,
     key: Path | None,
+    key_password: Path | None,
 ) -> None:
     """The in-network half of the EST commands: one exchange; PEM out, or one JSON error line (in a lab container)."""
-    output = est_call(operation, ra_url, trust=trust, credentials=credentials, csr=csr, cert=cert, key=key)
+    output = est_call(
+        operation, ra_url, trust=trust, credentials=credentials, csr=csr, cert=cert, key=key, key_password=key_password
+    )
     click.echo(output, nl=False)
 
 

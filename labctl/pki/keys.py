@@ -105,6 +105,11 @@ def matches_algorithm(public_key: object, algorithm: KeyAlgorithm) -> bool:
             return isinstance(public_key, mldsa.MLDSA87PublicKey)
 
 
+def algorithm_of(public_key: object) -> KeyAlgorithm | None:
+    """The hierarchy algorithm a public key is, if it is one of the three."""
+    return next((algorithm for algorithm in KeyAlgorithm if matches_algorithm(public_key, algorithm)), None)
+
+
 def check_key_strength(public_key: object) -> None:
     """Refuse keys no profile should certify: short RSA moduli, tiny exponents, curves below P-256.
 
@@ -130,11 +135,19 @@ def private_key_pem(key: PrivateKey) -> bytes:
     )
 
 
-def load_private_key_pem(data: bytes, *, own: bool = False) -> PrivateKey:
-    """A PEM private key. `own`: a key labctl generated and keeps 0600 in its state, whose RSA
-    consistency check (about 0.4 s for RSA-4096, once per load) is skipped; every other key is checked."""
+def encrypted_key_pem(key: PrivateKey, password: bytes) -> bytes:
+    """PKCS#8 PEM encrypted under `password` (PBES2 with AES-256, cryptography's best available)."""
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.BestAvailableEncryption(password)
+    )
+
+
+def load_private_key_pem(data: bytes, *, own: bool = False, password: bytes | None = None) -> PrivateKey:
+    """A PEM private key (the first in `data`; `password` for an encrypted one). `own`: a key labctl generated
+    and keeps 0600 in its state, whose RSA consistency check (about 0.4 s for RSA-4096, once per load) is
+    skipped; every other key is checked."""
     try:
-        key = serialization.load_pem_private_key(data, password=None, unsafe_skip_rsa_key_validation=own)
+        key = serialization.load_pem_private_key(data, password=password, unsafe_skip_rsa_key_validation=own)
     except (ValueError, TypeError) as exc:
         raise PKIError(f"cannot read private key: {exc}") from exc
     if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | mldsa.MLDSA87PrivateKey):

@@ -1,4 +1,4 @@
-"""Signature checks: a certificate issued by a CA, a CSR's proof of possession, a CRL signed by its CA.
+"""Signature checks: a certificate issued by a CA, a CSR's proof of possession, a CRL or OCSP response signed by its CA.
 
 The one place where cryptography's verification errors (InvalidSignature, ValueError, TypeError,
 UnsupportedAlgorithm) become PKIError, with a one-line message naming the objects involved.
@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives.asymmetric import ec, mldsa, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, mldsa, padding, rsa
+from cryptography.x509 import ocsp
 
 from labctl.errors import PKIError
 
@@ -68,6 +69,34 @@ def crl_signed_by(crl: x509.CertificateRevocationList, issuer: x509.Certificate)
         raise PKIError(f"{failed}: {_reason(exc)}") from exc
     if not valid:
         raise PKIError(f"{failed}: the signature does not verify")
+
+
+def ocsp_response_signed_by(response: ocsp.OCSPResponse, issuer: x509.Certificate) -> None:
+    """Check that `issuer` itself signed a successful OCSP response (RFC 6960 §4.2.2.2, the CA as responder):
+    its responderID names the issuer (byKey or byName) and the signature over tbsResponseData verifies.
+
+    Raises:
+        PKIError: "OCSP response is not signed by <issuer>: <why>".
+    """
+    failed = f"OCSP response is not signed by {_name(issuer.subject)}"
+    key_hash = x509.SubjectKeyIdentifier.from_public_key(issuer.public_key()).digest  # RFC 6960 §4.2.2.3: SHA-1
+    if response.responder_key_hash not in (None, key_hash) or response.responder_name not in (None, issuer.subject):
+        raise PKIError(f"{failed}: its responderID names another responder")
+    public_key = issuer.public_key()
+    signature, data = response.signature, response.tbs_response_bytes
+    try:
+        if isinstance(public_key, rsa.RSAPublicKey) and response.signature_hash_algorithm is not None:
+            public_key.verify(signature, data, padding.PKCS1v15(), response.signature_hash_algorithm)
+        elif isinstance(public_key, ec.EllipticCurvePublicKey) and response.signature_hash_algorithm is not None:
+            public_key.verify(signature, data, ec.ECDSA(response.signature_hash_algorithm))
+        elif isinstance(public_key, mldsa.MLDSA87PublicKey):
+            public_key.verify(signature, data)
+        else:
+            raise PKIError(f"{failed}: signature algorithm {response.signature_algorithm_oid.dotted_string} unexpected")
+    except InvalidSignature as exc:
+        raise PKIError(f"{failed}: the signature does not verify") from exc
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        raise PKIError(f"{failed}: {_reason(exc)}") from exc
 
 
 def _name(name: x509.Name) -> str:

@@ -522,10 +522,44 @@ class PodmanRuntime:
             raise RuntimeBackendError(f"podman refused to copy files into {name}:{directory}: {reason}")
 
     def exec(self, name: str, command: tuple[str, ...]) -> ExecResult:
+        podman = self._local_cli()
+        if podman is not None:
+            with self._translated(f"exec in {name}"):
+                container_id = str(self._container(name).id)  # kube play's containers carry the lab's name as a label
+            return self._exec_with_cli(podman, name, container_id, command)
         with self._translated(f"exec in {name}"):
             code, (stdout, stderr) = self._container(name).exec_run(list(command), demux=True)
         text = b"".join(part for part in (stdout, stderr) if isinstance(part, bytes)).decode("utf-8", "replace")
         return ExecResult(int(code or 0), text)
+
+    def _local_cli(self) -> str | None:
+        """The podman CLI when it manages the same containers as our service (the user's default socket)."""
+        if os.environ.get("CONTAINER_HOST") or os.environ.get("CONTAINER_CONNECTION"):
+            return None
+        if self.base_url != default_socket_url():
+            return None
+        return shutil.which("podman")
+
+    def _exec_with_cli(self, podman: str, name: str, container_id: str, command: tuple[str, ...]) -> ExecResult:
+        # podman-py could exec through the API, but podman (4.3) keeps an API exec session's two conmon
+        # processes alive for containers.conf's exit_command_delay (300 s) after the command ended, so
+        # that a remote client may still inspect it; rootless, they outlive even the removed container
+        # (seen after `labctl down`). The local CLI runs the session's cleanup as soon as it ends.
+        try:
+            result = subprocess.run(
+                [podman, "exec", container_id, *command], capture_output=True, timeout=CLIENT_TIMEOUT_S, check=False
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise RuntimeBackendError(f"podman: exec in {name}: no answer within {CLIENT_TIMEOUT_S}s") from exc
+        text = (result.stdout + result.stderr).decode("utf-8", "replace")
+        # 125: podman itself failed (no such container, not running); 126/127 are the command's.
+        if result.returncode == 125:
+            reason = result.stderr.decode("utf-8", "replace").strip().removeprefix("Error: ")[:300]
+            failure = subprocess.CalledProcessError(
+                result.returncode, ["podman", "exec", name], result.stdout, result.stderr
+            )
+            raise RuntimeBackendError(f"podman: exec in {name}: {reason or 'podman exec failed'}") from failure
+        return ExecResult(result.returncode, text)
 
     def run_healthcheck(self, name: str) -> Health:
         # podman-py has no "healthcheck run", and without systemd no timer runs the checks: run it once here.

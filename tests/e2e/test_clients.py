@@ -35,6 +35,7 @@ VERIFY_CHECKS = {
     "enroll-without-credentials-401",
     "enroll-wrong-algorithm-refused",
     "ra-tls-server-profile",
+    "serverkeygen",
     "ra-holds-no-ca-key",
     "network-isolated",
 }

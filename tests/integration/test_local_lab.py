@@ -22,7 +22,7 @@ from labctl.pki.issue import build_csr, certificates_pem, common_name_subject
 from labctl.pki.keys import generate_private_key, write_private_key
 from labctl.pki.pkcs7 import load_certs_only
 from labctl.state import HierarchyState
-from labctl.verify import verify_endpoint
+from labctl.verify import REVOCATION_CHECKS, verify_endpoint
 
 pytestmark = pytest.mark.integration
 HIERARCHIES = pytest.mark.parametrize("name", ["rsa", "ecc"])
@@ -37,7 +37,13 @@ def test_verify_checks_pass(local_lab, name):
     endpoint = _endpoint(local_lab, name)
     results = verify_endpoint(endpoint, admin=host_admin(local_lab[2], endpoint))
     assert [(r.check, r.reason) for r in results if not r.passed] == []
-    assert {r.check for r in results} >= {"cacerts", "simpleenroll", "simplereenroll", "revocation-at-ca"}
+    assert {r.check for r in results} >= {
+        "cacerts",
+        "simpleenroll",
+        "simplereenroll",
+        "revocation-at-ca",
+        *REVOCATION_CHECKS,
+    }
 
 
 @HIERARCHIES

@@ -24,6 +24,7 @@ from labctl.pki.issue import certificates_pem
 from labctl.pki.pkcs7 import certs_only_der
 from labctl.pki.profiles import PROFILES, Profile
 from labctl.services.ca.authority import ANONYMOUS, Caller, CAState, IntermediateCA, RevocationReason
+from labctl.services.ca.ocsp import add_ocsp_routes
 from labctl.services.ca.store import CertRecord, CertStatus, RequestRecord, RequestStatus
 from labctl.services.http import MAX_BODY as MAX_BODY_KEY
 from labctl.services.http import PeerCertificate, error_headers, error_middleware, read_body, tls_peer_certificate
@@ -92,6 +93,7 @@ def create_app(
             web.get(f"{prefix}/config/cert/signing", get_signing_cert),
         ]
     app.add_routes(routes)
+    add_ocsp_routes(app, authority)
     return app
 
 

@@ -18,11 +18,12 @@ from cryptography.hazmat.primitives import serialization
 from labctl.errors import PKIError, ServiceError
 from labctl.pki.csrattrs import CsrAttribute, CsrAttrs, encode_csrattrs
 from labctl.pki.issue import load_csr
-from labctl.pki.keys import KeyAlgorithm
+from labctl.pki.keys import KeyAlgorithm, algorithm_of
 from labctl.pki.pkcs7 import certs_only_base64, wrap_base64
 from labctl.services.est_ra.authz import Authorizer, Principal
 from labctl.services.est_ra.backend import CABackend
 from labctl.services.est_ra.fullcmc import FullCMC, check_content_type
+from labctl.services.est_ra.serverkeygen import generate_and_enroll, key_delivery, serverkeygen_response
 from labctl.services.http import (
     MAX_BODY,
     PeerCertificate,
@@ -42,6 +43,7 @@ OPERATIONS = {
     "csrattrs": "GET",
     "simpleenroll": "POST",
     "simplereenroll": "POST",
+    "serverkeygen": "POST",
     "fullcmc": "POST",
 }
 
@@ -50,11 +52,13 @@ AUTHORIZER: web.AppKey[Authorizer] = web.AppKey("authorizer")
 PEER: web.AppKey[PeerCertificate] = web.AppKey("peer_certificate")
 LABEL: web.AppKey[str | None] = web.AppKey("label")
 CSRATTRS: web.AppKey[bytes | None] = web.AppKey("csrattrs")
+SERVER_KEY_ALGORITHM: web.AppKey[KeyAlgorithm | None] = web.AppKey("server_key_algorithm")
 FULLCMC: web.AppKey[FullCMC | None] = web.AppKey("fullcmc")
 
 # What each hierarchy asks for in csrattrs (RFC 7030 section 4.5.2): its signature algorithm, and for EC the curve.
 _CSR_ATTRIBUTES = {
-    KeyAlgorithm.RSA_4096: CsrAttrs(oids=("1.2.840.113549.1.1.12",)),  # sha384WithRSAEncryption
+    # sha384WithRSAEncryption, and rsaEncryption: the key serverkeygen makes (RFC 7030 section 4.4)
+    KeyAlgorithm.RSA_4096: CsrAttrs(oids=("1.2.840.113549.1.1.12", "1.2.840.113549.1.1.1")),
     KeyAlgorithm.EC_P384: CsrAttrs(
         oids=("1.2.840.10045.4.3.3",),  # ecdsa-with-SHA384
         attributes=(CsrAttribute("1.2.840.10045.2.1", ("1.3.132.0.34",)),),  # id-ecPublicKey: secp384r1
@@ -87,6 +91,8 @@ def create_app(
     app[FULLCMC] = fullcmc
     algorithm = authorizer.config.key_algorithm
     app[CSRATTRS] = None if algorithm is None else encode_csrattrs(csr_attributes_for(algorithm))
+    # serverkeygen makes keys of the hierarchy's algorithm; without keyAlgorithm, of its CA's.
+    app[SERVER_KEY_ALGORITHM] = algorithm or algorithm_of(authorizer.issuer.public_key())
     app.router.add_route("*", "/.well-known/est/{operation}", dispatch)
     app.router.add_route("*", "/.well-known/est/{label}/{operation}", dispatch)
 
@@ -114,6 +120,7 @@ async def dispatch(request: web.Request) -> web.Response:
         "csrattrs": csrattrs,
         "simpleenroll": simpleenroll,
         "simplereenroll": simplereenroll,
+        "serverkeygen": serverkeygen,
         "fullcmc": fullcmc,
     }
     return await handler[operation](request)
@@ -170,6 +177,35 @@ async def simplereenroll(request: web.Request) -> web.Response:
         "simplereenroll", principal, csr, remote_addr=request.remote or "", label=request.match_info.get("label")
     )
     return await _enroll(request, csr, principal, "simplereenroll")
+
+
+async def serverkeygen(request: web.Request) -> web.Response:
+    """RFC 7030 section 4.4: simpleenroll's authentication and name policy, the key made here
+    (labctl/services/est_ra/serverkeygen.py). The CSR's own key is ignored (section 4.4.1), so the
+    hierarchy's key policy applies to the key the RA makes, not to it."""
+    authorizer = request.app[AUTHORIZER]
+    principal = authorizer.authenticate_enroll(request.headers.get("Authorization"), request.app[PEER](request))
+    if principal.certificate is not None:
+        await _require_not_revoked(request, principal)
+    csr = await _read_csr(request)
+    delivery = key_delivery(csr, principal)
+    authorizer.check_names(csr)
+    authorizer.check_enroll(principal, csr)
+    await authorizer.authorize(
+        "serverkeygen", principal, csr, remote_addr=request.remote or "", label=request.match_info.get("label")
+    )
+    algorithm = request.app[SERVER_KEY_ALGORITHM]
+    if algorithm is None:
+        raise ServiceError(501, "serverkeygen: this RA's CA key is of no algorithm labctl generates")
+    key, certificate = await generate_and_enroll(request.app[BACKEND], algorithm, csr)
+    log.info(
+        "serverkeygen for %s: issued 0x%x %s (key made here, %s)",
+        principal.name,
+        certificate.serial_number,
+        certificate.subject.rfc4514_string(),
+        "encrypted for the client" if delivery.recipient is not None else "plain PKCS#8 over TLS",
+    )
+    return serverkeygen_response(key, certificate, delivery)
 
 
 async def fullcmc(request: web.Request) -> web.Response:

@@ -61,6 +61,11 @@ class Authorizer:
         self._issuer = issuer
         self._hint = hint
 
+    @property
+    def issuer(self) -> x509.Certificate:
+        """The Intermediate CA certificate this RA enrolls under."""
+        return self._issuer
+
     # --- authentication ------------------------------------------------------------------------
 
     def authenticate_enroll(self, authorization: str | None, peer_der: bytes | None) -> Principal:

@@ -32,7 +32,7 @@ MAX_REASON_CHARS = 200
 class AuthorizationRequest:
     """What the executable is told: Dogtag's ExternalProcessRequestAuthorizer.Data."""
 
-    operation: str  # "simpleenroll" or "simplereenroll"
+    operation: str  # "simpleenroll", "simplereenroll" or "serverkeygen"
     principal_name: str
     roles: frozenset[str]
     remote_addr: str
