@@ -177,6 +177,37 @@ class CAClient:
         )
         return self.certificate(serial)
 
+    def requests(self, *, status: str | None = None, page_size: int = 1000) -> list[dogtag.RequestInfo]:
+        """GET agent/certrequests: enrollment requests, oldest first, optionally in one state (e.g. pending)."""
+        query = f"requestType=enrollment&pageSize={page_size}" + (f"&requestState={status}" if status else "")
+        return dogtag.parse_request_infos(self._request("GET", f"/ca/v2/agent/certrequests?{query}").json())
+
+    def request_info(self, request_id: int) -> dogtag.RequestInfo:
+        """GET certrequests/{id}: the request's state and, once issued, its certificate's ID."""
+        return dogtag.parse_request_infos(
+            self._request("GET", f"/ca/v2/certrequests/{dogtag.format_id(request_id)}").json()
+        )[0]
+
+    def review(self, request_id: int) -> dict[str, Any]:
+        """GET agent/certrequests/{id}: the CertReviewResponse, with the nonce approve and reject hand back."""
+        body = self._request("GET", f"/ca/v2/agent/certrequests/{dogtag.format_id(request_id)}").json()
+        if not isinstance(body, dict):
+            raise CAError(f"CA at {self.base_url}: the review of request 0x{request_id:x} is not a JSON object")
+        return body
+
+    def decide(self, request_id: int, review: dict[str, Any], action: str) -> None:
+        """POST agent/certrequests/{id}/approve or /reject with the review (Dogtag's CertRequestClient)."""
+        self._request("POST", f"/ca/v2/agent/certrequests/{dogtag.format_id(request_id)}/{action}", json=review)
+
+    def labctl_events(self, *, after: int, limit: int) -> object:
+        """The CA's certificate events after ID `after` (labctl's extension, not Dogtag's), as JSON;
+        labctl.event_feed reads it."""
+        path = f"/ca/v2/labctl/events?after={after}&limit={limit}"
+        try:
+            return self._request("GET", path).json()
+        except ValueError as exc:  # json.JSONDecodeError, UnicodeDecodeError
+            raise CAError(f"CA at {self.base_url}: {path}: the answer is not JSON: {exc}") from exc
+
     def crl(self) -> x509.CertificateRevocationList:
         der = self._request("GET", "/ca/ee/ca/getCRL?op=getCRL&crlIssuingPoint=MasterCRL", accept="*/*").content
         try:

@@ -26,6 +26,7 @@ from labctl.endpoint import Endpoint, endpoint_for
 from labctl.errors import ESTError, LabctlError, NotReadyError
 from labctl.est_client import ESTClient, est_ssl_context
 from labctl.images import IMAGE_UID
+from labctl.pending import PendingApproval
 from labctl.pki.issue import certificates_pem, csr_pem, load_csr, load_pem_certificates
 from labctl.pki.keys import PrivateKey, encrypted_key_pem, load_private_key_pem, private_key_pem, read_private_key
 from labctl.readiness import Clock, SystemClock, wait_until
@@ -216,7 +217,10 @@ class InNetworkTransport:
         result = self._runner.run(hierarchy, args, files)
         errors = [json.loads(line) for line in result.output.splitlines() if line.startswith('{"error"')]
         if errors:
-            raise ESTError(str(errors[-1]["error"]), status_code=errors[-1].get("status"))
+            error = errors[-1]
+            if error.get("status") == 202:
+                raise PendingApproval.from_answer(str(error["error"]), str(error.get("retry_after", "")))
+            raise ESTError(str(error["error"]), status_code=error.get("status"))
         if "-----BEGIN CERTIFICATE-----" not in result.output:
             raise ESTError(
                 f"{operation} from inside the {hierarchy.name} network gave no answer (exit {result.exit_code})",
@@ -348,7 +352,10 @@ def est_call(
             else:
                 certificates = [client.simplereenroll(request)]
     except ESTError as exc:
-        return json.dumps({"error": str(exc).splitlines()[0], "status": exc.status_code}) + "\n"
+        answer: dict[str, object] = {"error": str(exc).splitlines()[0], "status": exc.status_code}
+        if isinstance(exc, PendingApproval):
+            answer["retry_after"] = exc.retry_after_s
+        return json.dumps(answer) + "\n"
     # PEM, not one JSON line: podman's log splits long lines, and an ML-DSA certificate is over 10 KB.
     return certificates_pem(certificates).decode()
 

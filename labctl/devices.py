@@ -20,12 +20,18 @@ from labctl.endpoint import Endpoint
 from labctl.errors import LabctlError, PKIError
 from labctl.est_client import ESTClient, est_ssl_context
 from labctl.files import write_atomic
+from labctl.pending import ApprovalWait, StillPending, until_issued
 from labctl.pki.issue import (
     build_csr,
     certificate_sans,
     certificates_pem,
+    common_name_of,
     common_name_subject,
+    csr_pem,
+    general_names_for,
+    load_csr,
     load_pem_certificates,
+    requested_sans,
     sha256_fingerprint,
     verify_chain,
 )
@@ -83,10 +89,14 @@ class DeviceFiles:
     key: Path
     certificate: Path
     chain: Path
+    # A request still pending approval when est-enroll stopped waiting: the next est-enroll resends it.
+    pending_csr: Path
 
     @classmethod
     def under(cls, directory: Path) -> DeviceFiles:
-        return cls(directory / "device.key", directory / "device.crt", directory / "chain.pem")
+        return cls(
+            directory / "device.key", directory / "device.crt", directory / "chain.pem", directory / "pending.csr"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,14 +164,32 @@ def enroll_device(
     common_name: str,
     sans: Sequence[str],
     out_dir: Path,
-    fullcmc: bool = False,
+    wait: ApprovalWait | None = None,
 ) -> Enrolled:
-    """New key of the hierarchy's algorithm, CSR (CN also in the SAN), simpleenroll (or fullcmc: the CSR in a
-    CMC Full PKI Request signed with the new key); writes key (0600), cert, chain."""
+    """New key of the hierarchy's algorithm, CSR (CN also in the SAN), simpleenroll; writes key (0600), cert, chain.
+
+    With `wait`, a request pending approval (202) is repeated until issued or the bound; then the key and
+    the CSR stay in `out_dir`, and the next call for the same names resends that request (RFC 7030
+    section 4.2.3: the same request, so the RA finds it again) instead of making a new one.
+    """
     names = _device_names(common_name, sans)
-    key = generate_private_key(endpoint.hierarchy.algorithm)
-    csr = build_csr(key, common_name_subject(common_name), names)
-    certificate = transport.fullcmc(csr, key) if fullcmc else transport.simpleenroll(csr)
+    files = DeviceFiles.under(out_dir)
+    held = _pending_request(files, names)
+    if held is None:
+        key = generate_private_key(endpoint.hierarchy.algorithm)
+        csr = build_csr(key, common_name_subject(common_name), names)
+    else:
+        key, csr = held
+    try:
+        if wait is None:
+            certificate = transport.simpleenroll(csr)
+        else:
+            certificate = until_issued(lambda: transport.simpleenroll(csr), wait)
+    except StillPending:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        write_private_key(files.key, key)
+        write_atomic(files.pending_csr, csr_pem(csr))
+        raise
     return _save_device(endpoint, transport, key, certificate, out_dir)
 
 
@@ -179,6 +207,17 @@ def serverkeygen_device(
     return _save_device(endpoint, transport, key, certificate, out_dir)
 
 
+def fullcmc_device(
+    endpoint: Endpoint, transport: Transport, *, common_name: str, sans: Sequence[str], out_dir: Path
+) -> Enrolled:
+    """As enroll_device, through fullcmc (RFC 7030 section 4.3): the CSR in a CMC Full PKI Request signed
+    with the new key; writes key (0600), cert, chain."""
+    names = _device_names(common_name, sans)
+    key = generate_private_key(endpoint.hierarchy.algorithm)
+    certificate = transport.fullcmc(build_csr(key, common_name_subject(common_name), names), key)
+    return _save_device(endpoint, transport, key, certificate, out_dir)
+
+
 def _save_device(
     endpoint: Endpoint, transport: Transport, key: PrivateKey, certificate: x509.Certificate, out_dir: Path
 ) -> Enrolled:
@@ -188,11 +227,32 @@ def _save_device(
     write_private_key(files.key, key)
     write_atomic(files.certificate, certificates_pem([certificate]))
     write_atomic(files.chain, certificates_pem(chain))
+    files.pending_csr.unlink(missing_ok=True)
     return Enrolled(certificate, files, str(endpoint.trust_file))
 
 
-def reenroll_device(endpoint: Endpoint, transport: Transport, *, out_dir: Path) -> Enrolled:
-    """Renew with the stored key and certificate (TLS client auth): same subject and SAN (RFC 7030 4.2.2)."""
+def _pending_request(
+    files: DeviceFiles, names: Sequence[str]
+) -> tuple[PrivateKey, x509.CertificateSigningRequest] | None:
+    """The key and CSR est-enroll left pending for these same names, if any (else a new key is made)."""
+    if not files.pending_csr.exists() or not files.key.exists():
+        return None
+    try:
+        csr = load_csr(files.pending_csr.read_bytes())
+        key = read_private_key(files.key)
+    except PKIError:
+        return None
+    same = common_name_of(csr.subject) == names[0] and requested_sans(csr) == general_names_for(names)
+    return (key, csr) if same and csr.public_key() == key.public_key() else None
+
+
+def reenroll_device(
+    endpoint: Endpoint, transport: Transport, *, out_dir: Path, wait: ApprovalWait | None = None
+) -> Enrolled:
+    """Renew with the stored key and certificate (TLS client auth): same subject and SAN (RFC 7030 4.2.2).
+
+    With `wait`, a renewal pending approval (202) is repeated, the same CSR each time, until issued or the bound.
+    """
     files = DeviceFiles.under(out_dir)
     if not files.key.exists() or not files.certificate.exists():
         raise LabctlError(
@@ -201,6 +261,10 @@ def reenroll_device(endpoint: Endpoint, transport: Transport, *, out_dir: Path) 
     current = load_pem_certificates(files.certificate.read_bytes())[0]
     key = read_private_key(files.key)
     names = [str(entry.value) for entry in certificate_sans(current)]
-    renewed = transport.simplereenroll(build_csr(key, current.subject, names), files.certificate, files.key)
+    csr = build_csr(key, current.subject, names)
+    if wait is None:
+        renewed = transport.simplereenroll(csr, files.certificate, files.key)
+    else:
+        renewed = until_issued(lambda: transport.simplereenroll(csr, files.certificate, files.key), wait)
     write_atomic(files.certificate, certificates_pem([renewed]))
     return Enrolled(renewed, files, str(endpoint.trust_file))

@@ -39,6 +39,15 @@ CERT_NOT_FOUND = "com.netscape.certsrv.cert.CertNotFoundException"
 REQUEST_NOT_FOUND = "com.netscape.certsrv.request.RequestNotFoundException"
 PROFILE_NOT_FOUND = "com.netscape.certsrv.profile.ProfileNotFoundException"
 
+# The lab CA's extensions for an RA in manual approval mode (labctl/services/est_ra/approval.py), sent
+# in a CertEnrollmentRequest's Attributes: HOLD_ATTRIBUTE=HOLD_VALUE leaves an agent's request pending
+# (Dogtag never issues on submit; the lab CA does for agents, folding DogtagRABackend's approve in), and
+# REPEAT_KEY_ATTRIBUTE names the request for the repeated EST request, which finds it again with
+# GET agent/certrequests?repeatKey=... Dogtag has neither.
+HOLD_ATTRIBUTE = "approval"
+HOLD_VALUE = "manual"
+REPEAT_KEY_ATTRIBUTE = "repeatKey"
+
 EXCEPTION_CLASSES: Mapping[int, str] = {
     400: "com.netscape.certsrv.base.BadRequestException",
     401: "com.netscape.certsrv.base.UnauthorizedException",

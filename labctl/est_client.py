@@ -16,6 +16,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from labctl.errors import ESTError, PKIError
+from labctl.pending import PendingApproval
 from labctl.pki.issue import decode_base64
 from labctl.pki.pkcs7 import load_certs_only
 
@@ -95,6 +96,9 @@ class ESTClient:
             reason = _cmc_reason(response) or (
                 response.text.strip().splitlines()[0] if response.text.strip() else response.reason_phrase
             )
+            if response.status_code == 202:  # RFC 7030 section 4.2.3: held for approval; repeat later
+                message = f"{operation} at {self.base_url}: {reason}"
+                raise PendingApproval.from_answer(message, response.headers.get("Retry-After"))
             raise ESTError(f"{operation} at {self.base_url}: {reason}", status_code=response.status_code)
         return response
 

@@ -179,7 +179,9 @@ def _same_hierarchies(lab: Lab, other: Lab) -> bool:
 def _ports_of(lab: Lab, previous: Lab) -> Lab:
     hierarchies = tuple(
         dataclasses.replace(
-            h, ca=dataclasses.replace(h.ca, port=p.ca.port), ra=dataclasses.replace(h.ra, port=p.ra.port)
+            h,
+            ca=dataclasses.replace(h.ca, port=p.ca.port, http_port=p.ca.http_port),
+            ra=dataclasses.replace(h.ra, port=p.ra.port),
         )
         for h, p in zip(lab.hierarchies, previous.hierarchies, strict=True)
     )

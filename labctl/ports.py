@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import socket
 
-from labctl.topology import Lab
+from labctl.topology import Lab, published_ports
 
 
 def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
@@ -21,11 +21,13 @@ def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
 
 
 def with_free_ports(lab: Lab) -> Lab:
-    """The same lab with every CA and RA port replaced by a free one."""
-    ports = iter(free_ports(2 * len(lab.hierarchies), str(lab.bind_address)))
+    """The same lab with every CA, CA plain-HTTP and RA port replaced by a free one."""
+    ports = iter(free_ports(sum(len(published_ports(h)) for h in lab.hierarchies), str(lab.bind_address)))
     hierarchies = tuple(
         dataclasses.replace(
-            h, ca=dataclasses.replace(h.ca, port=next(ports)), ra=dataclasses.replace(h.ra, port=next(ports))
+            h,
+            ca=dataclasses.replace(h.ca, port=next(ports), http_port=None if h.ca.http_port is None else next(ports)),
+            ra=dataclasses.replace(h.ra, port=next(ports)),
         )
         for h in lab.hierarchies
     )

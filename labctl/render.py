@@ -22,6 +22,10 @@ AGENT_NICKNAME = "ra-agent"
 EST_ROLE = "EST Users"
 
 
+# backend.conf retryAfter: the 202's Retry-After in manual approval mode (RFC 7030 section 4.2.3).
+RA_RETRY_AFTER_S = 5
+
+
 def environment(template_dir: Path = TEMPLATE_DIR) -> jinja2.Environment:
     if not template_dir.is_dir():
         raise TemplateError(
@@ -55,6 +59,7 @@ def render_ra_config(
         "ca_url": ca_url,
         "agent_nickname": AGENT_NICKNAME,
         "backend_timeout_s": 10,
+        "retry_after_s": RA_RETRY_AFTER_S,
         "role": EST_ROLE,
         "username": username,
         "password": password,

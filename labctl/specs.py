@@ -24,12 +24,13 @@ from labctl.runtime.base import (
     VolumeSpec,
 )
 from labctl.tls import needs_compat_tls
-from labctl.topology import Hierarchy, Lab, network_name, volume_name
+from labctl.topology import Events, Hierarchy, Lab, gateway, network_name, volume_name
 
 CA_DATA_DIR = "/var/lib/labctl/ca"
 RA_CONF_DIR = "/etc/labctl/est"
 CLIENT_DIR = "/tmp/labctl"
 HEALTH_TIMEOUT_S = 5.0
+NO_EVENTS = Events()
 # The RA's flag for "start without configuration; labctl writes it into the running container".
 WAIT_FOR_CONFIG = "--wait-for-config"
 
@@ -73,7 +74,9 @@ def volume_spec(lab: Lab, hierarchy: Hierarchy) -> VolumeSpec:
     return VolumeSpec(volume_name(lab, hierarchy), labels(lab, hierarchy, "ca-data"))
 
 
-def ca_command(hierarchy: Hierarchy, addressing: Addressing = ON_LAB_NETWORKS) -> tuple[str, ...]:
+def ca_command(
+    hierarchy: Hierarchy, addressing: Addressing = ON_LAB_NETWORKS, *, events: Events = NO_EVENTS
+) -> tuple[str, ...]:
     """The CA's command line, wherever it runs (in its container, or as a process on the host)."""
     ca = hierarchy.ca
     command = [
@@ -87,7 +90,30 @@ def ca_command(hierarchy: Hierarchy, addressing: Addressing = ON_LAB_NETWORKS) -
     ]  # fmt: skip
     if needs_compat_tls(hierarchy):
         command.append("--tls-compat-rsa")
-    return tuple(command)
+    if ca.http_port is not None:
+        # The URLs in its certificates name the container: its network resolves it, and the host does
+        # after `labctl hosts --apply` (the port is published on the same number).
+        command += ["--http-port", str(ca.http_port), "--public-name", ca.container]
+    return (*command, *ca_event_args(events, hierarchy, addressing))
+
+
+def ca_event_args(events: Events, hierarchy: Hierarchy, addressing: Addressing = ON_LAB_NETWORKS) -> tuple[str, ...]:
+    """The CA's event options: its hierarchy's name, and the lab's webhooks with `{gateway}` filled in (the
+    hierarchy network's gateway, where the host is reachable from the CA's container; for a CA running on
+    the host, its listen address)."""
+    host = addressing.listen_host if addressing.host_network else str(gateway(hierarchy))
+    args = ["--hierarchy", hierarchy.name]
+    for url in events.webhook_urls(hierarchy, gateway=host):
+        args += ["--webhook", url]
+    if events.webhooks:
+        args += ["--events-report-after", f"{events.report_after_s:g}"]
+    return tuple(args)
+
+
+def ca_ports(hierarchy: Hierarchy) -> tuple[int, ...]:
+    """The CA's ports, each published on the same number: TLS, then plain HTTP (when the lab file sets it)."""
+    ca = hierarchy.ca
+    return (ca.port,) if ca.http_port is None else (ca.port, ca.http_port)
 
 
 def ca_health(hierarchy: Hierarchy) -> HealthCheck:
@@ -122,11 +148,11 @@ def ca_spec(lab: Lab, hierarchy: Hierarchy, image: str, addressing: Addressing =
     return ContainerSpec(
         name=ca.container,
         image=image,
-        command=ca_command(hierarchy, addressing),
+        command=ca_command(hierarchy, addressing, events=lab.events),
         network=network_name(lab, hierarchy),
         labels=labels(lab, hierarchy, "ca"),
         ip=ca.address,
-        ports=(PortSpec(ca.port, ca.port, str(lab.bind_address)),),
+        ports=tuple(PortSpec(port, port, str(lab.bind_address)) for port in ca_ports(hierarchy)),
         mounts=(VolumeMount(volume_name(lab, hierarchy), CA_DATA_DIR),),
         health=ca_health(hierarchy),
         user=f"{IMAGE_UID}:{IMAGE_UID}",

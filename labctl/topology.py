@@ -9,7 +9,9 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import re
+import string
 import tomllib
+import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +37,10 @@ class IntermediateCA:
     common_name: str
     address: ipaddress.IPv4Address | None
     port: int
+    # Dogtag's plain-HTTP ("unsecure") port: the CRL, the CA certificate and OCSP, anonymous and read-only
+    # (labctl.services.ca.public). None: no such port, and certificates carry no CRL DP or AIA (labs
+    # recorded before the key existed).
+    http_port: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +54,12 @@ class RegistrationAuthority:
     # EST may issue names and addresses of the lab's own services (its RAs, CAs, networks, loopback):
     # off unless the lab file says so for this hierarchy (see labctl.pki.names).
     allow_lab_names: bool = False
+    # Who approves EST enrollments: "auto" (the RA, as agent) or "manual" (a CA agent: `labctl approve`;
+    # the RA answers 202 Retry-After until then, RFC 7030 section 4.2.3). Rendered into backend.conf.
+    approval: str = "auto"
+
+
+APPROVALS = ("auto", "manual")
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,12 +74,29 @@ class Hierarchy:
     ra: RegistrationAuthority
 
 
+REPORT_AFTER_S = 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class Events:
+    """The lab file's [events]: where every Intermediate CA POSTs its certificate events, and how long an
+    event may stay undelivered before the CA reports it. A URL may name `{gateway}` (where the host is
+    reachable from the CA: its network's gateway, see gateway()) and `{hierarchy}` (rsa, ecc, pqc)."""
+
+    webhooks: tuple[str, ...] = ()
+    report_after_s: float = REPORT_AFTER_S
+
+    def webhook_urls(self, hierarchy: Hierarchy, *, gateway: str) -> tuple[str, ...]:
+        return tuple(url.format(gateway=gateway, hierarchy=hierarchy.name) for url in self.webhooks)
+
+
 @dataclass(frozen=True, slots=True)
 class Lab:
     name: str
     bind_address: ipaddress.IPv4Address
     hierarchies: tuple[Hierarchy, ...]
     source: str
+    events: Events = Events()
 
     def hierarchy(self, name: str) -> Hierarchy:
         for hierarchy in self.hierarchies:
@@ -75,6 +104,11 @@ class Lab:
                 return hierarchy
         known = ", ".join(h.name for h in self.hierarchies)
         raise TopologyError(f"lab {self.name!r} has no hierarchy {name!r} (it has: {known})")
+
+
+def gateway(hierarchy: Hierarchy) -> ipaddress.IPv4Address:
+    """The host's address on the hierarchy's network: podman gives the bridge the subnet's first host address."""
+    return hierarchy.subnet.network_address + 1
 
 
 def network_name(lab: Lab, hierarchy: Hierarchy) -> str:
@@ -176,6 +210,10 @@ def dump_lab(lab: Lab) -> str:
         }
         if h.ra.allow_lab_names:
             ra["allow_lab_names"] = True
+        if h.ca.http_port is not None:
+            ca["http_port"] = h.ca.http_port
+        if h.ra.approval != "auto":
+            ra["approval"] = h.ra.approval
         if h.ca.address is not None:
             ca["address"] = str(h.ca.address)
         if h.ra.address is not None:
@@ -190,10 +228,12 @@ def dump_lab(lab: Lab) -> str:
             "ra": ra,
         }
 
-    document = {
+    document: dict[str, Any] = {
         "lab": {"name": lab.name, "bind_address": str(lab.bind_address)},
         "hierarchy": {h.name: table(h) for h in lab.hierarchies},
     }
+    if lab.events != Events():
+        document["events"] = {"webhooks": list(lab.events.webhooks), "report_after_s": lab.events.report_after_s}
     return tomli_w.dumps(document)
 
 
@@ -220,14 +260,15 @@ def parse_lab(text: str, *, source: str = "<lab file>") -> Lab:
         raise TopologyError(f"{source}: lab.bind_address is required")
     reader.no_extra(lab_table, {"name", "bind_address"}, "lab")
     hierarchy_tables = reader.table(data, "hierarchy")
-    reader.no_extra(data, {"lab", "hierarchy"}, "")
+    reader.no_extra(data, {"lab", "hierarchy", "events"}, "")
     if not hierarchy_tables:
         raise TopologyError(f"{source}: the lab defines no hierarchy")
     hierarchies = tuple(
         _parse_hierarchy(reader, hname, reader.table(hierarchy_tables, hname, "hierarchy"))
         for hname in hierarchy_tables
     )
-    lab = Lab(name=name, bind_address=bind, hierarchies=hierarchies, source=source)
+    events = _parse_events(reader, reader.table(data, "events")) if "events" in data else Events()
+    lab = Lab(name=name, bind_address=bind, hierarchies=hierarchies, source=source, events=events)
     _validate(lab)
     return lab
 
@@ -256,8 +297,9 @@ def _parse_hierarchy(reader: _Reader, name: str, table: Mapping[str, Any]) -> Hi
         common_name=reader.string(ca_table, "common_name", f"{where}.ca"),
         address=reader.ipv4(ca_table, "address", f"{where}.ca"),
         port=reader.port(ca_table, "port", f"{where}.ca"),
+        http_port=reader.port(ca_table, "http_port", f"{where}.ca") if "http_port" in ca_table else None,
     )
-    reader.no_extra(ca_table, {"container", "common_name", "address", "port"}, f"{where}.ca")
+    reader.no_extra(ca_table, {"container", "common_name", "address", "port", "http_port"}, f"{where}.ca")
     ra = RegistrationAuthority(
         container=reader.string(ra_table, "container", f"{where}.ra", pattern=_CONTAINER),
         hostname=reader.string(ra_table, "hostname", f"{where}.ra", pattern=_HOSTNAME),
@@ -266,10 +308,11 @@ def _parse_hierarchy(reader: _Reader, name: str, table: Mapping[str, Any]) -> Hi
         tls_profile=reader.string(ra_table, "tls_profile", f"{where}.ra"),
         enroll_profile=reader.string(ra_table, "enroll_profile", f"{where}.ra"),
         allow_lab_names=reader.boolean(ra_table, "allow_lab_names", f"{where}.ra", default=False),
+        approval=reader.choice(ra_table, "approval", f"{where}.ra", APPROVALS, default="auto"),
     )
     reader.no_extra(
         ra_table,
-        {"container", "hostname", "address", "port", "tls_profile", "enroll_profile", "allow_lab_names"},
+        {"container", "hostname", "address", "port", "tls_profile", "enroll_profile", "allow_lab_names", "approval"},
         f"{where}.ra",
     )
     hierarchy = Hierarchy(
@@ -290,6 +333,50 @@ def _parse_hierarchy(reader: _Reader, name: str, table: Mapping[str, Any]) -> Hi
     return hierarchy
 
 
+WEBHOOK_PLACEHOLDERS = ("gateway", "hierarchy")
+
+
+def _parse_events(reader: _Reader, table: Mapping[str, Any]) -> Events:
+    reader.no_extra(table, {"webhooks", "report_after_s"}, "events")
+    urls = table.get("webhooks", [])
+    if not isinstance(urls, list) or not all(isinstance(url, str) for url in urls):
+        raise TopologyError(f"{reader.source}: events.webhooks must be a list of URL strings, got {urls!r}")
+    for url in urls:
+        _check_webhook(reader.source, url)
+    if len(set(urls)) != len(urls):
+        raise TopologyError(f"{reader.source}: events.webhooks names a URL twice")
+    after = table.get("report_after_s", REPORT_AFTER_S)
+    if not isinstance(after, int | float) or isinstance(after, bool) or after <= 0:
+        raise TopologyError(
+            f"{reader.source}: events.report_after_s must be a positive number of seconds, got {after!r}"
+        )
+    return Events(webhooks=tuple(urls), report_after_s=float(after))
+
+
+def _check_webhook(source: str, url: str) -> None:
+    """An http(s) URL with a host, once its placeholders are filled in; only known placeholders."""
+    where = f"{source}: events.webhooks: {url!r}"
+    known = ", ".join(f"{{{name}}}" for name in WEBHOOK_PLACEHOLDERS)
+    try:
+        fields = [name for _, name, _, _ in string.Formatter().parse(url) if name is not None]
+    except ValueError as exc:
+        raise TopologyError(f"{where} has a bad placeholder ({exc}; known: {known})") from None
+    unknown = [name for name in fields if name not in WEBHOOK_PLACEHOLDERS]
+    if unknown:
+        raise TopologyError(f"{where}: unknown placeholder {{{unknown[0]}}} (known: {known})")
+    try:
+        example = url.format(gateway="192.0.2.1", hierarchy="rsa")
+    except (ValueError, IndexError) as exc:  # a format spec or conversion on a known name
+        raise TopologyError(f"{where} has a bad placeholder ({exc}; known: {known})") from None
+    parts = urllib.parse.urlsplit(example)
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
+    except ValueError as exc:
+        raise TopologyError(f"{where}: {exc}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise TopologyError(f"{where} is not an http:// or https:// URL with a host")
+
+
 def _validate(lab: Lab) -> None:
     src = lab.source
     seen_ports: dict[int, str] = {}
@@ -301,7 +388,7 @@ def _validate(lab: Lab) -> None:
                 raise TopologyError(
                     f"{src}: {where}: subnet {hierarchy.subnet} overlaps '{other.name}' ({other.subnet})"
                 )
-        for role, port in (("ca", hierarchy.ca.port), ("ra", hierarchy.ra.port)):
+        for role, port in _ports(hierarchy):
             owner = f"{hierarchy.name}.{role}"
             if port in seen_ports:
                 raise TopologyError(f"{src}: {where}: port {port} of {owner} clashes with {seen_ports[port]}")
@@ -319,6 +406,19 @@ def _validate(lab: Lab) -> None:
             raise TopologyError(f"{src}: {where}: RA container name {hierarchy.ra.container!r} is longer than 58")
         _validate_addresses(src, hierarchy)
         _validate_profiles(src, hierarchy)
+
+
+def _ports(hierarchy: Hierarchy) -> list[tuple[str, int]]:
+    """(role, port) for each port the hierarchy publishes: "ca", "ca.http_port" (when set), "ra"."""
+    ports = [("ca", hierarchy.ca.port), ("ra", hierarchy.ra.port)]
+    if hierarchy.ca.http_port is not None:
+        ports.insert(1, ("ca.http_port", hierarchy.ca.http_port))
+    return ports
+
+
+def published_ports(hierarchy: Hierarchy) -> list[int]:
+    """Every port of the hierarchy's services on the host: the CA's TLS and plain-HTTP ports, the RA's."""
+    return [port for _role, port in _ports(hierarchy)]
 
 
 def _validate_addresses(src: str, hierarchy: Hierarchy) -> None:
@@ -388,6 +488,16 @@ class _Reader:
         if key not in table:
             return default
         return self._get(table, key, where, bool, "true or false")
+
+    def choice(self, table: Mapping[str, Any], key: str, where: str, choices: Sequence[str], *, default: str) -> str:
+        if key not in table:
+            return default
+        value = self._get(table, key, where, str, f"one of {', '.join(map(repr, choices))}")
+        if value not in choices:
+            raise TopologyError(
+                f"{self.source}: {where}.{key} must be one of {', '.join(map(repr, choices))}, got {value!r}"
+            )
+        return value
 
     def positive_int(self, table: Mapping[str, Any], key: str, where: str) -> int:
         value = self._get(table, key, where, int, "an integer")

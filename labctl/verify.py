@@ -21,6 +21,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from labctl import publication
+from labctl.approval_checks import ManualFlow
 from labctl.ca_client import CAClient
 from labctl.endpoint import Endpoint
 from labctl.errors import ESTError, LabctlError, PKIError
@@ -47,6 +49,7 @@ from labctl.pki.keys import (
 from labctl.pki.profiles import get_profile
 from labctl.pki.signatures import crl_signed_by, issued_by
 from labctl.runtime.base import ContainerRuntime
+from labctl.specs import ca_ports
 from labctl.topology import Hierarchy, Lab
 
 AdminFactory = Callable[[], CAClient]
@@ -125,10 +128,13 @@ def verify_endpoint(endpoint: Endpoint, *, admin: AdminFactory | None = None) ->
             verify_chain(intermediate, served)
 
         def simpleenroll() -> None:
-            key = generate_private_key(hierarchy.algorithm)
-            csr = build_csr(key, common_name_subject(DEVICE_CN), [DEVICE_CN])
-            with ESTClient(endpoint.ra_url, ssl_context=context, auth=credentials) as client:
-                certificate = client.simpleenroll(csr)
+            if held is not None and held.certificate is not None:  # issued after the agent's approval
+                key, csr, certificate = held.key, held.csr, held.certificate
+            else:
+                key = generate_private_key(hierarchy.algorithm)
+                csr = build_csr(key, common_name_subject(DEVICE_CN), [DEVICE_CN])
+                with ESTClient(endpoint.ra_url, ssl_context=context, auth=credentials) as client:
+                    certificate = client.simpleenroll(csr)
             verify_chain(certificate, chain)
             _require(certificate.subject == csr.subject, f"subject is {certificate.subject.rfc4514_string()}")
             _require(set(general_names_for([DEVICE_CN])) <= set(certificate_sans(certificate)), "SAN lacks the name")
@@ -155,11 +161,19 @@ def verify_endpoint(endpoint: Endpoint, *, admin: AdminFactory | None = None) ->
         def simplereenroll() -> None:
             old = load_pem_certificates((work / "device.crt").read_bytes())[0]
             key = read_private_key(work / "device.key", own=True)
+            csr = build_csr(key, old.subject, [DEVICE_CN])
             with _client_with(endpoint, work, "device") as client:
-                renewed = client.simplereenroll(build_csr(key, old.subject, [DEVICE_CN]))
+                renewed = approving(lambda: client.simplereenroll(csr))
             _require(renewed.subject == old.subject, "renewed certificate changed subject")
             _require(renewed.serial_number != old.serial_number, "renewed certificate kept the serial")
             _save(work, "renewed", key, renewed)
+
+        # Manual approval (RFC 7030 section 4.2.3; labctl/approval_checks.py): 202, an agent approves, the
+        # repeat gets the certificate; simplereenroll is approved the same way, without checks of its own.
+        held = (
+            ManualFlow(endpoint, context, credentials, DEVICE_CN, admin) if hierarchy.ra.approval == "manual" else None
+        )
+        approving = held.approving if held is not None else _call
 
         def revocation(client: CAClient) -> None:
             renewed = load_pem_certificates((work / "renewed.crt").read_bytes())[0]
@@ -211,6 +225,9 @@ def verify_endpoint(endpoint: Endpoint, *, admin: AdminFactory | None = None) ->
             signer = generate_private_key(KeyAlgorithm.EC_P384)
             csr = build_csr(signer, common_name_subject(KEYGEN_CN), [KEYGEN_CN])
             with ESTClient(endpoint.ra_url, ssl_context=context, auth=credentials) as client:
+                if hierarchy.ra.approval == "manual":  # the RA keeps no key for an agent's approval: not offered
+                    _expect_refusal(lambda: client.serverkeygen(csr), 501)
+                    return
                 key, certificate = client.serverkeygen(csr)
             verify_chain(certificate, chain)
             _require(certificate.public_key() == key.public_key(), "the key does not match its certificate")
@@ -238,7 +255,13 @@ def verify_endpoint(endpoint: Endpoint, *, admin: AdminFactory | None = None) ->
                 _require(recorded == profile.profile_id, f"the CA issued it with {recorded}, not {profile.profile_id}")
 
         checks.run("cacerts", cacerts)
-        enrolled = checks.run("simpleenroll", simpleenroll)
+        if held is not None:
+            held.run(checks)
+        if held is not None and held.certificate is None:
+            checks.skip("simpleenroll", "no certificate from the approval flow")
+            enrolled = False
+        else:
+            enrolled = checks.run("simpleenroll", simpleenroll)
         renewed = enrolled and checks.run("simplereenroll", simplereenroll)
         checks.run("fullcmc", fullcmc)
         if admin is None or not renewed:
@@ -254,6 +277,8 @@ def verify_endpoint(endpoint: Endpoint, *, admin: AdminFactory | None = None) ->
                 else:
                     for name in ("ocsp-revoked", "crl-lists-revoked"):
                         checks.skip(name, "revocation-at-ca failed")
+        if hierarchy.ca.http_port is not None:  # the CA publishes its CRL and AIA (labctl.publication)
+            _published_checks(checks, work, intermediate, endpoint, revoked=_revoked_serial(work, checks))
         checks.run("enroll-without-credentials-401", unauthenticated)
         checks.run("enroll-wrong-algorithm-refused", wrong_algorithm)
         checks.run("enroll-lab-service-name-refused", lab_name_refused)
@@ -264,6 +289,32 @@ def verify_endpoint(endpoint: Endpoint, *, admin: AdminFactory | None = None) ->
             with admin() as client:
                 checks.run("ra-tls-server-profile", lambda: ra_tls_certificate(client))
     return checks.results
+
+
+def _revoked_serial(work: Path, checks: _Checks) -> int | None:
+    """The serial revocation-at-ca revoked, when it passed."""
+    if not any(r.check == "revocation-at-ca" and r.passed for r in checks.results):
+        return None
+    return load_pem_certificates((work / "renewed.crt").read_bytes())[0].serial_number
+
+
+def _published_checks(
+    checks: _Checks, work: Path, intermediate: x509.Certificate, endpoint: Endpoint, *, revoked: int | None
+) -> None:
+    """crl-dp-answers and aia-answers, on the certificate simpleenroll got; the CA at the host of the
+    endpoint's CA URL (the published address on the host, the CA's name in its network)."""
+    if not (work / "device.crt").exists():
+        checks.skip("crl-dp-answers", "no enrolled certificate")
+        checks.skip("aia-answers", "no enrolled certificate")
+        return
+    device = load_pem_certificates((work / "device.crt").read_bytes())[0]
+    host = urlsplit(endpoint.ca_url).hostname
+    checks.run("crl-dp-answers", lambda: publication.check_crl_dp(device, intermediate, host=host, revoked=revoked))
+    checks.run("aia-answers", lambda: publication.check_aia(device, intermediate, host=host))
+
+
+def _call(call: Callable[[], x509.Certificate]) -> x509.Certificate:
+    return call()
 
 
 def _save(work: Path, stem: str, key: object, certificate: x509.Certificate) -> None:
@@ -351,15 +402,16 @@ def verify_containment(
         _require(not holders, f"{ra} holds the CA's private key: {', '.join(holders)}")
 
     def isolated() -> None:
-        own = [(hierarchy.ca.container, hierarchy.ca.port)]
+        # Its own CA on every CA port (TLS, and plain HTTP for the CRL and AIA); no port of another hierarchy.
+        own = [(hierarchy.ca.container, port) for port in ca_ports(hierarchy)]
         others = [
             (str(address), port)
             for other in lab.hierarchies
             if other.name != hierarchy.name
-            for address, port in ((other.ca.address, other.ca.port), (other.ra.address, other.ra.port))
+            for address, port in [*((other.ca.address, p) for p in ca_ports(other)), (other.ra.address, other.ra.port)]
             if address is not None
         ]
-        _require(_reach(runtime, ra, own) == [True], f"{ra} cannot reach its own CA")
+        _require(all(_reach(runtime, ra, own)), f"{ra} cannot reach its own CA on every port of {own}")
         reached = [target for target, ok in zip(others, _reach(runtime, ra, others), strict=True) if ok]
         # Seen on this host while other labs were being created and removed: netavark's isolation
         # chains empty under running containers. `podman network reload` rewrites them.

@@ -21,6 +21,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from labctl.pki.distribution import DistributionPoints
 from labctl.pki.issue import (
     Issuer,
     build_csr,
@@ -56,6 +57,8 @@ ROOT_KEY, CA_KEY, AGENT_KEY, OTHER_ROOT_KEY, OTHER_CA_KEY = 10, 11, 12, 13, 14
 DEVICE_KEY, RENEWAL_KEY = 20, 21
 
 INSTALLER = Caller("installer", is_agent=True)
+# Where the session's CAs say they publish their CRL and AIA (labctl.services.ca.public serves them).
+DISTRIBUTION = DistributionPoints("test-intermediate-ca", 8080)
 
 
 def basic_auth(username: str = EST_USER, password: str = EST_PASSWORD) -> dict[str, str]:
@@ -114,11 +117,19 @@ class Hierarchy:
         self.ca.revoke(certificate.serial_number, RevocationReason.Key_Compromise, INSTALLER)
 
 
-def _build_hierarchy(data_dir: Path, algorithm: KeyAlgorithm, root_key: int, ca_key: int, root_name: str) -> Hierarchy:
+def build_hierarchy(
+    data_dir: Path,
+    algorithm: KeyAlgorithm,
+    root_key: int,
+    ca_key: int,
+    root_name: str,
+    *,
+    distribution: DistributionPoints = DISTRIBUTION,
+) -> Hierarchy:
     root = create_root_ca(key_for(algorithm, root_key), root_name, days=60)
     data_dir.mkdir(parents=True)
     seed_key(data_dir, key_for(algorithm, ca_key))
-    ca = IntermediateCA(CAConfig(data_dir, algorithm, CA_NAME))
+    ca = IntermediateCA(CAConfig(data_dir, algorithm, CA_NAME, distribution=distribution))
     install_certificate(ca, root)
     assert ca.try_install(), ca.install_error
     csr = build_csr(key_for(algorithm, AGENT_KEY), common_name_subject(AGENT_NAME))
@@ -134,7 +145,7 @@ def algorithm(request: pytest.FixtureRequest) -> KeyAlgorithm:
 @pytest.fixture(scope="session")
 def hierarchy(algorithm: KeyAlgorithm, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hierarchy]:
     """The installed CA of `algorithm`, shared by the session: tests add certificates, never remove them."""
-    built = _build_hierarchy(
+    built = build_hierarchy(
         tmp_path_factory.mktemp(f"ca-{algorithm.value}") / "ca", algorithm, ROOT_KEY, CA_KEY, "Test Root CA"
     )
     yield built
@@ -147,7 +158,7 @@ def other_hierarchy(algorithm: KeyAlgorithm, tmp_path_factory: pytest.TempPathFa
 
     Its agent certificate even holds the same key and subject as the real agent: only the signature tells.
     """
-    built = _build_hierarchy(
+    built = build_hierarchy(
         tmp_path_factory.mktemp(f"other-ca-{algorithm.value}") / "ca",
         algorithm,
         OTHER_ROOT_KEY,

@@ -179,4 +179,4 @@ def pki_types_option(what: str) -> Callable[[F], F]:
 
 
 # The commands register themselves on `main` (they need it and Context, defined above).
-from labctl.cli import bench, certificates, est, in_container, iot, lifecycle, ocsp, serve  # noqa: E402, F401
+from labctl.cli import bench, certificates, est, events, in_container, iot, lifecycle, ocsp, requests, serve  # noqa: E402, F401

@@ -3,13 +3,15 @@ est-fullcmc."""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
 
 import click
 from cryptography import x509
 
-from labctl.cli import Context, main, pki_type_option
+from labctl.cli import Context, F, main, pki_type_option
 from labctl.cli.output import print_bootstrap, print_enrolled
 from labctl.clients import open_transport
 from labctl.devices import (
@@ -17,12 +19,15 @@ from labctl.devices import (
     bootstrap_cacerts,
     enroll_device,
     fetch_cacerts,
+    fullcmc_device,
     reenroll_device,
     serverkeygen_device,
 )
 from labctl.endpoint import Endpoint, ra_url_for
 from labctl.files import write_atomic
+from labctl.pending import DEFAULT_WAIT_S, ApprovalWait, PendingApproval
 from labctl.pki.issue import certificates_pem
+from labctl.placement import labctl_command
 from labctl.state import DEVICES_DIR, HierarchyState
 
 
@@ -68,19 +73,57 @@ def _write_chain(chain: list[x509.Certificate], out: Path | None) -> None:
         click.echo(f"wrote {len(chain)} certificates to {out}")
 
 
+def _wait_option() -> Callable[[F], F]:
+    return click.option(
+        "--wait",
+        "wait_s",
+        type=click.IntRange(min=0),
+        default=DEFAULT_WAIT_S,
+        show_default=True,
+        metavar="SECONDS",
+        help="how long to wait for an agent's approval when the RA holds the request (202)",
+    )
+
+
 @main.command("est-enroll")
 @click.option("--cn", required=True, help="subject common name, e.g. device01.cert-lab.local (also put in the SAN)")
 @pki_type_option()
 @click.option("--san", "sans", multiple=True, help="extra subjectAltName (DNS name or IP; repeatable)")
 @click.option("--out-dir", type=click.Path(path_type=Path), help="default: <state>/devices/<pki-type>/<cn>")
+@_wait_option()
 @click.pass_obj
-def est_enroll(obj: Context, cn: str, pki_type: str, sans: tuple[str, ...], out_dir: Path | None) -> None:
-    """Generate a key, build the CSR, enroll through the RA (simpleenroll), and save key, certificate and chain."""
+def est_enroll(obj: Context, cn: str, pki_type: str, sans: tuple[str, ...], out_dir: Path | None, wait_s: int) -> None:
+    """Generate a key, build the CSR, enroll through the RA (simpleenroll), and save key, certificate and chain.
+
+    When the hierarchy needs an agent's approval, repeat the same request until approved, for up to --wait seconds.
+    """
     with _transport(obj, pki_type) as (endpoint, transport):
         enrolled = enroll_device(
-            endpoint, transport, common_name=cn, sans=sans, out_dir=_device_dir(obj, pki_type, cn, out_dir)
+            endpoint,
+            transport,
+            common_name=cn,
+            sans=sans,
+            out_dir=_device_dir(obj, pki_type, cn, out_dir),
+            wait=_approval_wait(obj, pki_type, wait_s),
         )
     print_enrolled(enrolled)
+
+
+def _approval_wait(obj: Context, pki_type: str, wait_s: int) -> ApprovalWait:
+    """Say each wait on stderr (stdout is the result); the timeout's hint is this lab's `labctl approve`."""
+
+    def notice(pending: PendingApproval, delay_s: float, left_s: float) -> None:
+        request = f" (request {pending.request_id})" if pending.request_id else ""
+        click.echo(
+            f"labctl: pending approval at the CA{request}, retrying in {math.ceil(delay_s)} s"
+            f" (waiting up to {math.ceil(left_s)} s more)",
+            err=True,
+        )
+
+    def approve_command(request_id: str) -> str:
+        return labctl_command(f"approve {request_id} --pki-type {pki_type}", obj.lab.name, obj.state_dir, obj.config)
+
+    return ApprovalWait(wait_s, notice, approve_command)
 
 
 @main.command("est-fullcmc")
@@ -92,13 +135,8 @@ def est_enroll(obj: Context, cn: str, pki_type: str, sans: tuple[str, ...], out_
 def est_fullcmc(obj: Context, cn: str, pki_type: str, sans: tuple[str, ...], out_dir: Path | None) -> None:
     """As est-enroll, through fullcmc: the CSR in a CMC Full PKI Request signed with the new key (RFC 7030 4.3)."""
     with _transport(obj, pki_type) as (endpoint, transport):
-        enrolled = enroll_device(
-            endpoint,
-            transport,
-            common_name=cn,
-            sans=sans,
-            out_dir=_device_dir(obj, pki_type, cn, out_dir),
-            fullcmc=True,
+        enrolled = fullcmc_device(
+            endpoint, transport, common_name=cn, sans=sans, out_dir=_device_dir(obj, pki_type, cn, out_dir)
         )
     print_enrolled(enrolled)
 
@@ -107,11 +145,17 @@ def est_fullcmc(obj: Context, cn: str, pki_type: str, sans: tuple[str, ...], out
 @click.option("--cn", required=True, help="the enrolled device's common name")
 @pki_type_option()
 @click.option("--out-dir", type=click.Path(path_type=Path), help="default: <state>/devices/<pki-type>/<cn>")
+@_wait_option()
 @click.pass_obj
-def est_reenroll(obj: Context, cn: str, pki_type: str, out_dir: Path | None) -> None:
+def est_reenroll(obj: Context, cn: str, pki_type: str, out_dir: Path | None, wait_s: int) -> None:
     """Renew with the stored key and certificate (simplereenroll, TLS client authentication)."""
     with _transport(obj, pki_type) as (endpoint, transport):
-        enrolled = reenroll_device(endpoint, transport, out_dir=_device_dir(obj, pki_type, cn, out_dir))
+        enrolled = reenroll_device(
+            endpoint,
+            transport,
+            out_dir=_device_dir(obj, pki_type, cn, out_dir),
+            wait=_approval_wait(obj, pki_type, wait_s),
+        )
     print_enrolled(enrolled)
 
 

@@ -207,11 +207,13 @@ def issue_certificate(
     *,
     serial: int,
     now: datetime | None = None,
+    extensions: Sequence[x509.ExtensionType] = (),
 ) -> x509.Certificate:
     """Issue an end-entity certificate for a verified CSR under a profile.
 
     The subject comes from the CSR; the SAN is the CSR's requested SAN, plus the CN when the profile
-    copies it; the validity never outlives the issuer.
+    copies it; the validity never outlives the issuer. `extensions` are the issuer's own, added
+    non-critical to every certificate it issues (its CRL distribution point and AIA).
 
     Raises:
         PKIError: the profile does not certify this key, the key is weak, or the CSR has no subject.
@@ -234,6 +236,8 @@ def issue_certificate(
     sans = _sans_for(csr, copy_cn=profile.copy_cn_to_san)
     if sans:
         builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+    for extension in extensions:
+        builder = builder.add_extension(extension, critical=False)
     return builder.sign(issuer.private_key, signature_hash(issuer.private_key))
 
 
@@ -315,8 +319,10 @@ def build_crl(
     *,
     number: int,
     next_update: timedelta = timedelta(days=1),
+    now: datetime | None = None,
 ) -> x509.CertificateRevocationList:
-    now = datetime.now(UTC)
+    """A full CRL: thisUpdate `now`, nextUpdate `next_update` later (RFC 5280 section 5.1.2.5), number and AKI."""
+    now = now or datetime.now(UTC)
     builder = (
         x509.CertificateRevocationListBuilder()
         .issuer_name(issuer.certificate.subject)

@@ -9,11 +9,12 @@ loses its connection instead of holding it (tests/integration/test_slow_clients.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import ssl
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 
 from aiohttp import web
@@ -274,6 +275,21 @@ async def serve(
                 log.info("TLS certificates reloaded")
                 if reloaded is not None:
                     reloaded.set()
+    finally:
+        await runner.cleanup()
+
+
+@contextlib.asynccontextmanager
+async def plain_listener(app: web.Application, *, host: str, port: int) -> AsyncIterator[web.TCPSite]:
+    """Serve `app` over plain HTTP on host:port while the block runs, with the same header and body
+    timeouts as the TLS listener (no handshake to bound)."""
+    runner = app_runner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, reuse_address=True)
+    try:
+        await site.start()
+        log.info("listening on http://%s:%d", host, port)
+        yield site
     finally:
         await runner.cleanup()
 

@@ -36,6 +36,8 @@ VERIFY_CHECKS = {
     "enroll-wrong-algorithm-refused",
     "ra-tls-server-profile",
     "serverkeygen",
+    "crl-dp-answers",
+    "aia-answers",
     "ra-holds-no-ca-key",
     "network-isolated",
 }

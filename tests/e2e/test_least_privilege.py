@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import serialization
 from labctl.runtime.podman import PodmanRuntime
 from labctl.specs import CA_DATA_DIR, RA_CONF_DIR
 from labctl.state import HierarchyState
-from labctl.topology import load_lab
+from labctl.topology import load_lab, published_ports
 from labctl.verify import _KEY_SCAN
 
 from .conftest import LabCLI
@@ -131,7 +131,7 @@ def test_published_ports_bind_loopback_only(lab_cli, container):
 
 
 def test_lab_ports_listen_on_loopback_only_on_the_host(lab_cli):
-    ports = {str(p) for h in LAB.hierarchies for p in (h.ca.port, h.ra.port)}
+    ports = {str(p) for h in LAB.hierarchies for p in published_ports(h)}
     listening = subprocess.run(["ss", "-ltnH"], capture_output=True, text=True, timeout=30, check=True).stdout
     local = [line.split()[3] for line in listening.splitlines() if line.split()[3].rpartition(":")[2] in ports]
     assert {address.rpartition(":")[2] for address in local} == ports, local

@@ -11,7 +11,7 @@ import pytest
 from cryptography import x509
 
 from labctl.clients import est_call
-from labctl.devices import HostTransport, enroll_device
+from labctl.devices import HostTransport, fullcmc_device
 from labctl.endpoint import Endpoint
 from labctl.errors import ESTError
 from labctl.est_client import ESTClient, est_ssl_context
@@ -108,8 +108,8 @@ def test_fullcmc_for_the_ra_itself_is_refused_with_a_cmc_failure(local_lab):
 def test_est_fullcmc_device_from_the_host(local_lab, tmp_path):
     """What `labctl est-fullcmc` runs: key, CSR, fullcmc; key, certificate and chain written."""
     endpoint = local_lab[1]["rsa"]
-    enrolled = enroll_device(
-        endpoint, HostTransport(endpoint), common_name="cmc-cli.cert-lab.local", sans=(), out_dir=tmp_path, fullcmc=True
+    enrolled = fullcmc_device(
+        endpoint, HostTransport(endpoint), common_name="cmc-cli.cert-lab.local", sans=(), out_dir=tmp_path
     )
     assert enrolled.certificate.subject == common_name_subject("cmc-cli.cert-lab.local")
     verify_chain(enrolled.certificate, load_pem_certificates(enrolled.files.chain.read_bytes()))

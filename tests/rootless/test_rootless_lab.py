@@ -31,7 +31,7 @@ from pathlib import Path
 import pytest
 
 from labctl.placement import host_routes
-from labctl.topology import load_lab
+from labctl.topology import load_lab, published_ports
 
 pytestmark = pytest.mark.rootless
 
@@ -156,8 +156,7 @@ def user() -> Iterator[User]:
     for tool in ("podman", "runuser", "useradd", "git"):
         _require(shutil.which(tool) is not None, f"{tool} is not installed (scripts/setup-host installs podman)")
     lab = load_lab()
-    busy = [h.ra.port for h in lab.hierarchies if _listening(h.ra.port)]
-    busy += [h.ca.port for h in lab.hierarchies if _listening(h.ca.port)]
+    busy = [port for h in lab.hierarchies for port in published_ports(h) if _listening(port)]
     assert not busy, f"ports {busy} are in use (the root e2e lab? `labctl down`): the rootless lab needs them"
     # Rootless netavark refuses a subnet a host interface has ("already used on the host"): root's
     # cert-lab networks (`labctl down` removes them) must be gone.
@@ -271,7 +270,7 @@ def test_containers_run_in_the_users_podman_with_ports_on_loopback(lab_up: User)
     assert len(containers) == 6
     published = {(p["host_ip"], p["host_port"]) for c in containers for p in c.get("Ports") or []}  # type: ignore[union-attr]
     lab = load_lab()
-    assert published == {("127.0.0.1", port) for h in lab.hierarchies for port in (h.ca.port, h.ra.port)}
+    assert published == {("127.0.0.1", port) for h in lab.hierarchies for port in published_ports(h)}
     root_sees = subprocess.run(
         ["podman", "ps", "-q", "--filter", "label=io.labctl.lab=cert-lab"], capture_output=True, text=True
     )
@@ -296,7 +295,7 @@ def test_down_volumes_leaves_nothing_of_the_lab(lab_up: User) -> None:
     state = lab_up.home / ".local/state/labctl/cert-lab"
     assert sorted(p.name for p in state.rglob("*")) in ([], [".lock"])
     lab = load_lab()
-    assert not [port for h in lab.hierarchies for port in (h.ca.port, h.ra.port) if _listening(port)]
+    assert not [port for h in lab.hierarchies for port in published_ports(h) if _listening(port)]
 
 
 def test_down_leaves_no_process_of_the_lab(lab_up: User) -> None:

@@ -19,6 +19,7 @@ from labctl.pki import cmc
 from labctl.pki.issue import build_csr, common_name_subject
 from labctl.pki.keys import PrivateKey
 from labctl.services.est_ra.app import create_app as create_ra_app
+from labctl.services.est_ra.approval import ManualApproval
 from labctl.services.est_ra.authz import Authorizer
 from labctl.services.est_ra.backend import DogtagRABackend
 from labctl.services.est_ra.config import AuthorizerConfig, RealmUser
@@ -280,3 +281,23 @@ async def test_fullcmc_with_an_other_request_is_501_no_support(cmc_ra: CMCRA) ->
     answer = await _answer(await cmc_ra.post(body), 501)
     assert (answer.status, answer.fail_info) == (cmc.CMCStatus.NO_SUPPORT, None)
     assert cmc_ra.backend.enrolled == 0
+
+
+async def test_fullcmc_with_manual_approval_is_501_and_nothing_issued(
+    hierarchy: Hierarchy, ca_url: str, aiohttp_client: AiohttpClient
+) -> None:
+    """Enrolling at once would go round the agent, and a CMC pending answer is not implemented: 501."""
+    backend = CountingBackend(DogtagRABackend(ca_url, profile="estServiceCert", ssl_context=None, timeout_s=5))
+    config = AuthorizerConfig(EST_ROLE, False, hierarchy.algorithm, True, True, DEFAULT_LAB_RESERVED)
+    authorizer = Authorizer(config, [RealmUser(EST_USER, EST_PASSWORD, frozenset({EST_ROLE}))], hierarchy.intermediate)
+    signer_key = key_for(hierarchy.algorithm, SIGNER_KEY)
+    signer = hierarchy.issue("ra-signer.test", key=signer_key)
+    app = create_ra_app(
+        backend,
+        authorizer,
+        manual_approval=ManualApproval(backend, 3),
+        fullcmc=FullCMC(CMCSigner(signer_key, signer)),
+    )
+    ra = CMCRA(await aiohttp_client(app), PeerSeam(), hierarchy, backend, signer)
+    response = await ra.post(_request(ra))
+    assert "approval=manual" in await _plain(ra, response, 501)

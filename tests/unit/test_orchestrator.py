@@ -289,13 +289,15 @@ def test_first_up_labels_containers_with_lab_hierarchy_and_role(up_rig: LabRig, 
 
 
 @pytest.mark.parametrize(
-    ("name", "address", "port"), [(CA, "172.28.0.11", 8464), (RA, "172.28.0.18", 8466)], ids=["ca", "ra"]
+    ("name", "address", "ports"),
+    [(CA, "172.28.0.11", (8464, 8064)), (RA, "172.28.0.18", (8466,))],
+    ids=["ca", "ra"],
 )
 def test_first_up_publishes_ports_on_loopback_with_static_ips(
-    up_rig: LabRig, name: str, address: str, port: int
+    up_rig: LabRig, name: str, address: str, ports: tuple[int, ...]
 ) -> None:
     spec = spec_of(up_rig.runtime, name)
-    assert [(p.host_ip, p.host_port, p.container_port) for p in spec.ports] == [("127.0.0.1", port, port)]
+    assert [(p.host_ip, p.host_port, p.container_port) for p in spec.ports] == [("127.0.0.1", p, p) for p in ports]
     assert str(spec.ip) == address
     assert spec.network == NETWORK
     assert up_rig.runtime.inspect_container(name).ip == address  # type: ignore[union-attr]

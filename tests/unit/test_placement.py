@@ -20,7 +20,7 @@ from labctl.placement import (
     recorded_lab,
     select_lab,
 )
-from labctl.topology import dump_lab, load_lab, parse_lab, renamed
+from labctl.topology import dump_lab, load_lab, parse_lab, published_ports, renamed
 
 DEFAULT = load_lab()
 
@@ -103,8 +103,8 @@ def test_a_placed_lab_keeps_its_place() -> None:
 
 def test_auto_ports_are_distinct_and_free() -> None:
     placed = place(DEFAULT, previous=None, auto_subnets=False, auto_ports=True)
-    ports = [p for h in placed.hierarchies for p in (h.ca.port, h.ra.port)]
-    assert len(set(ports)) == 6
+    ports = [p for h in placed.hierarchies for p in published_ports(h)]
+    assert len(set(ports)) == 9
     assert [h.subnet for h in placed.hierarchies] == [h.subnet for h in DEFAULT.hierarchies]
 
 

@@ -54,8 +54,11 @@ def test_ports_are_published_on_the_bind_address() -> None:
     h = LAB.hierarchy("rsa")
     ports = [d["spec"]["template"]["spec"]["containers"][0]["ports"] for d in _deployments(LAB, "rsa")]
     assert ports == [
-        [{"name": f"tcp-{p}", "containerPort": p, "protocol": "TCP", "hostPort": p, "hostIP": "127.0.0.1"}]
-        for p in (h.ca.port, h.ra.port)
+        [
+            {"name": f"tcp-{p}", "containerPort": p, "protocol": "TCP", "hostPort": p, "hostIP": "127.0.0.1"}
+            for p in role
+        ]
+        for role in ((h.ca.port, h.ca.http_port), (h.ra.port,))
     ]
 
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from labctl.errors import TopologyError
 from labctl.pki.keys import KeyAlgorithm
-from labctl.topology import DEFAULT_LAB_FILE, load_lab, network_name, parse_lab
+from labctl.topology import DEFAULT_LAB_FILE, dump_lab, load_lab, network_name, parse_lab
 
 DEFAULT_TEXT = DEFAULT_LAB_FILE.read_text(encoding="utf-8")
 
@@ -208,7 +208,7 @@ def test_invalid_ipv4_address_is_refused() -> None:
 def test_unknown_key_typo_is_refused() -> None:
     message = _error(_variant('address = "172.26.0.11"', 'adress = "172.26.0.11"'))
     assert "hierarchy.rsa.ca: unknown key 'adress'" in message
-    assert "allowed: address, common_name, container, port" in message
+    assert "allowed: address, common_name, container, http_port, port" in message
 
 
 def test_typo_in_required_key_reports_it_missing() -> None:
@@ -332,3 +332,35 @@ def test_parse_lab_with_lines_dropped_raises_only_topology_error(dropped: list[i
     text = "".join(line for index, line in enumerate(_DEFAULT_LINES) if index not in dropped)
     with contextlib.suppress(TopologyError):
         parse_lab(text)
+
+
+# --- the CA's plain-HTTP port (Dogtag's unsecure port) --------------------------------------------
+
+
+@pytest.mark.parametrize(("name", "http_port"), [("rsa", 8044), ("ecc", 8064), ("pqc", 8054)])
+def test_default_lab_gives_each_ca_a_plain_http_port(name: str, http_port: int) -> None:
+    assert load_lab().hierarchy(name).ca.http_port == http_port
+
+
+def test_http_port_is_optional() -> None:
+    assert parse_lab(_variant("http_port = 8044\n", "")).hierarchy("rsa").ca.http_port is None
+
+
+def test_http_port_round_trips_through_dump_lab() -> None:
+    lab = parse_lab(_variant("http_port = 8044\n", ""))
+    assert parse_lab(dump_lab(lab)).hierarchies == lab.hierarchies
+    assert parse_lab(dump_lab(load_lab())).hierarchies == load_lab().hierarchies
+
+
+def test_http_port_clashing_with_another_port_is_refused() -> None:
+    message = _error(_variant("http_port = 8064", "http_port = 8447"))
+    assert "port 8447 of ecc.ca.http_port clashes with rsa.ra" in message
+
+
+def test_http_port_clashing_with_its_own_tls_port_is_refused() -> None:
+    message = _error(_variant("http_port = 8044", "http_port = 8444"))
+    assert "port 8444 of rsa.ca.http_port clashes with rsa.ca" in message
+
+
+def test_http_port_must_be_a_tcp_port() -> None:
+    assert "hierarchy.rsa.ca.http_port 0 is not a TCP port" in _error(_variant("http_port = 8044", "http_port = 0"))

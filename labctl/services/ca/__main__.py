@@ -1,7 +1,9 @@
 """Run the Intermediate CA: `python -m labctl.services.ca --data-dir DIR --algorithm ec-p384 ...`.
 
 It serves at once (a self-signed TLS certificate while it awaits its own), installs its certificate
-when labctl drops it into the data dir, then serves the TLS certificate it issued itself.
+when labctl drops it into the data dir, then serves the TLS certificate it issued itself. With
+--http-port it also serves Dogtag's plain-HTTP port (labctl.services.ca.public) and writes its URLs,
+under --public-name, into every certificate it issues (labctl.pki.distribution).
 """
 
 from __future__ import annotations
@@ -12,10 +14,12 @@ import contextlib
 import ssl
 from pathlib import Path
 
+from labctl.pki.distribution import DistributionPoints
 from labctl.pki.keys import KeyAlgorithm
 from labctl.services.ca.app import create_app
 from labctl.services.ca.authority import CAConfig, CAState, IntermediateCA
-from labctl.services.http import configure_logging, serve, server_ssl_context
+from labctl.services.ca.public import create_public_app
+from labctl.services.http import configure_logging, plain_listener, serve, server_ssl_context
 
 # How often a CA awaiting its certificate looks for it in the data dir.
 INSTALL_POLL_S = 0.2
@@ -30,12 +34,29 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=8443)
     parser.add_argument("--tls-name", action="append", default=[], help="DNS name or IP for the CA's TLS certificate")
     parser.add_argument("--tls-compat-rsa", action="store_true", help="also serve an RSA-keyed TLS certificate")
+    parser.add_argument(
+        "--http-port", type=int, help="Dogtag's plain-HTTP port: the CRL, CA chain and OCSP; in issued certificates"
+    )
+    parser.add_argument(
+        "--public-name", help="the CA's host name in the URLs of --http-port (default: the first --tls-name)"
+    )
+    parser.add_argument("--hierarchy", default="", help="the lab's name for this CA's hierarchy (events carry it)")
+    parser.add_argument("--webhook", action="append", default=[], help="URL every event is POSTed to (repeatable)")
+    parser.add_argument(
+        "--events-report-after",
+        type=float,
+        default=300.0,
+        help="seconds an event may stay undelivered to a webhook before it is reported",
+    )
     parser.add_argument("--log-level", default="INFO")
     return parser.parse_args(argv)
 
 
 async def run(args: argparse.Namespace) -> None:
     names = tuple(args.tls_name) or ("localhost", "127.0.0.1")
+    distribution = None
+    if args.http_port is not None:
+        distribution = DistributionPoints(args.public_name or names[0], args.http_port)
     authority = IntermediateCA(
         CAConfig(
             data_dir=args.data_dir,
@@ -43,6 +64,10 @@ async def run(args: argparse.Namespace) -> None:
             common_name=args.common_name,
             tls_names=names,
             tls_compat_rsa=args.tls_compat_rsa,
+            distribution=distribution,
+            hierarchy=args.hierarchy,
+            webhooks=tuple(args.webhook),
+            events_report_after_s=args.events_report_after,
         )
     )
     authority.try_install()
@@ -63,15 +88,20 @@ async def run(args: argparse.Namespace) -> None:
 
     watcher = None if authority.state is CAState.RUNNING else asyncio.create_task(watch_install())
     try:
-        app = create_app(authority, tls_ready=serving_issued_tls.is_set)
-        await serve(
-            app,
-            host=args.host,
-            port=args.port,
-            ssl_context=ssl_context,
-            reload=reload,
-            reloaded=serving_issued_tls,
-        )
+        async with contextlib.AsyncExitStack() as plain:
+            if args.http_port is not None:
+                await plain.enter_async_context(
+                    plain_listener(create_public_app(authority), host=args.host, port=args.http_port)
+                )
+            app = create_app(authority, tls_ready=serving_issued_tls.is_set)
+            await serve(
+                app,
+                host=args.host,
+                port=args.port,
+                ssl_context=ssl_context,
+                reload=reload,
+                reloaded=serving_issued_tls,
+            )
     finally:
         if watcher is not None:
             watcher.cancel()

@@ -24,6 +24,7 @@ from labctl.pki.issue import certificates_pem
 from labctl.pki.pkcs7 import certs_only_der
 from labctl.pki.profiles import PROFILES, Profile
 from labctl.services.ca.authority import ANONYMOUS, Caller, CAState, IntermediateCA, RevocationReason
+from labctl.services.ca.events import attach_events
 from labctl.services.ca.ocsp import add_ocsp_routes
 from labctl.services.ca.store import CertRecord, CertStatus, RequestRecord, RequestStatus
 from labctl.services.http import MAX_BODY as MAX_BODY_KEY
@@ -94,6 +95,7 @@ def create_app(
         ]
     app.add_routes(routes)
     add_ocsp_routes(app, authority)
+    attach_events(app, authority, agent=_agent)  # labctl's extension: GET /ca/v2/labctl/events, webhooks
     return app
 
 
@@ -292,8 +294,14 @@ async def submit_request(request: web.Request) -> web.Response:
     except PKIError as exc:
         raise ServiceError(400, str(exc)) from exc
     authority = _authority(request)
+    attributes = enrollment.credentials
     record = authority.submit(
-        enrollment.csr, enrollment.profile_id, _caller(request), bootstrap_credential=enrollment.credentials.get("pin")
+        enrollment.csr,
+        enrollment.profile_id,
+        _caller(request),
+        bootstrap_credential=attributes.get("pin"),
+        hold=attributes.get(dogtag.HOLD_ATTRIBUTE) == dogtag.HOLD_VALUE,
+        repeat_key=attributes.get(dogtag.REPEAT_KEY_ATTRIBUTE) or None,
     )
     info = _request_info(request, record)
     if record.serial is not None:
@@ -314,7 +322,13 @@ async def get_request(request: web.Request) -> web.Response:
 
 async def list_requests(request: web.Request) -> web.Response:
     """GET agent/certrequests: requestState, requestType, start, pageSize (rest/v2/AgentCertRequestServlet.java)."""
-    _agent(request)
+    caller = _agent(request)
+    repeat_key = request.query.get(dogtag.REPEAT_KEY_ATTRIBUTE)
+    if repeat_key:
+        # The lab's look-up for an RA in manual approval mode (dogtag.REPEAT_KEY_ATTRIBUTE): 0 or 1 entries.
+        held = _authority(request).find_held(repeat_key, caller)
+        entries = [] if held is None else [_request_info(request, held)]
+        return web.json_response({"total": len(entries), "entries": entries})
     state = request.query.get("requestState")
     try:
         status = RequestStatus(state) if state else None
@@ -567,17 +581,8 @@ async def revoke_cert(request: web.Request) -> web.Response:
     reason = RevocationReason.parse(str(body.get("Reason", "Unspecified")))
     authority = _authority(request)
     with _not_found_as(dogtag.CERT_NOT_FOUND):
-        record = authority.revoke(serial, reason, caller)
-    # Dogtag records a revocation as a request of its own; GET certrequests/{requestID} finds it.
-    request_id = authority.store.add_request(
-        request_type="revocation",
-        profile_id=record.profile_id,
-        csr_der=None,
-        subject=record.subject,
-        status=RequestStatus.COMPLETE,
-        requester=caller.name,
-        serial=record.serial,
-    )
+        # Dogtag records a revocation as a request of its own; GET certrequests/{requestID} finds it.
+        _record, request_id = authority.revoke(serial, reason, caller)
     return web.json_response(_request_info(request, authority.get_request(request_id)))
 
 

@@ -15,7 +15,7 @@ import hmac
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from cryptography import x509
@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives import serialization
 
 from labctl.errors import PKIError, ServiceError
 from labctl.files import write_atomic
+from labctl.pki.distribution import DistributionPoints
 from labctl.pki.issue import (
     Issuer,
     RevokedEntry,
@@ -63,6 +64,9 @@ log = logging.getLogger(__name__)
 ADMIN_PROFILE = "caAdminCert"
 VERIFIED_PEERS_MAX = 256
 COMPAT_TLS_PROFILE = "caServerCert"
+# Dogtag rebuilds its MasterCRL every 240 minutes (base/ca/shared/conf/CS.cfg:
+# ca.crl.MasterCRL.autoUpdateInterval=240) besides on revocation; its nextUpdate is a day on (build_crl).
+CRL_UPDATE_INTERVAL = timedelta(minutes=240)
 
 
 class CAState(enum.StrEnum):
@@ -124,6 +128,14 @@ class CAConfig:
     tls_names: tuple[str, ...] = ("localhost", "127.0.0.1")
     # Also serve an RSA-keyed TLS certificate (issued by this CA) to clients that cannot do the CA's algorithm.
     tls_compat_rsa: bool = False
+    # Its plain-HTTP URLs (CRL, OCSP, CA chain): in every certificate it issues. None: no CRL DP, no AIA.
+    distribution: DistributionPoints | None = None
+    # The lab's name for this CA's hierarchy (rsa, ecc, pqc): events carry it.
+    hierarchy: str = ""
+    # Webhook receivers every event is POSTed to (labctl/services/ca/webhooks.py), and how long an event
+    # may stay undelivered before it is reported.
+    webhooks: tuple[str, ...] = ()
+    events_report_after_s: float = 300.0
 
 
 @dataclass(slots=True)
@@ -151,7 +163,9 @@ class IntermediateCA:
         self._issuer: Issuer | None = None
         self._chain: list[x509.Certificate] = []
         self._crl_der: bytes | None = None
+        self._crl_built_at: datetime | None = None
         self._verified_peers: dict[bytes, x509.Certificate] = {}
+        self._extensions = config.distribution.extensions() if config.distribution is not None else ()
 
     # --- files ---------------------------------------------------------------------------------
 
@@ -331,24 +345,50 @@ class IntermediateCA:
     # --- enrollment ----------------------------------------------------------------------------
 
     def submit(
-        self, csr_data: bytes, profile_id: str, caller: Caller, *, bootstrap_credential: str | None = None
+        self,
+        csr_data: bytes,
+        profile_id: str,
+        caller: Caller,
+        *,
+        bootstrap_credential: str | None = None,
+        hold: bool = False,
+        repeat_key: str | None = None,
     ) -> RequestRecord:
         """An enrollment request: issued at once for an agent, or for a profile that accepts the device
         bootstrap credential when the request carries a valid one; pending otherwise (never issued unapproved).
 
+        Args:
+            hold: an agent asks to leave the request pending for another agent's approval (the RA in
+                manual approval mode: Dogtag's DogtagRABackend without its approve step).
+            repeat_key: an agent's key for the request (agents only): a request already held under it
+                is answered instead of a new one, so a repeated EST request is never issued twice.
         Raises:
-            ServiceError: 400 for a malformed CSR or unknown profile; 503 before install.
+            ServiceError: 400 for a malformed CSR or unknown profile; 403 for a repeat key from a
+                non-agent; 503 before install.
         """
         self.issuer  # noqa: B018 - 503 before install
+        if repeat_key is not None:
+            if not caller.is_agent:
+                raise ServiceError(403, f"{caller.name} is not an agent of this CA: repeatKey is for agents")
+            known = self.store.request_for_key(repeat_key)
+            if known is not None:
+                return known
         try:
             profile = get_profile(profile_id)
             csr = load_csr(csr_data)
         except PKIError as exc:
             raise ServiceError(400, str(exc)) from exc
-        subject = csr.subject.rfc4514_string()
-        if profile.accepts_bootstrap_credential and self._valid_bootstrap(bootstrap_credential):
+        if not hold and profile.accepts_bootstrap_credential and self._valid_bootstrap(bootstrap_credential):
             return self._enroll_now(csr, profile, requester=f"bootstrap:{caller.name}")
-        if not caller.is_agent:
+        if hold or not caller.is_agent:
+            return self._hold(csr, profile_id, caller, repeat_key)
+        return self._enroll_now(csr, profile, requester=caller.name)
+
+    def _hold(
+        self, csr: x509.CertificateSigningRequest, profile_id: str, caller: Caller, repeat_key: str | None
+    ) -> RequestRecord:
+        subject = csr.subject.rfc4514_string()
+        if repeat_key is None:
             request_id = self.store.add_request(
                 request_type="enrollment",
                 profile_id=profile_id,
@@ -357,9 +397,17 @@ class IntermediateCA:
                 status=RequestStatus.PENDING,
                 requester=caller.name,
             )
-            log.info("request 0x%x (%s, %s) pending agent approval", request_id, profile_id, subject)
-            return self._request(request_id)
-        return self._enroll_now(csr, profile, requester=caller.name)
+        else:
+            request_id = self.store.add_held_request(
+                repeat_key, profile_id=profile_id, csr_der=_der(csr), subject=subject, requester=caller.name
+            )
+        log.info("request 0x%x (%s, %s) pending agent approval", request_id, profile_id, subject)
+        return self._request(request_id)
+
+    def find_held(self, repeat_key: str, caller: Caller) -> RequestRecord | None:
+        """The request an agent holds under `repeat_key`, if any."""
+        self._require_agent(caller)
+        return self.store.request_for_key(repeat_key)
 
     def _valid_bootstrap(self, credential: str | None) -> bool:
         """The credential's SHA-256 is in bootstrap.sha256 (one per line), written by labctl at install."""
@@ -405,7 +453,7 @@ class IntermediateCA:
         try:
             for _attempt in range(5):
                 serial = random_serial()
-                certificate = issue_certificate(issuer, csr, profile, serial=serial)
+                certificate = issue_certificate(issuer, csr, profile, serial=serial, extensions=self._extensions)
                 try:
                     recorded = self.store.add_certificate(
                         serial=serial,
@@ -466,31 +514,41 @@ class IntermediateCA:
 
     # --- revocation ----------------------------------------------------------------------------
 
-    def revoke(self, serial: int, reason: RevocationReason, caller: Caller) -> CertRecord:
-        """Revoke a certificate this CA issued and regenerate the CRL. Revoking twice is a 409."""
+    def revoke(self, serial: int, reason: RevocationReason, caller: Caller) -> tuple[CertRecord, int]:
+        """Revoke a certificate this CA issued and regenerate the CRL. Revoking twice is a 409.
+
+        Returns:
+            The certificate as revoked, and the revocation request's ID (Dogtag records a revocation
+            as a request of its own).
+        """
         self._require_agent(caller)
         record = self.get_certificate(serial)
         if record.status is CertStatus.REVOKED:
             raise ServiceError(409, f"certificate 0x{serial:x} is already revoked")
-        self.store.revoke(serial, reason=reason.name, revoked_by=caller.name)
+        request_id = self.store.revoke(serial, reason=reason.name, revoked_by=caller.name, reason_code=reason.code)
+        if request_id is None:
+            raise ServiceError(409, f"certificate 0x{serial:x} is already revoked")
         self._crl_der = None
         self.crl_der()
         log.info("revoked 0x%x (%s) by %s", serial, reason.name, caller.name)
-        return self.get_certificate(serial)
+        return self.get_certificate(serial), request_id
 
-    def crl_der(self) -> bytes:
-        """The current full CRL, regenerated after every revocation and kept on disk."""
-        if self._crl_der is None:
+    def crl_der(self, *, now: datetime | None = None) -> bytes:
+        """The current full CRL: regenerated after every revocation, and when older than CRL_UPDATE_INTERVAL
+        (so the one served never passes its nextUpdate); kept on disk."""
+        moment = now or datetime.now(UTC)
+        if self._crl_der is None or self._crl_built_at is None or moment - self._crl_built_at >= CRL_UPDATE_INTERVAL:
             entries = [
                 RevokedEntry(
                     rec.serial,
-                    rec.revoked_at or datetime.now(UTC),
+                    rec.revoked_at or moment,
                     RevocationReason[rec.revocation_reason or "Unspecified"].flag,
                 )
                 for rec in self.store.revoked()
             ]
-            crl = build_crl(self.issuer, entries, number=self.store.next_crl_number())
+            crl = build_crl(self.issuer, entries, number=self.store.next_crl_number(), now=moment)
             self._crl_der = crl.public_bytes(serialization.Encoding.DER)
+            self._crl_built_at = moment
             write_atomic(self.dir / "crl.der", self._crl_der)
         return self._crl_der
 

@@ -14,6 +14,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from labctl.cert_events import EventType
+from labctl.services.ca.outbox import Outbox
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS requests (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -46,6 +49,12 @@ CREATE TABLE IF NOT EXISTS certs (
 );
 CREATE INDEX IF NOT EXISTS certs_status ON certs(status);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+-- A request held for approval under the RA's repeat key (labctl/services/est_ra/approval.py): the
+-- repeated EST request finds it again, across RA restarts. Its own table, so older databases gain it.
+CREATE TABLE IF NOT EXISTS repeat_keys (
+    repeat_key  TEXT PRIMARY KEY,
+    request_id  INTEGER NOT NULL REFERENCES requests(id)
+);
 """
 
 
@@ -127,6 +136,8 @@ class Store:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(SCHEMA)
+        # Its rows are written inside this store's transactions (an event commits with its certificate).
+        self.outbox = Outbox(self._db)
 
     def close(self) -> None:
         self._db.close()
@@ -164,6 +175,35 @@ class Store:
         )
         assert cursor.lastrowid is not None
         return cursor.lastrowid
+
+    def add_held_request(
+        self, repeat_key: str, *, profile_id: str, csr_der: bytes, subject: str, requester: str
+    ) -> int:
+        """A pending enrollment under `repeat_key`, or the request already held under it: one per key."""
+        with self._transaction():
+            known = self._db.execute(
+                "SELECT request_id FROM repeat_keys WHERE repeat_key = ?", (repeat_key,)
+            ).fetchone()
+            if known is not None:
+                return int(known[0])
+            request_id = self.add_request(
+                request_type="enrollment",
+                profile_id=profile_id,
+                csr_der=csr_der,
+                subject=subject,
+                status=RequestStatus.PENDING,
+                requester=requester,
+            )
+            self._db.execute("INSERT INTO repeat_keys (repeat_key, request_id) VALUES (?, ?)", (repeat_key, request_id))
+            return request_id
+
+    def request_for_key(self, repeat_key: str) -> RequestRecord | None:
+        row = self._db.execute(
+            "SELECT requests.* FROM requests JOIN repeat_keys ON repeat_keys.request_id = requests.id"
+            " WHERE repeat_keys.repeat_key = ?",
+            (repeat_key,),
+        ).fetchone()
+        return None if row is None else _request(row)
 
     def set_request_status(
         self, request_id: int, status: RequestStatus, *, serial: int | None = None, error: str | None = None
@@ -225,7 +265,8 @@ class Store:
         Raises:
             SerialInUse: the serial is taken; nothing was written.
         """
-        now = _now()
+        moment = datetime.now(UTC)
+        now = moment.isoformat()
         try:
             with self._transaction():
                 if new_request is not None:
@@ -265,6 +306,14 @@ class Store:
                         "UPDATE requests SET status = ?, serial = ?, error = NULL, updated_at = ? WHERE id = ?",
                         (RequestStatus.COMPLETE.value, f"{serial:x}", now, request_id),
                     )
+                self.outbox.append(
+                    EventType.ISSUED,
+                    serial=serial,
+                    subject=subject,
+                    profile_id=profile_id,
+                    request_id=request_id,
+                    time=moment,
+                )
         except sqlite3.IntegrityError as exc:
             raise SerialInUse(f"serial 0x{serial:x} is already in use") from exc
         return request_id
@@ -319,14 +368,43 @@ class Store:
         )
         return total, [_cert(row) for row in rows]
 
-    def revoke(self, serial: int, *, reason: str, revoked_by: str) -> bool:
-        """Mark a certificate revoked; False when it already was."""
-        cursor = self._db.execute(
-            "UPDATE certs SET status = ?, revoked_at = ?, revoked_by = ?, revocation_reason = ?"
-            " WHERE serial = ? AND status = ?",
-            (CertStatus.REVOKED.value, _now(), revoked_by, reason, f"{serial:x}", CertStatus.VALID.value),
-        )
-        return cursor.rowcount == 1
+    def revoke(self, serial: int, *, reason: str, revoked_by: str, reason_code: int | None = None) -> int | None:
+        """Mark a certificate revoked, record the revocation as a request of its own (as Dogtag does) and
+        its event, in one transaction.
+
+        Returns:
+            The revocation request's ID; None when the certificate was not valid (already revoked, or unknown).
+        """
+        moment = datetime.now(UTC)
+        now = moment.isoformat()
+        with self._transaction():
+            cursor = self._db.execute(
+                "UPDATE certs SET status = ?, revoked_at = ?, revoked_by = ?, revocation_reason = ?"
+                " WHERE serial = ? AND status = ?",
+                (CertStatus.REVOKED.value, now, revoked_by, reason, f"{serial:x}", CertStatus.VALID.value),
+            )
+            if cursor.rowcount != 1:
+                return None
+            subject, profile_id = self._db.execute(
+                "SELECT subject, profile_id FROM certs WHERE serial = ?", (f"{serial:x}",)
+            ).fetchone()
+            inserted = self._db.execute(
+                "INSERT INTO requests (request_type, profile_id, csr_der, subject, status, requester, serial,"
+                " created_at, updated_at) VALUES ('revocation', ?, NULL, ?, ?, ?, ?, ?, ?)",
+                (profile_id, subject, RequestStatus.COMPLETE.value, revoked_by, f"{serial:x}", now, now),
+            )
+            request_id = inserted.lastrowid
+            self.outbox.append(
+                EventType.REVOKED,
+                serial=serial,
+                subject=subject,
+                profile_id=profile_id,
+                request_id=request_id,
+                time=moment,
+                reason=reason,
+                reason_code=reason_code,
+            )
+        return request_id
 
     def revoked(self) -> Iterator[CertRecord]:
         for row in self._db.execute(

@@ -17,9 +17,10 @@ from cryptography import x509
 from labctl.errors import LabctlError
 from labctl.pki.issue import load_pem_certificates
 from labctl.services.est_ra.app import create_app
+from labctl.services.est_ra.approval import ManualApproval
 from labctl.services.est_ra.authz import Authorizer, credentials_hint
 from labctl.services.est_ra.backend import DogtagRABackend
-from labctl.services.est_ra.config import READY_MARKER, ConfigError, RAConfig, load_config
+from labctl.services.est_ra.config import READY_MARKER, Approval, ConfigError, RAConfig, load_config
 from labctl.services.est_ra.fullcmc import CMCSigner, FullCMC
 from labctl.services.http import configure_logging, serve, server_ssl_context
 
@@ -74,11 +75,16 @@ async def run(config: RAConfig) -> None:
     backend = _backend(config, config.backend.profile)
     issuer = intermediate_of(config.server.client_ca_file)
     authorizer = Authorizer(config.authorizer, config.realm, issuer, hint=credentials_hint(config.server.label))
+    manual = None
+    if config.backend.approval is Approval.MANUAL:
+        manual = ManualApproval(backend, config.backend.retry_after_s)
+        log.info("manual approval: enrollments wait for a CA agent (Retry-After %d s)", config.backend.retry_after_s)
     app = create_app(
         backend,
         authorizer,
         label=config.server.label,
         max_body=config.server.max_body_bytes,
+        manual_approval=manual,
         fullcmc=fullcmc_service(config),
     )
 

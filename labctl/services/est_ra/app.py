@@ -20,6 +20,7 @@ from labctl.pki.csrattrs import CsrAttribute, CsrAttrs, encode_csrattrs
 from labctl.pki.issue import load_csr
 from labctl.pki.keys import KeyAlgorithm, algorithm_of
 from labctl.pki.pkcs7 import certs_only_base64, wrap_base64
+from labctl.services.est_ra.approval import ManualApproval, Pending
 from labctl.services.est_ra.authz import Authorizer, Principal
 from labctl.services.est_ra.backend import CABackend
 from labctl.services.est_ra.fullcmc import FullCMC, check_content_type
@@ -53,6 +54,7 @@ PEER: web.AppKey[PeerCertificate] = web.AppKey("peer_certificate")
 LABEL: web.AppKey[str | None] = web.AppKey("label")
 CSRATTRS: web.AppKey[bytes | None] = web.AppKey("csrattrs")
 SERVER_KEY_ALGORITHM: web.AppKey[KeyAlgorithm | None] = web.AppKey("server_key_algorithm")
+APPROVAL: web.AppKey[ManualApproval | None] = web.AppKey("approval")
 FULLCMC: web.AppKey[FullCMC | None] = web.AppKey("fullcmc")
 
 # What each hierarchy asks for in csrattrs (RFC 7030 section 4.5.2): its signature algorithm, and for EC the curve.
@@ -78,16 +80,19 @@ def create_app(
     label: str | None = None,
     max_body: int = 64 * 1024,
     peer_certificate: PeerCertificate = tls_peer_certificate,
+    manual_approval: ManualApproval | None = None,
     fullcmc: FullCMC | None = None,
 ) -> web.Application:
     """The RA's aiohttp application. `peer_certificate` is the seam in-process tests use for TLS client auth;
-    without `fullcmc` (its response signer) /fullcmc answers 501."""
+    `manual_approval` holds enrollments for a CA agent (backend.conf approval=manual); without `fullcmc`
+    (its response signer) /fullcmc answers 501."""
     app = web.Application(middlewares=[error_middleware(text_error)], client_max_size=max_body)
     app[BACKEND] = backend
     app[AUTHORIZER] = authorizer
     app[PEER] = peer_certificate
     app[LABEL] = label
     app[MAX_BODY] = max_body
+    app[APPROVAL] = manual_approval
     app[FULLCMC] = fullcmc
     algorithm = authorizer.config.key_algorithm
     app[CSRATTRS] = None if algorithm is None else encode_csrattrs(csr_attributes_for(algorithm))
@@ -185,6 +190,10 @@ async def serverkeygen(request: web.Request) -> web.Response:
     hierarchy's key policy applies to the key the RA makes, not to it."""
     authorizer = request.app[AUTHORIZER]
     principal = authorizer.authenticate_enroll(request.headers.get("Authorization"), request.app[PEER](request))
+    if request.app[APPROVAL] is not None:
+        # A held request would need the key kept until an agent approves and the client repeats: this RA
+        # never stores a key it made, so it offers serverkeygen only where enrollment is issued at once.
+        raise ServiceError(501, "serverkeygen is not offered where enrollment waits for an agent (approval=manual)")
     if principal.certificate is not None:
         await _require_not_revoked(request, principal)
     csr = await _read_csr(request)
@@ -215,6 +224,10 @@ async def fullcmc(request: web.Request) -> web.Response:
         raise ServiceError(501, "fullcmc is not configured on this RA")
     authorizer = request.app[AUTHORIZER]
     principal = authorizer.authenticate_enroll(request.headers.get("Authorization"), request.app[PEER](request))
+    if request.app[APPROVAL] is not None:
+        # A held request would be a CMC "pending" answer and a later query (RFC 5272 section 6.13), which this
+        # RA does not implement; enrolling at once would go round the agent. 501, as Dogtag maps pending.
+        raise ServiceError(501, "fullcmc is not offered where enrollment waits for an agent (approval=manual)")
     if principal.certificate is not None:
         await _require_not_revoked(request, principal)
     check_content_type(request.headers.get("Content-Type"))
@@ -246,6 +259,15 @@ async def _read_csr(request: web.Request) -> x509.CertificateSigningRequest:
 async def _enroll(
     request: web.Request, csr: x509.CertificateSigningRequest, principal: Principal, operation: str
 ) -> web.Response:
+    approval = request.app[APPROVAL]
+    if approval is not None:
+        outcome = await approval.enroll(csr, principal)
+        if isinstance(outcome, Pending):
+            log.info("%s for %s: %s", operation, principal.name, outcome.reason)
+            return _pending_response(outcome)
+        # Every repeat after the approval gets this same certificate: "approved", not "issued" again.
+        log.info("%s for %s: approved 0x%x", operation, principal.name, outcome.serial_number)
+        return _base64_response(certs_only_base64([outcome]), ENROLL_TYPE)
     csr_b64 = base64.b64encode(csr.public_bytes(serialization.Encoding.DER)).decode("ascii")
     certificate = await request.app[BACKEND].enroll(csr_b64)
     log.info(
@@ -257,3 +279,12 @@ async def _enroll(
     )
     # RFC 7030 section 4.2.3: the answer holds the new certificate only; the chain comes from cacerts.
     return _base64_response(certs_only_base64([certificate]), ENROLL_TYPE)
+
+
+def _pending_response(pending: Pending) -> web.Response:
+    """RFC 7030 section 4.2.3: 202 Accepted with Retry-After; the client repeats the same request later."""
+    return web.Response(
+        status=202,
+        text=f"202 {pending.reason}\n",
+        headers={"Retry-After": str(pending.retry_after_s)},
+    )

@@ -151,6 +151,42 @@ class DogtagRABackend:
         except PKIError as exc:
             raise ServiceError(502, f"CA certificate unreadable: {exc}") from exc
 
+    # --- manual approval (labctl/services/est_ra/approval.py) -------------------------------------------
+
+    async def find_held(self, repeat_key: str) -> dogtag.RequestInfo | None:
+        """The request held under `repeat_key` at the CA, if any."""
+        data = await self._json("GET", f"/agent/certrequests?{dogtag.REPEAT_KEY_ATTRIBUTE}={repeat_key}")
+        infos = self._request_infos(data)
+        if len(infos) > 1:
+            # A CA without the lab's look-up (Dogtag itself) ignores repeatKey and lists every request.
+            raise ServiceError(502, "CA cannot look requests up by repeatKey: manual approval needs the lab CA")
+        return infos[0] if infos else None
+
+    async def submit_held(self, csr_b64: str, repeat_key: str) -> dogtag.RequestInfo:
+        """Submit, asking the CA to hold the request for an agent (DogtagRABackend without its approve step)."""
+        attributes = {dogtag.HOLD_ATTRIBUTE: dogtag.HOLD_VALUE, dogtag.REPEAT_KEY_ATTRIBUTE: repeat_key}
+        body = dogtag.enrollment_request(self._profile, csr_b64, credentials=attributes)
+        infos = self._request_infos(await self._json("POST", "/certrequests", payload=body))
+        if not infos:
+            raise ServiceError(502, "CA answer unreadable: no request in it")
+        return infos[0]
+
+    async def issued_certificate(self, info: dogtag.RequestInfo) -> x509.Certificate:
+        if info.cert_id is None:
+            raise ServiceError(502, f"CA says request 0x{info.request_id:x} is complete but names no certificate")
+        try:
+            data = await self._json("GET", f"/certs/{dogtag.format_id(info.cert_id)}")
+            return load_pem_certificates(dogtag.parse_cert_data(data).pem)[0]
+        except PKIError as exc:
+            raise ServiceError(502, f"CA certificate unreadable: {exc}") from exc
+
+    @staticmethod
+    def _request_infos(data: Any) -> list[dogtag.RequestInfo]:
+        try:
+            return [] if data is None else dogtag.parse_request_infos(data)
+        except PKIError as exc:
+            raise ServiceError(502, f"CA answer unreadable: {exc}") from exc
+
     async def certificate_status(self, serial: int) -> str:
         """VALID, REVOKED, EXPIRED, ... as the CA says; UNKNOWN when the CA never issued it."""
         data = await self._json("GET", f"/certs/{dogtag.format_id(serial)}")

@@ -9,6 +9,7 @@ misspelt key must not be ignored in silence.
 
 from __future__ import annotations
 
+import enum
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -17,6 +18,17 @@ from pathlib import Path
 from labctl.errors import LabctlError, PKIError
 from labctl.pki.keys import KeyAlgorithm
 from labctl.pki.names import ReservedNames, parse_networks
+
+# RFC 7030 section 4.2.3 leaves the delay to the server; a lab agent approves within seconds.
+DEFAULT_RETRY_AFTER_S = 5
+
+
+class Approval(enum.StrEnum):
+    """Who approves the RA's enrollments: the RA itself, as agent (auto), or a CA agent (manual)."""
+
+    AUTO = "auto"
+    MANUAL = "manual"
+
 
 # Written into the conf dir after every other file, by labctl, for an RA started with --wait-for-config.
 READY_MARKER = ".ready"
@@ -49,9 +61,21 @@ BACKEND_CLASS = "org.dogtagpki.est.DogtagRABackend"
 LABCTL_AUTHORIZER_CLASS = "labctl.services.est_ra.authz.Authorizer"
 EXTERNAL_AUTHORIZER_CLASS = "org.dogtagpki.est.ExternalProcessRequestAuthorizer"
 REALM_CLASS = "com.netscape.cms.realm.PKIInMemoryRealm"
-# DogtagRABackend's keys, then labctl's (trustFile, timeout).
+# DogtagRABackend's keys, then labctl's (trustFile, timeout, approval, retryAfter).
 _BACKEND_KEYS = frozenset(
-    {"url", "profile", "nickname", "username", "password", "passwordFile", "fullcmc.profile", "trustFile", "timeout"}
+    {
+        "url",
+        "profile",
+        "nickname",
+        "username",
+        "password",
+        "passwordFile",
+        "fullcmc.profile",
+        "trustFile",
+        "timeout",
+        "approval",
+        "retryAfter",
+    }
 )
 _LABCTL_AUTHORIZER_KEYS = frozenset(
     {
@@ -128,6 +152,10 @@ class BackendConfig:
     username: str | None = None
     # The profile fullcmc enrollments use (None: `profile`).
     fullcmc_profile: str | None = None
+    # labctl's: who approves enrollments (Dogtag's DogtagRABackend always approves them itself), and
+    # the Retry-After of a 202 while a CA agent has not (RFC 7030 section 4.2.3).
+    approval: Approval = Approval.AUTO
+    retry_after_s: int = DEFAULT_RETRY_AFTER_S
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,6 +238,7 @@ def _backend(base: Path, path: Path) -> BackendConfig:
         timeout = float(values.get("timeout", "10"))
     except ValueError:
         raise ConfigError(f"{path}: timeout must be a number of seconds") from None
+    approval, retry_after = _approval(values, path)
     return BackendConfig(
         url=url,
         profile=_required(values, "profile", path),
@@ -219,7 +248,26 @@ def _backend(base: Path, path: Path) -> BackendConfig:
         timeout_s=timeout,
         username=username,
         fullcmc_profile=values.get("fullcmc.profile") or None,
+        approval=approval,
+        retry_after_s=retry_after,
     )
+
+
+def _approval(values: Mapping[str, str], path: Path) -> tuple[Approval, int]:
+    """`approval` (auto or manual, default auto) and `retryAfter` (whole seconds, at least 1)."""
+    text = values.get("approval") or Approval.AUTO.value
+    try:
+        approval = Approval(text)
+    except ValueError:
+        raise ConfigError(f"{path}: 'approval' must be auto or manual, got {text!r}") from None
+    retry_text = values.get("retryAfter") or str(DEFAULT_RETRY_AFTER_S)
+    try:
+        retry_after = int(retry_text)
+    except ValueError:
+        raise ConfigError(f"{path}: 'retryAfter' must be whole seconds, got {retry_text!r}") from None
+    if retry_after < 1:
+        raise ConfigError(f"{path}: 'retryAfter' must be at least 1 second, got {retry_after}")
+    return approval, retry_after
 
 
 def _authorizer(base: Path, path: Path) -> AuthorizerConfig:
