@@ -28,7 +28,7 @@ from labctl.est_client import ESTClient, est_ssl_context
 from labctl.images import IMAGE_UID
 from labctl.pending import PendingApproval
 from labctl.pki.issue import certificates_pem, csr_pem, load_csr, load_pem_certificates
-from labctl.pki.keys import PrivateKey, encrypted_key_pem, load_private_key_pem
+from labctl.pki.keys import PrivateKey, encrypted_key_pem, load_private_key_pem, private_key_pem, read_private_key
 from labctl.readiness import Clock, SystemClock, wait_until
 from labctl.runtime.base import ContainerRuntime, ContainerSpec, ExecResult, FileContent, VolumeMount, VolumeSpec
 from labctl.specs import CLIENT_DIR
@@ -270,6 +270,17 @@ class InNetworkTransport:
         output = self._run("serverkeygen", files, args).encode()
         return load_private_key_pem(output, password=password.encode()), load_pem_certificates(output)[0]
 
+    def fullcmc(self, csr: x509.CertificateSigningRequest, key: PrivateKey) -> x509.Certificate:
+        # The device key signs the CMC request inside the container, which is removed after.
+        files = {
+            "csr.pem": FileContent(csr_pem(csr)),
+            "device.key": FileContent(private_key_pem(key), 0o600),
+            "est-credentials": _credentials_file(self._endpoint),
+        }
+        args = ["--csr", f"{CLIENT_DIR}/csr.pem", "--key", f"{CLIENT_DIR}/device.key"]
+        args += ["--credentials", f"{CLIENT_DIR}/est-credentials"]
+        return self._call("fullcmc", files, args)[0]
+
 
 def transport_for(runner: ClientRunner, endpoint: Endpoint) -> Transport:
     """From the host when its TLS can do the hierarchy's algorithm, else from inside the hierarchy's network."""
@@ -315,7 +326,8 @@ def est_call(
     auth = None
     if credentials is not None:
         auth = read_credentials(credentials)
-    context = est_ssl_context(trust, cert=cert, key=key)
+    # fullcmc's --key signs the CMC request; simplereenroll's (with --cert) authenticates in TLS.
+    context = est_ssl_context(trust, cert=cert, key=key if cert is not None else None)
     request = load_csr(csr.read_bytes()) if csr is not None else None
     try:
         with ESTClient(ra_url, ssl_context=context, auth=auth) as client:
@@ -323,6 +335,10 @@ def est_call(
                 certificates = client.cacerts()
             elif request is None:
                 raise LabctlError(f"{operation} needs --csr")
+            elif operation == "fullcmc":
+                if key is None:
+                    raise LabctlError("fullcmc needs --key (the CSR's key signs the CMC request)")
+                certificates = [client.fullcmc(request, read_private_key(key)).certificates[0]]
             elif operation == "simpleenroll":
                 certificates = [client.simpleenroll(request)]
             elif operation == "serverkeygen":

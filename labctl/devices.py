@@ -50,6 +50,8 @@ class Transport(Protocol):
 
     def serverkeygen(self, csr: x509.CertificateSigningRequest) -> tuple[PrivateKey, x509.Certificate]: ...
 
+    def fullcmc(self, csr: x509.CertificateSigningRequest, key: PrivateKey) -> x509.Certificate: ...
+
 
 class HostTransport:
     def __init__(self, endpoint: Endpoint) -> None:
@@ -76,6 +78,10 @@ class HostTransport:
     def serverkeygen(self, csr: x509.CertificateSigningRequest) -> tuple[PrivateKey, x509.Certificate]:
         with self._client(auth=True) as client:
             return client.serverkeygen(csr)
+
+    def fullcmc(self, csr: x509.CertificateSigningRequest, key: PrivateKey) -> x509.Certificate:
+        with self._client(auth=True) as client:
+            return client.fullcmc(csr, key).certificates[0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +204,17 @@ def serverkeygen_device(
     names = _device_names(common_name, sans)
     signer = generate_private_key(KeyAlgorithm.EC_P384)
     key, certificate = transport.serverkeygen(build_csr(signer, common_name_subject(common_name), names))
+    return _save_device(endpoint, transport, key, certificate, out_dir)
+
+
+def fullcmc_device(
+    endpoint: Endpoint, transport: Transport, *, common_name: str, sans: Sequence[str], out_dir: Path
+) -> Enrolled:
+    """As enroll_device, through fullcmc (RFC 7030 section 4.3): the CSR in a CMC Full PKI Request signed
+    with the new key; writes key (0600), cert, chain."""
+    names = _device_names(common_name, sans)
+    key = generate_private_key(endpoint.hierarchy.algorithm)
+    certificate = transport.fullcmc(build_csr(key, common_name_subject(common_name), names), key)
     return _save_device(endpoint, transport, key, certificate, out_dir)
 
 

@@ -1,4 +1,4 @@
-"""RFC 7030 client on httpx: cacerts, csrattrs, simpleenroll, simplereenroll, serverkeygen.
+"""RFC 7030 client on httpx: cacerts, csrattrs, simpleenroll, simplereenroll, serverkeygen, fullcmc.
 
 Accepts a PKCS#7 answer in base64 (any wrapping) or DER. httpx errors become ESTError here, once;
 a TLS trust failure says which trust anchor was used and suggests `labctl est-cacerts`.
@@ -21,8 +21,12 @@ from labctl.pki.issue import decode_base64
 from labctl.pki.pkcs7 import load_certs_only
 
 if TYPE_CHECKING:
+    from labctl.pki.cmc import FullPKIResponse
     from labctl.pki.csrattrs import CsrAttrs
     from labctl.pki.keys import PrivateKey
+
+
+CMC_REQUEST_TYPE = "application/pkcs7-mime; smime-type=CMC-request"
 
 
 def est_ssl_context(
@@ -67,12 +71,16 @@ class ESTClient:
     def __exit__(self, *_: object) -> None:
         self.close()
 
-    def _send(self, method: str, operation: str, *, body: bytes | None = None) -> bytes:
-        return self._exchange(method, operation, body=body).content
+    def _send(
+        self, method: str, operation: str, *, body: bytes | None = None, content_type: str = "application/pkcs10"
+    ) -> bytes:
+        return self._exchange(method, operation, body=body, content_type=content_type).content
 
-    def _exchange(self, method: str, operation: str, *, body: bytes | None = None) -> httpx.Response:
+    def _exchange(
+        self, method: str, operation: str, *, body: bytes | None = None, content_type: str = "application/pkcs10"
+    ) -> httpx.Response:
         url = f"{self._prefix}/{operation}"
-        headers = {"Content-Type": "application/pkcs10", "Content-Transfer-Encoding": "base64"} if body else {}
+        headers = {"Content-Type": content_type, "Content-Transfer-Encoding": "base64"} if body else {}
         try:
             response = self._http.request(method, url, content=body, headers=headers)
         except httpx.ConnectError as exc:
@@ -85,7 +93,9 @@ class ESTClient:
         except httpx.HTTPError as exc:
             raise ESTError(f"{operation} at {self.base_url} failed: {exc}") from exc
         if response.status_code != 200:
-            reason = response.text.strip().splitlines()[0] if response.text.strip() else response.reason_phrase
+            reason = _cmc_reason(response) or (
+                response.text.strip().splitlines()[0] if response.text.strip() else response.reason_phrase
+            )
             if response.status_code == 202:  # RFC 7030 section 4.2.3: held for approval; repeat later
                 message = f"{operation} at {self.base_url}: {reason}"
                 raise PendingApproval.from_answer(message, response.headers.get("Retry-After"))
@@ -123,6 +133,35 @@ class ESTClient:
             return read_serverkeygen(response.headers.get("Content-Type", ""), response.content)
         except PKIError as exc:
             raise ESTError(f"serverkeygen answer unreadable: {exc}") from exc
+
+    def fullcmc(self, csr: x509.CertificateSigningRequest, key: PrivateKey) -> FullPKIResponse:
+        """RFC 7030 section 4.3: `csr` in a Full PKI Request signed with `key` (its own); the response,
+        its signature checked (whether its signer is one to trust is the caller's to check)."""
+        from labctl.pki.cmc import build_full_pki_request, parse_full_pki_response  # pyasn1: see csrattrs
+
+        body = base64.encodebytes(build_full_pki_request(csr, key))
+        answer = self._send("POST", "fullcmc", body=body, content_type=CMC_REQUEST_TYPE)
+        try:
+            response = parse_full_pki_response(answer)
+        except PKIError as exc:
+            raise ESTError(f"fullcmc answer unreadable: {exc}") from exc
+        if not response.success or len(response.certificates) != 1:
+            raise ESTError(f"fullcmc answer is not a success with one certificate: {response.status_string}")
+        return response
+
+
+def _cmc_reason(response: httpx.Response) -> str | None:
+    """A fullcmc refusal's reason: the statusString of the CMC failure response it carries (RFC 7030 section 4.3.2)."""
+    if "smime-type=cmc-response" not in response.headers.get("Content-Type", "").lower():
+        return None
+    from labctl.pki.cmc import parse_full_pki_response
+
+    try:
+        answer = parse_full_pki_response(response.content)
+    except PKIError:
+        return None
+    fail_info = answer.fail_info.name if answer.fail_info is not None else answer.status.name
+    return f"{response.status_code} {answer.status_string} (CMC {fail_info})"
 
 
 def _b64(csr: x509.CertificateSigningRequest) -> bytes:

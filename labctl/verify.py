@@ -58,6 +58,7 @@ DEVICE_CN = "verify-device.cert-lab.local"
 # status, the CRL (reenroll-with-revoked-refused follows only a revocation that passed, as before).
 REVOCATION_CHECKS = ("ocsp-good", "revocation-at-ca", "ocsp-revoked", "crl-lists-revoked")
 KEYGEN_CN = "verify-keygen.cert-lab.local"
+FULLCMC_CN = "verify-fullcmc.cert-lab.local"
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +143,20 @@ def verify_endpoint(endpoint: Endpoint, *, admin: AdminFactory | None = None) ->
                 _key_usage(certificate) == wanted, f"key usage {sorted(_key_usage(certificate))} != {sorted(wanted)}"
             )
             _save(work, "device", key, certificate)
+
+        def fullcmc() -> None:
+            # RFC 7030 section 4.3: a Full PKI Request signed with the CSR's own key; the response signed by the RA.
+            key = generate_private_key(hierarchy.algorithm)
+            csr = build_csr(key, common_name_subject(FULLCMC_CN), [FULLCMC_CN])
+            with ESTClient(endpoint.ra_url, ssl_context=context, auth=credentials) as client:
+                response = client.fullcmc(csr, key)
+            certificate = response.certificates[0]
+            verify_chain(certificate, chain)
+            _require(certificate.subject == csr.subject, f"subject is {certificate.subject.rfc4514_string()}")
+            try:
+                issued_by(response.signer, intermediate)
+            except PKIError as exc:
+                raise _CheckFailed("the CMC response is not signed by a certificate of the hierarchy") from exc
 
         def simplereenroll() -> None:
             old = load_pem_certificates((work / "device.crt").read_bytes())[0]
@@ -248,6 +263,7 @@ def verify_endpoint(endpoint: Endpoint, *, admin: AdminFactory | None = None) ->
         else:
             enrolled = checks.run("simpleenroll", simpleenroll)
         renewed = enrolled and checks.run("simplereenroll", simplereenroll)
+        checks.run("fullcmc", fullcmc)
         if admin is None or not renewed:
             for name in REVOCATION_CHECKS:
                 checks.skip(name, "no lab admin credential" if admin is None else "no certificate to revoke")

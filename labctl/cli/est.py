@@ -1,4 +1,5 @@
-"""The EST client commands (the lab docs' interface): est-cacerts, est-enroll, est-reenroll, est-serverkeygen."""
+"""The EST client commands (the lab docs' interface): est-cacerts, est-enroll, est-reenroll, est-serverkeygen,
+est-fullcmc."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from labctl.devices import (
     bootstrap_cacerts,
     enroll_device,
     fetch_cacerts,
+    fullcmc_device,
     reenroll_device,
     serverkeygen_device,
 )
@@ -122,6 +124,21 @@ def _approval_wait(obj: Context, pki_type: str, wait_s: int) -> ApprovalWait:
         return labctl_command(f"approve {request_id} --pki-type {pki_type}", obj.lab.name, obj.state_dir, obj.config)
 
     return ApprovalWait(wait_s, notice, approve_command)
+
+
+@main.command("est-fullcmc")
+@click.option("--cn", required=True, help="subject common name, e.g. device01.cert-lab.local (also put in the SAN)")
+@pki_type_option()
+@click.option("--san", "sans", multiple=True, help="extra subjectAltName (DNS name or IP; repeatable)")
+@click.option("--out-dir", type=click.Path(path_type=Path), help="default: <state>/devices/<pki-type>/<cn>")
+@click.pass_obj
+def est_fullcmc(obj: Context, cn: str, pki_type: str, sans: tuple[str, ...], out_dir: Path | None) -> None:
+    """As est-enroll, through fullcmc: the CSR in a CMC Full PKI Request signed with the new key (RFC 7030 4.3)."""
+    with _transport(obj, pki_type) as (endpoint, transport):
+        enrolled = fullcmc_device(
+            endpoint, transport, common_name=cn, sans=sans, out_dir=_device_dir(obj, pki_type, cn, out_dir)
+        )
+    print_enrolled(enrolled)
 
 
 @main.command("est-reenroll")

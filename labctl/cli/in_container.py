@@ -16,7 +16,9 @@ from labctl.state import read_credentials
 
 
 @main.command("est-call", hidden=True)
-@click.argument("operation", type=click.Choice(["cacerts", "simpleenroll", "simplereenroll", "serverkeygen"]))
+@click.argument(
+    "operation", type=click.Choice(["cacerts", "simpleenroll", "simplereenroll", "serverkeygen", "fullcmc"])
+)
 @click.option("--ra-url", required=True)
 @click.option("--trust", type=click.Path(path_type=Path, exists=True), required=True)
 @click.option("--credentials", type=click.Path(path_type=Path, exists=True))

@@ -22,8 +22,8 @@ from labctl.topology import Lab, load_lab
 from tests.integration.podman_fixtures import require_podman
 
 REPO = Path(__file__).resolve().parents[2]
-# `labctl verify` on the default lab: 17 checks for each of the three hierarchies.
-VERIFY_CHECKS = 51
+# `labctl verify` on the default lab: 18 checks for each of the three hierarchies.
+VERIFY_CHECKS = 54
 
 
 @dataclass

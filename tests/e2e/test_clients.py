@@ -29,6 +29,7 @@ VERIFY_CHECKS = {
     "cacerts",
     "simpleenroll",
     "simplereenroll",
+    "fullcmc",
     "revocation-at-ca",
     "reenroll-with-revoked-refused",
     "enroll-without-credentials-401",

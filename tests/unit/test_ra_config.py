@@ -221,7 +221,7 @@ def test_rendered_files_load_with_labctl_authorizer(tmp_path: Path, name: str) -
     config = _load_rendered(tmp_path, name, compat_tls=True)
     assert config.authorizer.key_algorithm is load_lab().hierarchy(name).algorithm
     assert config.authorizer.external is None
-    assert config.backend.fullcmc_profile is None
+    assert config.backend.fullcmc_profile == config.backend.profile
 
 
 def test_rendered_authorizer_reserves_every_service_of_the_lab(tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ from labctl.services.est_ra.approval import ManualApproval
 from labctl.services.est_ra.authz import Authorizer, credentials_hint
 from labctl.services.est_ra.backend import DogtagRABackend
 from labctl.services.est_ra.config import READY_MARKER, Approval, ConfigError, RAConfig, load_config
+from labctl.services.est_ra.fullcmc import CMCSigner, FullCMC
 from labctl.services.http import configure_logging, serve, server_ssl_context
 
 log = logging.getLogger("labctl.est_ra")
@@ -44,11 +45,6 @@ def backend_ssl_context(config: RAConfig) -> ssl.SSLContext:
 
 def warn_unused(config: RAConfig) -> None:
     """backend.conf keys Dogtag reads that this RA reads and does not use: said once, at startup."""
-    if config.backend.fullcmc_profile is not None:
-        log.warning(
-            "backend.conf: fullcmc.profile=%s read, not used: /fullcmc is not served yet",
-            config.backend.fullcmc_profile,
-        )
     if config.backend.username is not None:
         log.warning(
             "backend.conf: username=%s read, not used: the lab CA takes the agent certificate 'nickname' only",
@@ -56,14 +52,27 @@ def warn_unused(config: RAConfig) -> None:
         )
 
 
-async def run(config: RAConfig) -> None:
-    warn_unused(config)
-    backend = DogtagRABackend(
+def _backend(config: RAConfig, profile: str) -> DogtagRABackend:
+    return DogtagRABackend(
         config.backend.url,
-        profile=config.backend.profile,
+        profile=profile,
         ssl_context=backend_ssl_context(config) if config.backend.url.startswith("https") else None,
         timeout_s=config.backend.timeout_s,
     )
+
+
+def fullcmc_service(config: RAConfig) -> FullCMC:
+    """fullcmc signs with the RA's TLS server credential (labctl/services/est_ra/fullcmc.py says why) and
+    enrolls with backend.conf's fullcmc.profile, as Dogtag's DogtagRABackend does, when it names another profile."""
+    cert_file, key_file = config.server.chains[0]
+    profile = config.backend.fullcmc_profile
+    backend = _backend(config, profile) if profile is not None and profile != config.backend.profile else None
+    return FullCMC(CMCSigner.from_files(cert_file, key_file), backend)
+
+
+async def run(config: RAConfig) -> None:
+    warn_unused(config)
+    backend = _backend(config, config.backend.profile)
     issuer = intermediate_of(config.server.client_ca_file)
     authorizer = Authorizer(config.authorizer, config.realm, issuer, hint=credentials_hint(config.server.label))
     manual = None
@@ -76,6 +85,7 @@ async def run(config: RAConfig) -> None:
         label=config.server.label,
         max_body=config.server.max_body_bytes,
         manual_approval=manual,
+        fullcmc=fullcmc_service(config),
     )
 
     def ssl_context() -> ssl.SSLContext:

@@ -23,6 +23,7 @@ from labctl.pki.pkcs7 import certs_only_base64, wrap_base64
 from labctl.services.est_ra.approval import ManualApproval, Pending
 from labctl.services.est_ra.authz import Authorizer, Principal
 from labctl.services.est_ra.backend import CABackend
+from labctl.services.est_ra.fullcmc import FullCMC, check_content_type
 from labctl.services.est_ra.serverkeygen import generate_and_enroll, key_delivery, serverkeygen_response
 from labctl.services.http import (
     MAX_BODY,
@@ -44,6 +45,7 @@ OPERATIONS = {
     "simpleenroll": "POST",
     "simplereenroll": "POST",
     "serverkeygen": "POST",
+    "fullcmc": "POST",
 }
 
 BACKEND: web.AppKey[CABackend] = web.AppKey("backend")
@@ -53,6 +55,7 @@ LABEL: web.AppKey[str | None] = web.AppKey("label")
 CSRATTRS: web.AppKey[bytes | None] = web.AppKey("csrattrs")
 SERVER_KEY_ALGORITHM: web.AppKey[KeyAlgorithm | None] = web.AppKey("server_key_algorithm")
 APPROVAL: web.AppKey[ManualApproval | None] = web.AppKey("approval")
+FULLCMC: web.AppKey[FullCMC | None] = web.AppKey("fullcmc")
 
 # What each hierarchy asks for in csrattrs (RFC 7030 section 4.5.2): its signature algorithm, and for EC the curve.
 _CSR_ATTRIBUTES = {
@@ -78,9 +81,11 @@ def create_app(
     max_body: int = 64 * 1024,
     peer_certificate: PeerCertificate = tls_peer_certificate,
     manual_approval: ManualApproval | None = None,
+    fullcmc: FullCMC | None = None,
 ) -> web.Application:
     """The RA's aiohttp application. `peer_certificate` is the seam in-process tests use for TLS client auth;
-    `manual_approval` holds enrollments for a CA agent (backend.conf approval=manual)."""
+    `manual_approval` holds enrollments for a CA agent (backend.conf approval=manual); without `fullcmc`
+    (its response signer) /fullcmc answers 501."""
     app = web.Application(middlewares=[error_middleware(text_error)], client_max_size=max_body)
     app[BACKEND] = backend
     app[AUTHORIZER] = authorizer
@@ -88,6 +93,7 @@ def create_app(
     app[LABEL] = label
     app[MAX_BODY] = max_body
     app[APPROVAL] = manual_approval
+    app[FULLCMC] = fullcmc
     algorithm = authorizer.config.key_algorithm
     app[CSRATTRS] = None if algorithm is None else encode_csrattrs(csr_attributes_for(algorithm))
     # serverkeygen makes keys of the hierarchy's algorithm; without keyAlgorithm, of its CA's.
@@ -97,6 +103,8 @@ def create_app(
 
     async def close_backend(app: web.Application) -> None:
         await app[BACKEND].close()
+        if fullcmc is not None and fullcmc.backend is not None:
+            await fullcmc.backend.close()
 
     app.on_cleanup.append(close_backend)
     return app
@@ -118,6 +126,7 @@ async def dispatch(request: web.Request) -> web.Response:
         "simpleenroll": simpleenroll,
         "simplereenroll": simplereenroll,
         "serverkeygen": serverkeygen,
+        "fullcmc": fullcmc,
     }
     return await handler[operation](request)
 
@@ -206,6 +215,23 @@ async def serverkeygen(request: web.Request) -> web.Response:
         "encrypted for the client" if delivery.recipient is not None else "plain PKCS#8 over TLS",
     )
     return serverkeygen_response(key, certificate, delivery)
+
+
+async def fullcmc(request: web.Request) -> web.Response:
+    """RFC 7030 section 4.3: authenticated as simpleenroll; labctl/services/est_ra/fullcmc.py does the rest."""
+    service = request.app[FULLCMC]
+    if service is None:
+        raise ServiceError(501, "fullcmc is not configured on this RA")
+    authorizer = request.app[AUTHORIZER]
+    principal = authorizer.authenticate_enroll(request.headers.get("Authorization"), request.app[PEER](request))
+    if request.app[APPROVAL] is not None:
+        # A held request would be a CMC "pending" answer and a later query (RFC 5272 section 6.13), which this
+        # RA does not implement; enrolling at once would go round the agent. 501, as Dogtag maps pending.
+        raise ServiceError(501, "fullcmc is not offered where enrollment waits for an agent (approval=manual)")
+    if principal.certificate is not None:
+        await _require_not_revoked(request, principal)
+    check_content_type(request.headers.get("Content-Type"))
+    return await service.handle(request, principal, authorizer, request.app[BACKEND])
 
 
 async def _require_not_revoked(request: web.Request, principal: Principal) -> None:

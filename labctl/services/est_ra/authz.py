@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 from aiohttp import BasicAuth
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
 from labctl.errors import PKIError, ServiceError
 from labctl.pki.issue import certificate_sans, load_der_certificate, requested_sans
@@ -102,6 +103,10 @@ class Authorizer:
         if self.config.role is not None and self.config.role not in user.roles:
             raise ServiceError(403, f"user {user.username} lacks the role '{self.config.role}'")
         return Principal(user.username, user.roles)
+
+    def check_certificate(self, certificate: x509.Certificate) -> Principal:
+        """A certificate presented other than in TLS (a fullcmc request's CMS signer): this hierarchy's and current."""
+        return self._certificate(certificate.public_bytes(serialization.Encoding.DER))
 
     def _certificate(self, peer_der: bytes) -> Principal:
         try:

@@ -148,8 +148,9 @@ class BackendConfig:
     key_file: Path
     trust_file: Path
     timeout_s: float
-    # Read, not used: the lab CA takes the `nickname` certificate only, and /fullcmc is not served.
+    # Read, not used: the lab CA takes the `nickname` certificate only.
     username: str | None = None
+    # The profile fullcmc enrollments use (None: `profile`).
     fullcmc_profile: str | None = None
     # labctl's: who approves enrollments (Dogtag's DogtagRABackend always approves them itself), and
     # the Retry-After of a 202 while a CA agent has not (RFC 7030 section 4.2.3).
