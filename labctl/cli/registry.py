@@ -43,6 +43,10 @@ COMMANDS: dict[str, Lazy] = {
         "est",
         "Generate a key, build the CSR, enroll through the RA (simpleenroll), and save key, certificate and chain.",
     ),
+    "est-fullcmc": Lazy(
+        "est",
+        "As est-enroll, through fullcmc: the CSR in a CMC Full PKI Request signed with the new key (RFC 7030 4.3).",
+    ),
     "est-reenroll": Lazy(
         "est", "Renew with the stored key and certificate (simplereenroll, TLS client authentication)."
     ),
