@@ -73,6 +73,22 @@ def _write_chain(chain: list[x509.Certificate], out: Path | None) -> None:
         click.echo(f"wrote {len(chain)} certificates to {out}")
 
 
+def _new_device_options(command: F) -> F:
+    """--cn, --pki-type, --san, --out-dir: what est-enroll, est-serverkeygen and est-fullcmc make a device of."""
+    for option in reversed(
+        (
+            click.option(
+                "--cn", required=True, help="subject common name, e.g. device01.cert-lab.local (also put in the SAN)"
+            ),
+            pki_type_option(),
+            click.option("--san", "sans", multiple=True, help="extra subjectAltName (DNS name or IP; repeatable)"),
+            click.option("--out-dir", type=click.Path(path_type=Path), help="default: <state>/devices/<pki-type>/<cn>"),
+        )
+    ):
+        command = option(command)
+    return command
+
+
 def _wait_option() -> Callable[[F], F]:
     return click.option(
         "--wait",
@@ -86,10 +102,7 @@ def _wait_option() -> Callable[[F], F]:
 
 
 @main.command("est-enroll")
-@click.option("--cn", required=True, help="subject common name, e.g. device01.cert-lab.local (also put in the SAN)")
-@pki_type_option()
-@click.option("--san", "sans", multiple=True, help="extra subjectAltName (DNS name or IP; repeatable)")
-@click.option("--out-dir", type=click.Path(path_type=Path), help="default: <state>/devices/<pki-type>/<cn>")
+@_new_device_options
 @_wait_option()
 @click.pass_obj
 def est_enroll(obj: Context, cn: str, pki_type: str, sans: tuple[str, ...], out_dir: Path | None, wait_s: int) -> None:
@@ -127,10 +140,7 @@ def _approval_wait(obj: Context, pki_type: str, wait_s: int) -> ApprovalWait:
 
 
 @main.command("est-fullcmc")
-@click.option("--cn", required=True, help="subject common name, e.g. device01.cert-lab.local (also put in the SAN)")
-@pki_type_option()
-@click.option("--san", "sans", multiple=True, help="extra subjectAltName (DNS name or IP; repeatable)")
-@click.option("--out-dir", type=click.Path(path_type=Path), help="default: <state>/devices/<pki-type>/<cn>")
+@_new_device_options
 @click.pass_obj
 def est_fullcmc(obj: Context, cn: str, pki_type: str, sans: tuple[str, ...], out_dir: Path | None) -> None:
     """As est-enroll, through fullcmc: the CSR in a CMC Full PKI Request signed with the new key (RFC 7030 4.3)."""
@@ -160,10 +170,7 @@ def est_reenroll(obj: Context, cn: str, pki_type: str, out_dir: Path | None, wai
 
 
 @main.command("est-serverkeygen")
-@click.option("--cn", required=True, help="subject common name, e.g. device01.cert-lab.local (also put in the SAN)")
-@pki_type_option()
-@click.option("--san", "sans", multiple=True, help="extra subjectAltName (DNS name or IP; repeatable)")
-@click.option("--out-dir", type=click.Path(path_type=Path), help="default: <state>/devices/<pki-type>/<cn>")
+@_new_device_options
 @click.pass_obj
 def est_serverkeygen(obj: Context, cn: str, pki_type: str, sans: tuple[str, ...], out_dir: Path | None) -> None:
     """Have the RA generate the key (serverkeygen, RFC 7030 section 4.4) and enroll it; save key, certificate and chain."""

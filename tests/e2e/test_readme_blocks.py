@@ -31,7 +31,8 @@ def readme_blocks(heading: str) -> list[list[str]]:
     lines: trailing comments dropped, backslash continuations kept (bash joins them)."""
     lines = README.splitlines()
     start = lines.index(heading) + 1
-    end = next((i for i in range(start, len(lines)) if lines[i].startswith("#")), len(lines))
+    level = len(heading) - len(heading.lstrip("#"))
+    end = next((i for i in range(start, len(lines)) if _is_heading(lines[i], level)), len(lines))
     blocks: list[list[str]] = []
     current: list[str] = []
     for line in [*lines[start:end], ""]:
@@ -41,6 +42,12 @@ def readme_blocks(heading: str) -> list[list[str]]:
             blocks.append(current)
             current = []
     return blocks
+
+
+def _is_heading(line: str, level: int) -> bool:
+    """A heading of `level` or above (## ends a ## section and its ### subsections)."""
+    hashes = len(line) - len(line.lstrip("#"))
+    return 0 < hashes <= level and line[hashes : hashes + 1] == " "
 
 
 def readme_block(heading: str, containing: str) -> list[str]:
@@ -119,6 +126,27 @@ def test_kube_render_as_written(lab_cli: LabCLI, tmp_path: Path) -> None:
     documents = (tmp_path / "lab.yaml").read_text()
     assert re.search(r'^kind: "?Namespace"?$', documents, re.M), documents[:500]
     assert re.search(r'image: "?REGISTRY/labctl:TAG"?$', documents, re.M), documents[:500]
+
+
+RECIPES = "## Revocation checking, key generation and CMC by hand (curl and openssl)"
+
+
+@pytest.mark.parametrize(
+    "containing",
+    ["device05.cert-lab.local", "device06.cert-lab.local", "device08.cert-lab.local", "device03.cert-lab.local"],
+    ids=["ocsp-and-crl-ecc", "ocsp-pqc", "serverkeygen-rsa", "fullcmc-ecc"],
+)
+def test_recipe_as_written(lab_cli: LabCLI, tmp_path: Path, containing: str) -> None:
+    """The by-hand recipes on the default lab (the manual-approval one needs a lab in manual mode:
+    tests/e2e/test_manual_approval.py runs that flow)."""
+    output = run_block(lab_cli, readme_block(RECIPES, containing), checkout_like(tmp_path))
+    expected = {
+        "device05.cert-lab.local": "device.crt: revoked",
+        "device06.cert-lab.local": ": good",
+        "device08.cert-lab.local": "key and certificate match",
+        "device03.cert-lab.local": "1.3.6.1.5.5.7.7.25",
+    }[containing]
+    assert expected in output, output[-3000:]
 
 
 def _nothing_of(runtime: PodmanRuntime, lab: str) -> tuple[list[object], list[object], list[object]]:
