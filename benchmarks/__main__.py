@@ -1,19 +1,20 @@
 """Run labctl's benchmarks and print markdown tables (JSON with --json-out).
 
-    python -m benchmarks [--duration 5] [--repeat 3] [--json-out results.json]
+    python -m benchmarks [--duration 5] [--repeat 3] [--quick] [--json-out results.json]
                          [--hierarchy rsa ...] [--container-hierarchy pqc ...]
                          [--no-host] [--no-podman] [--no-base-bootstrap]
 
 On the host, no podman needed: the load client's own ceiling, the crypto and TLS handshake
-ceilings, and enrollment through a real EST RA and Intermediate CA run as processes on 127.0.0.1
-(rsa and ecc: the host's OpenSSL cannot do ML-DSA TLS).
+ceilings, and enrollment, serverkeygen and OCSP through a real EST RA and Intermediate CA run as
+processes on 127.0.0.1 (rsa and ecc: the host's OpenSSL cannot do ML-DSA TLS).
 
 With podman, in a lab of its own (`bench`, see benchmarks/lab.py) that is removed at the end: the
 base image bootstrap (once), the lifecycle (cold, warm and no-op up, verify, down: best of
 --repeat, broken down by step), the image sizes, each container's memory at idle and under load,
-and enrollment for every hierarchy, pqc included, by a load client in a container on the
-hierarchy's network, against ceilings measured in such a container. Without podman those parts are
-skipped, with one line saying why.
+and enrollment and serverkeygen for every hierarchy, pqc included, by a load client in a container
+on the hierarchy's network, against ceilings measured in such a container; OCSP for every hierarchy
+from the host on each CA's published plain-HTTP port (no TLS: the host can be pqc's client). Without
+podman those parts are skipped, with one line saying why.
 
 Ratios, not absolute numbers, are what carries over between runs on this noisy machine.
 """
@@ -40,13 +41,22 @@ from benchmarks.footprint import PeakSampler, idle_memory
 from benchmarks.in_network import ceilings_in_network, enroll_in_network
 from benchmarks.lab import BenchLab
 from benchmarks.lifecycle import Lifecycle, describe, require_up, run_lifecycle
+from benchmarks.ocsp import ocsp_load
 from benchmarks.report import markdown
 from benchmarks.stats import step_spreads, summarize
 from labctl.ceiling import measure_ceiling
-from labctl.endpoint import endpoint_for
+from labctl.clients import ClientRunner
+from labctl.endpoint import Endpoint, endpoint_for
 from labctl.errors import LabctlError
 from labctl.est_client import est_ssl_context
-from labctl.loadgen import LoadReport, measure_client_ceiling, measure_enrollment, measure_handshake_ceiling
+from labctl.loadgen import (
+    LoadReport,
+    Operation,
+    measure_client_ceiling,
+    measure_enrollment,
+    measure_handshake_ceiling,
+    measure_serverkeygen,
+)
 from labctl.local import LocalLab
 from labctl.ports import with_free_ports
 from labctl.tls import host_supports_tls
@@ -90,6 +100,7 @@ def _host_ceilings(lab: Lab, args: argparse.Namespace, report: dict[str, Any]) -
         entry: dict[str, Any] = {
             "issue_per_s": round(ceiling.issue_per_s, 1),
             "sign_per_s": round(ceiling.sign_per_s, 1),
+            "serverkeygen_per_s": round(ceiling.serverkeygen_per_s, 1),
         }
         if host_supports_tls(hierarchy.algorithm):
             handshakes = asyncio.run(measure_handshake_ceiling(hierarchy.algorithm, args.duration))
@@ -101,6 +112,7 @@ def _host_ceilings(lab: Lab, args: argparse.Namespace, report: dict[str, Any]) -
 
 
 def _host_enrollment(lab: Lab, names: list[str], duration: float, report: dict[str, Any]) -> None:
+    """simpleenroll, serverkeygen and OCSP against one LocalLab per hierarchy (CA and RA as processes)."""
     for name in names:
         hierarchy = lab.hierarchy(name)
         if not host_supports_tls(hierarchy.algorithm):
@@ -108,25 +120,43 @@ def _host_enrollment(lab: Lab, names: list[str], duration: float, report: dict[s
                 f"host enrollment {name}: the host's OpenSSL cannot do {hierarchy.algorithm.label} TLS"
             )
             continue
-        _progress(f"host: {name} enrollment (CA and RA as processes)")
+        _progress(f"host: {name} enrollment, serverkeygen and OCSP (CA and RA as processes)")
         with tempfile.TemporaryDirectory(prefix="labctl-bench-") as state:
             runner = LocalLab(lab, Path(state), hierarchies=[name])
             try:
                 [endpoint] = runner.up(timeout=90)
-                url = urlsplit(endpoint.ra_url)
-                rows = asyncio.run(
-                    measure_enrollment(
-                        label=name, algorithm=hierarchy.algorithm, host=url.hostname or "127.0.0.1",
-                        port=url.port or 443, context=est_ssl_context(endpoint.trust_file),
-                        auth=(endpoint.username, endpoint.password), duration_s=duration, server_hostname="localhost",
-                    )
-                )  # fmt: skip
-                report["enrollment"][name] = [asdict(row) for row in rows]
-                report["errors"] += _load_errors(f"host enrollment {name}", report["enrollment"][name])
+                _host_loads(lab, Path(state), endpoint, duration, report)
             except LabctlError as exc:
-                report["errors"].append(f"host enrollment {name}: {describe(exc)}")
+                report["errors"].append(f"host {name}: {describe(exc)}")
             finally:
                 runner.stop()
+
+
+def _host_loads(lab: Lab, state: Path, endpoint: Endpoint, duration: float, report: dict[str, Any]) -> None:
+    name = endpoint.hierarchy.name
+    url = urlsplit(endpoint.ra_url)
+    host, port = url.hostname or "127.0.0.1", url.port or 443
+    context, auth = est_ssl_context(endpoint.trust_file), (endpoint.username, endpoint.password)
+    rows = asyncio.run(
+        measure_enrollment(
+            label=name, algorithm=endpoint.hierarchy.algorithm, host=host, port=port, context=context, auth=auth,
+            duration_s=duration, server_hostname="localhost",
+        )
+    )  # fmt: skip
+    report["enrollment"][name] = [asdict(row) for row in rows]
+    report["errors"] += _load_errors(f"host enrollment {name}", report["enrollment"][name])
+    _progress(f"host: {name} serverkeygen")
+    rows = asyncio.run(
+        measure_serverkeygen(
+            label=name, host=host, port=port, context=context, auth=auth, duration_s=duration,
+            server_hostname="localhost",
+        )
+    )  # fmt: skip
+    report["serverkeygen"][name] = [asdict(row) for row in rows]
+    report["errors"] += _load_errors(f"host serverkeygen {name}", report["serverkeygen"][name])
+    _progress(f"host: {name} OCSP (plain HTTP)")
+    report["ocsp"][name] = [asdict(row) for row in ocsp_load(lab, state, endpoint.hierarchy, duration=duration)]
+    report["errors"] += _load_errors(f"host OCSP {name}", report["ocsp"][name])
 
 
 # --- podman ----------------------------------------------------------------------------------------
@@ -215,6 +245,8 @@ def _podman_parts(bench: BenchLab, args: argparse.Namespace, section: dict[str, 
             errors.append(sampler.error)
         peaks.update(sampler.peaks())
     section["published"] = _published_enrollment(bench, chosen, args.duration, errors)
+    section["container"]["serverkeygen"] = _serverkeygen_in_network(bench, clients, chosen, args.duration, errors)
+    section["ocsp"] = _published_ocsp(bench, chosen, args.duration, errors)
     section["footprint"] = {
         name: {
             "idle": asdict(idle[name]) if name in idle else None,
@@ -251,6 +283,43 @@ def _published_enrollment(
         published[hierarchy.name] = [asdict(row) for row in rows]
         errors += _load_errors(f"published enrollment {hierarchy.name}", published[hierarchy.name])
     return published
+
+
+def _serverkeygen_in_network(
+    bench: BenchLab, clients: ClientRunner, chosen: list[Hierarchy], duration: float, errors: list[str]
+) -> dict[str, list[dict[str, Any]]]:
+    """serverkeygen (keep-alive c=8) from a container on each hierarchy's network, as in-network enrollment:
+    the same client for all three, pqc's ML-DSA TLS included."""
+    rows_by_hierarchy: dict[str, list[dict[str, Any]]] = {}
+    for hierarchy in chosen:
+        _progress(f"podman: {hierarchy.name} serverkeygen from a container on its network")
+        try:
+            endpoint = endpoint_for(bench.lab, bench.state_dir, hierarchy)
+            load = enroll_in_network(clients, endpoint, duration=duration, operation=Operation.SERVERKEYGEN)
+        except LabctlError as exc:
+            errors.append(f"in-network serverkeygen {hierarchy.name}: {describe(exc)}")
+            continue
+        rows_by_hierarchy[hierarchy.name] = [asdict(row) for row in load.serverkeygen]
+        errors += _load_errors(f"in-network serverkeygen {hierarchy.name}", rows_by_hierarchy[hierarchy.name])
+    return rows_by_hierarchy
+
+
+def _published_ocsp(
+    bench: BenchLab, chosen: list[Hierarchy], duration: float, errors: list[str]
+) -> dict[str, list[dict[str, Any]]]:
+    """OCSP (keep-alive c=8) from the host on each CA's published plain-HTTP port, all three hierarchies:
+    no TLS, so no ML-DSA TLS either (benchmarks/ocsp.py)."""
+    rows_by_hierarchy: dict[str, list[dict[str, Any]]] = {}
+    for hierarchy in chosen:
+        _progress(f"podman: {hierarchy.name} OCSP from the host through the CA's published plain-HTTP port")
+        try:
+            rows = ocsp_load(bench.lab, bench.state_dir, hierarchy, duration=duration)
+        except LabctlError as exc:
+            errors.append(f"published OCSP {hierarchy.name}: {describe(exc)}")
+            continue
+        rows_by_hierarchy[hierarchy.name] = [asdict(row) for row in rows]
+        errors += _load_errors(f"published OCSP {hierarchy.name}", rows_by_hierarchy[hierarchy.name])
+    return rows_by_hierarchy
 
 
 def _load_errors(what: str, rows: list[dict[str, Any]]) -> list[str]:
@@ -297,6 +366,11 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per load run (default 5)")
     parser.add_argument("--repeat", type=int, default=3, help="lifecycle runs, reported min/median/max (default 3)")
     parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="--duration 1 --repeat 1: checks every part runs, figures too short to quote",
+    )
+    parser.add_argument(
         "--hierarchy",
         action="append",
         default=[],
@@ -318,6 +392,8 @@ def main() -> int:
     )
     parser.add_argument("--json-out", type=Path)
     args = parser.parse_args()
+    if args.quick:
+        args.duration, args.repeat = 1.0, 1
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
     args.crypto_seconds = min(2.0, args.duration)
@@ -334,6 +410,8 @@ def main() -> int:
         "ceiling": {},
         "client_ceiling": [],
         "enrollment": {},
+        "serverkeygen": {},
+        "ocsp": {},
         "podman": None,
         "errors": [],
     }

@@ -52,6 +52,85 @@ def _enrollment_table(
     return lines
 
 
+def _checked_table(
+    rows_by_hierarchy: Mapping[str, Sequence[Mapping[str, Any]]],
+    ceilings: Mapping[str, float],
+    *,
+    rate: str,
+    ceiling: str,
+) -> list[str]:
+    """Keep-alive rows of a load whose answers are checked (serverkeygen, OCSP): `rate` per second against
+    `ceiling` per second on one core; "checked in full" counts the sampled answers."""
+    lines = [
+        f"| hierarchy | c | {rate}/s | p50 ms | p95 ms | p99 ms | errors | checked in full | {ceiling} | achieved/ceiling |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, rows in rows_by_hierarchy.items():
+        limit = ceilings.get(name)
+        for row in rows:
+            ratio = f"{row['per_s'] / limit:.2f}" if limit else "-"
+            lines.append(
+                f"| {name} | {row['concurrency']} | {row['per_s']} | {row['p50_ms']} | {row['p95_ms']}"
+                f" | {row['p99_ms']} | {row['errors']} | {row.get('verified', '-')} of {row['requests']}"
+                f" | {limit or '-'} | {ratio} |"
+            )
+    return lines
+
+
+SERVERKEYGEN_CEILING = "ceiling (key + CSR + issue/s, 1 core)"
+OCSP_CEILING = "ceiling (signatures/s, 1 core)"
+
+
+def serverkeygen_tables(report: Mapping[str, Any]) -> list[str]:
+    """serverkeygen/s on the host and in the podman lab against each place's key generation + issuance ceiling."""
+    lines: list[str] = []
+    podman = report.get("podman") or {}
+    container = podman.get("container") or {}
+    if report.get("serverkeygen"):
+        ceilings = {name: c["serverkeygen_per_s"] for name, c in report["ceiling"].items() if "serverkeygen_per_s" in c}
+        lines += ["", "Serverkeygen, CA and RA as processes on the host (load client on the host, keep-alive):", ""]
+        lines += _checked_table(report["serverkeygen"], ceilings, rate="serverkeygen", ceiling=SERVERKEYGEN_CEILING)
+    if container.get("serverkeygen"):
+        ceilings = _container_ceilings(podman, "serverkeygen_per_s")
+        lines += [
+            "",
+            "Serverkeygen, the podman lab (load client in a container on the hierarchy's network, keep-alive):",
+            "",
+        ]
+        lines += _checked_table(container["serverkeygen"], ceilings, rate="serverkeygen", ceiling=SERVERKEYGEN_CEILING)
+    return lines
+
+
+def ocsp_tables(report: Mapping[str, Any]) -> list[str]:
+    """OCSP answers/s on the host and in the podman lab against each place's signature ceiling."""
+    lines: list[str] = []
+    podman = report.get("podman") or {}
+    if report.get("ocsp"):
+        ceilings = {name: c["sign_per_s"] for name, c in report["ceiling"].items()}
+        lines += ["", "OCSP, CA as a process on the host (load client on the host, plain HTTP, keep-alive):", ""]
+        lines += _checked_table(report["ocsp"], ceilings, rate="OCSP answers", ceiling=OCSP_CEILING)
+    if podman.get("ocsp"):
+        ceilings = _container_ceilings(podman, "sign_per_s")
+        lines += [
+            "",
+            "OCSP, the podman lab (load client on the host, the CA's published plain-HTTP port, keep-alive):",
+            "",
+        ]
+        lines += _checked_table(podman["ocsp"], ceilings, rate="OCSP answers", ceiling=OCSP_CEILING)
+    return lines
+
+
+def _container_ceilings(podman: Mapping[str, Any], key: str) -> dict[str, float]:
+    """A crypto ceiling measured in a container, by hierarchy: the services run there, wherever the client is."""
+    algorithms = (podman.get("lab") or {}).get("algorithms", {})
+    crypto = ((podman.get("container") or {}).get("ceilings") or {}).get("crypto_ceiling", {})
+    return {
+        name: round(crypto[algorithm][key], 1)
+        for name, algorithm in algorithms.items()
+        if algorithm in crypto and key in crypto[algorithm]
+    }
+
+
 def _number(value: Any) -> str:
     return "-" if value is None else str(value)
 
@@ -83,9 +162,12 @@ def markdown(report: Mapping[str, Any]) -> str:
     if podman.get("published"):
         lines += ["", "Enrollment, the podman lab (load client on the host, through the RA's published port):", ""]
         lines += _enrollment_table(podman["published"], in_container)
+    lines += serverkeygen_tables(report)
+    lines += ocsp_tables(report)
 
     ceiling_rows = [
-        f"| {name} | host | {c['issue_per_s']} | {c['sign_per_s']} | {_number(c.get('handshake_per_s'))} |"
+        f"| {name} | host | {c['issue_per_s']} | {c['sign_per_s']} | {_number(c.get('serverkeygen_per_s'))}"
+        f" | {_number(c.get('handshake_per_s'))} |"
         for name, c in report["ceiling"].items()
     ]
     handshakes = (container.get("ceilings") or {}).get("handshake_ceiling", {})
@@ -93,16 +175,17 @@ def markdown(report: Mapping[str, Any]) -> str:
         if algorithm in container_crypto:
             crypto = container_crypto[algorithm]
             handshake = handshakes.get(algorithm, {}).get("per_s")
+            serverkeygen = crypto.get("serverkeygen_per_s")
             ceiling_rows.append(
                 f"| {name} | container | {round(crypto['issue_per_s'], 1)} | {round(crypto['sign_per_s'], 1)}"
-                f" | {_number(handshake)} |"
+                f" | {_number(None if serverkeygen is None else round(serverkeygen, 1))} | {_number(handshake)} |"
             )
     if ceiling_rows:
         lines += [
             "",
             "| crypto ceiling | where | certificates issued/s (1 core) | signatures/s (server key)"
-            " | TLS handshakes/s (c=8, new conn) |",
-            "|---|---|---|---|---|",
+            " | serverkeygen: key + CSR + issue/s (1 core) | TLS handshakes/s (c=8, new conn) |",
+            "|---|---|---|---|---|---|",
             *ceiling_rows,
         ]
 

@@ -6,6 +6,12 @@ the host; for a hierarchy whose TLS the host cannot do (ML-DSA needs OpenSSL 3.5
 `labctl bench-enroll` and `labctl bench-ceiling` run it in a container on the hierarchy's network
 (the image holds labctl, not the benchmarks) and print one JSON line per result, which
 parse_records() reads back.
+
+Besides simpleenroll: serverkeygen on the RA (RFC 7030 section 4.4) and OCSP on the CA (RFC 6960,
+plain HTTP). Their answers are checked cheaply every time (HTTP status and media type; for OCSP the
+parsed response status, certificate status and serial) and in full on a sample (SAMPLE_EVERY: the
+first answer, then one in that many: OCSP signature, nonce and validity; serverkeygen key and
+certificate parsed and matched), so the client's own crypto does not become what is measured.
 """
 
 from __future__ import annotations
@@ -14,27 +20,48 @@ import asyncio
 import base64
 import enum
 import json
+import logging
 import os
 import platform
 import ssl
 import statistics
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.x509 import ocsp as x509_ocsp
 
 from labctl.ceiling import Ceiling
 from labctl.errors import LabctlError
+from labctl.pki import ocsp
+from labctl.pki.distribution import OCSP_PATH
 from labctl.pki.issue import build_csr, certificates_pem, common_name_subject, create_root_ca
 from labctl.pki.keys import KeyAlgorithm, generate_private_key, write_private_key
+
+log = logging.getLogger(__name__)
 
 CONCURRENCY = (1, 8, 32)  # keep-alive runs
 NEW_CONNECTION_CONCURRENCY = (8,)  # a new TLS connection per request
 HANDSHAKE_CONCURRENCY = 8
 CSR_POOL = 16  # CSRs cycled through (key generation is slow for RSA-4096)
+SERVERKEYGEN_CONCURRENCY = (8,)  # keep-alive, as simpleenroll's headline c=8
+OCSP_CONCURRENCY = (8,)  # keep-alive
+OCSP_POOL = 64  # OCSP requests cycled through, each with its own nonce
+SAMPLE_EVERY = 50  # answers checked in full: the first, then one in this many
+SIMPLEENROLL_PATH = "/.well-known/est/simpleenroll"
+SERVERKEYGEN_PATH = "/.well-known/est/serverkeygen"
+OCSP_REQUEST_TYPE = "application/ocsp-request"  # RFC 6960 Appendix A.1
+
+
+class Operation(enum.StrEnum):
+    """The EST operation an enrollment load sends."""
+
+    SIMPLEENROLL = "simpleenroll"
+    SERVERKEYGEN = "serverkeygen"
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +78,7 @@ class LoadSummary:
     p95_ms: float
     p99_ms: float
     mean_ms: float
+    verified: int = 0  # answers checked in full (a sample; the rest cheaply); 0 where only the status is read
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -70,6 +98,7 @@ class LoadResult:
     errors: int = 0
     seconds: float = 0.0
     latencies_ms: list[float] = field(default_factory=list)
+    verified: int = 0
 
     @property
     def per_s(self) -> float:
@@ -87,37 +116,63 @@ class LoadResult:
             p95_ms=round(percentile(self.latencies_ms, 0.95), 2),
             p99_ms=round(percentile(self.latencies_ms, 0.99), 2),
             mean_ms=round(statistics.fmean(self.latencies_ms), 2) if self.latencies_ms else 0.0,
+            verified=self.verified,
         )
 
 
-def build_request(host: str, path: str, body: bytes, *, auth: tuple[str, str] | None, keepalive: bool) -> bytes:
+def build_request(
+    host: str,
+    path: str,
+    body: bytes,
+    *,
+    auth: tuple[str, str] | None,
+    keepalive: bool,
+    content_type: str = "application/pkcs10",
+) -> bytes:
     headers = [
         f"POST {path} HTTP/1.1" if body else f"GET {path} HTTP/1.1",
         f"Host: {host}",
         "Connection: keep-alive" if keepalive else "Connection: close",
     ]
     if body:
-        headers += ["Content-Type: application/pkcs10", f"Content-Length: {len(body)}"]
+        headers += [f"Content-Type: {content_type}", f"Content-Length: {len(body)}"]
     if auth:
         headers.append("Authorization: Basic " + base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode())
     return ("\r\n".join(headers) + "\r\n\r\n").encode() + body
 
 
-async def _read_response(reader: asyncio.StreamReader) -> int:
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """One HTTP answer as the load client reads it."""
+
+    status: int
+    content_type: str
+    body: bytes
+
+
+# Whether the answer to the `index`-th request of the pool is a good one (an HTTP 200 only then is counted as answered).
+AnswerCheck = Callable[[int, Answer], bool]
+
+
+async def _read_response(reader: asyncio.StreamReader) -> Answer:
     status_line = await reader.readline()
     if not status_line:
         raise ConnectionError("connection closed")
     status = int(status_line.split()[1])
     length = 0
+    content_type = ""
     while True:
         line = await reader.readline()
         if line in (b"\r\n", b"\n", b""):
             break
         name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
+        header = name.strip().lower()
+        if header == b"content-length":
             length = int(value.strip())
-    await reader.readexactly(length)
-    return status
+        elif header == b"content-type":
+            content_type = value.strip().decode("latin-1")
+    body = await reader.readexactly(length)
+    return Answer(status, content_type, body)
 
 
 CLOSE_TIMEOUT_S = 5.0  # a TLS close_notify exchange; a peer that never answers it is cut off after this
@@ -175,8 +230,10 @@ async def run_load(
     duration_s: float,
     server_hostname: str | None = None,
     request_timeout_s: float = REQUEST_TIMEOUT_S,
+    check: AnswerCheck | None = None,
 ) -> LoadResult:
-    """`concurrency` workers send requests (cycling through `requests`) for `duration_s`.
+    """`concurrency` workers send requests (cycling through `requests`) for `duration_s`; an answer other
+    than 200, or one `check` refuses, is an error.
 
     Every connection a worker opens is closed and awaited before the worker ends: at the deadline,
     after an error, per request without keep-alive, and when the run is cancelled.
@@ -195,9 +252,10 @@ async def run_load(
                         if stream is None:
                             stream = await open_stream(host, port, context, server_hostname)
                         reader, writer = stream
-                        writer.write(requests[sent % len(requests)])
+                        index = sent % len(requests)
+                        writer.write(requests[index])
                         sent += 1
-                        status = await _read_response(reader)
+                        answer = await _read_response(reader)
                 except (TimeoutError, OSError, ConnectionError, asyncio.IncompleteReadError, ValueError, IndexError):
                     result.errors += 1
                     if stream is not None:
@@ -206,7 +264,7 @@ async def run_load(
                     continue
                 result.requests += 1
                 result.latencies_ms.append((time.perf_counter() - started) * 1000)
-                if status != 200:
+                if answer.status != 200 or (check is not None and not check(index, answer)):
                     result.errors += 1
                 if not keepalive:
                     await close_stream(writer)
@@ -328,10 +386,7 @@ async def measure_enrollment(
     netloc = f"{server_hostname or host}:{port}"
     rows = []
     for keepalive, levels in ((True, concurrency), (False, new_connection)):
-        requests = [
-            build_request(netloc, "/.well-known/est/simpleenroll", body, auth=auth, keepalive=keepalive)
-            for body in bodies
-        ]
+        requests = [build_request(netloc, SIMPLEENROLL_PATH, body, auth=auth, keepalive=keepalive) for body in bodies]
         for level in levels:
             result = await run_load(
                 label=label, host=host, port=port, context=context, requests=requests, concurrency=level,
@@ -341,12 +396,161 @@ async def measure_enrollment(
     return rows
 
 
+class SampledCheck:
+    """An AnswerCheck: `cheap` on every answer, `full` as well on the first and then one in `every`.
+
+    Counts the answers checked in full; keeps the first refusal's reason for the log.
+    """
+
+    def __init__(
+        self, cheap: Callable[[int, Answer], str | None], full: Callable[[int, Answer], str | None], every: int
+    ) -> None:
+        self._cheap, self._full, self._every = cheap, full, every
+        self.seen = 0
+        self.verified = 0
+        self.first_failure: str | None = None
+
+    def __call__(self, index: int, answer: Answer) -> bool:
+        failure = self._cheap(index, answer)
+        if failure is None and self.seen % self._every == 0:
+            self.verified += 1
+            failure = self._full(index, answer)
+        self.seen += 1
+        if failure is not None and self.first_failure is None:
+            self.first_failure = failure
+        return failure is None
+
+
+def _checked_summary(result: LoadResult, check: SampledCheck) -> LoadSummary:
+    result.verified = check.verified
+    if check.first_failure is not None:
+        log.warning("%s c=%d: answers refused (first: %s)", result.label, result.concurrency, check.first_failure)
+    return result.summary()
+
+
+def serverkeygen_bodies(count: int = CSR_POOL) -> list[bytes]:
+    """`count` serverkeygen bodies. RFC 7030 section 4.4.1: the RA ignores the CSR's key and makes one of
+    the hierarchy's algorithm, so P-384 keys here for every hierarchy (16 RSA-4096 keys would take ~15 s)."""
+    return enrollment_bodies(KeyAlgorithm.EC_P384, count)
+
+
+def _serverkeygen_cheap(_: int, answer: Answer) -> str | None:
+    if not answer.content_type.lower().startswith("multipart/mixed"):
+        return f"content type {answer.content_type[:64]!r}, not multipart/mixed"
+    return None
+
+
+def _serverkeygen_full(_: int, answer: Answer) -> str | None:
+    from labctl.pki.serverkeygen import read_serverkeygen  # the email parser: only for this benchmark
+
+    try:
+        read_serverkeygen(answer.content_type, answer.body)  # the key and the certificate for it
+    except LabctlError as exc:
+        return str(exc)
+    return None
+
+
+async def measure_serverkeygen(
+    *,
+    label: str,
+    host: str,
+    port: int,
+    context: ssl.SSLContext,
+    auth: tuple[str, str],
+    duration_s: float,
+    server_hostname: str | None = None,
+    concurrency: Sequence[int] = SERVERKEYGEN_CONCURRENCY,
+    sample_every: int = SAMPLE_EVERY,
+) -> list[LoadSummary]:
+    """serverkeygen with HTTP Basic against one RA, keep-alive at each `concurrency`: each answer must be
+    multipart/mixed; a sample is parsed in full (PKCS#8 key, certificate, the two matching)."""
+    netloc = f"{server_hostname or host}:{port}"
+    requests = [
+        build_request(netloc, SERVERKEYGEN_PATH, body, auth=auth, keepalive=True) for body in serverkeygen_bodies()
+    ]
+    rows = []
+    for level in concurrency:
+        check = SampledCheck(_serverkeygen_cheap, _serverkeygen_full, sample_every)
+        result = await run_load(
+            label=label, host=host, port=port, context=context, requests=requests, concurrency=level,
+            keepalive=True, duration_s=duration_s, server_hostname=server_hostname, check=check,
+        )  # fmt: skip
+        rows.append(_checked_summary(result, check))
+    return rows
+
+
+def ocsp_checks(queries: Sequence[ocsp.Query], issuer: x509.Certificate) -> tuple[
+    Callable[[int, Answer], str | None], Callable[[int, Answer], str | None]
+]:  # fmt: skip
+    """The cheap and full checks of an answer to `queries[index]` for a certificate that is good.
+
+    Cheap: the DER parses, its response status is successful, the status good, the serial the one asked
+    about. Full: labctl.pki.ocsp.read_response (signature by `issuer`, nonce echoed, thisUpdate/nextUpdate).
+    """
+
+    def cheap(index: int, answer: Answer) -> str | None:
+        try:
+            response = x509_ocsp.load_der_ocsp_response(answer.body)
+        except ValueError as exc:
+            return f"not an OCSP response: {exc}"
+        if response.response_status is not x509_ocsp.OCSPResponseStatus.SUCCESSFUL:
+            return f"OCSP response status {response.response_status.name.lower()}"
+        if response.serial_number != queries[index].serial:
+            return f"answer for serial 0x{response.serial_number:x}"
+        if response.certificate_status is not x509_ocsp.OCSPCertStatus.GOOD:
+            return f"certificate status {response.certificate_status.name.lower()}, expected good"
+        return None
+
+    def full(index: int, answer: Answer) -> str | None:
+        try:
+            ocsp.read_response(answer.body, queries[index], issuer)
+        except LabctlError as exc:
+            return str(exc)
+        return None
+
+    return cheap, full
+
+
+async def measure_ocsp(
+    *,
+    label: str,
+    host: str,
+    port: int,
+    issuer: x509.Certificate,
+    serial: int,
+    duration_s: float,
+    context: ssl.SSLContext | None = None,
+    server_hostname: str | None = None,
+    concurrency: Sequence[int] = OCSP_CONCURRENCY,
+    sample_every: int = SAMPLE_EVERY,
+) -> list[LoadSummary]:
+    """OCSP POSTs (RFC 6960 Appendix A.1) to the CA's /ca/ocsp for `serial`, issued by `issuer` and good, keep-alive
+    at each `concurrency`; plain HTTP unless `context`. Each answer is checked cheaply, a sample in full."""
+    queries = [ocsp.build_request(issuer, serial) for _ in range(OCSP_POOL)]
+    netloc = f"{server_hostname or host}:{port}"
+    requests = [
+        build_request(netloc, OCSP_PATH, query.der, auth=None, keepalive=True, content_type=OCSP_REQUEST_TYPE)
+        for query in queries
+    ]
+    cheap, full = ocsp_checks(queries, issuer)
+    rows = []
+    for level in concurrency:
+        check = SampledCheck(cheap, full, sample_every)
+        result = await run_load(
+            label=label, host=host, port=port, context=context, requests=requests, concurrency=level,
+            keepalive=True, duration_s=duration_s, server_hostname=server_hostname, check=check,
+        )  # fmt: skip
+        rows.append(_checked_summary(result, check))
+    return rows
+
+
 # --- results as JSON lines (the in-container client's output) -----------------------------------
 
 
 class RecordKind(enum.StrEnum):
     ENVIRONMENT = "environment"
     ENROLLMENT = "enrollment"
+    SERVERKEYGEN = "serverkeygen"
     CLIENT_CEILING = "client_ceiling"
     HANDSHAKE_CEILING = "handshake_ceiling"
     CRYPTO_CEILING = "crypto_ceiling"
@@ -371,6 +575,7 @@ class LoadReport:
 
     environment: Environment | None = None
     enrollment: list[LoadSummary] = field(default_factory=list)
+    serverkeygen: list[LoadSummary] = field(default_factory=list)
     client_ceiling: list[LoadSummary] = field(default_factory=list)
     handshake_ceiling: list[LoadSummary] = field(default_factory=list)
     crypto_ceiling: list[Ceiling] = field(default_factory=list)
@@ -378,7 +583,7 @@ class LoadReport:
     @property
     def is_empty(self) -> bool:
         return self.environment is None and not (
-            self.enrollment or self.client_ceiling or self.handshake_ceiling or self.crypto_ceiling
+            self.enrollment or self.serverkeygen or self.client_ceiling or self.handshake_ceiling or self.crypto_ceiling
         )
 
 
@@ -415,12 +620,18 @@ def parse_records(output: str) -> LoadReport:
             report.environment = Environment(_str(data, "python"), _str(data, "openssl"), _int(data, "cores"))
         elif kind is RecordKind.CRYPTO_CEILING:
             report.crypto_ceiling.append(
-                Ceiling(_str(data, "algorithm"), _float(data, "issue_per_s"), _float(data, "sign_per_s"))
+                Ceiling(
+                    _str(data, "algorithm"),
+                    _float(data, "issue_per_s"),
+                    _float(data, "sign_per_s"),
+                    _float(data, "serverkeygen_per_s"),
+                )
             )
         else:
             summary = _summary(data)
             {
                 RecordKind.ENROLLMENT: report.enrollment,
+                RecordKind.SERVERKEYGEN: report.serverkeygen,
                 RecordKind.CLIENT_CEILING: report.client_ceiling,
                 RecordKind.HANDSHAKE_CEILING: report.handshake_ceiling,
             }[kind].append(summary)
@@ -439,6 +650,7 @@ def _summary(data: Mapping[str, object]) -> LoadSummary:
         p95_ms=_float(data, "p95_ms"),
         p99_ms=_float(data, "p99_ms"),
         mean_ms=_float(data, "mean_ms"),
+        verified=_int(data, "verified"),
     )
 
 

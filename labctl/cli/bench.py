@@ -17,7 +17,12 @@ _ALGORITHMS = click.Choice([algorithm.value for algorithm in KeyAlgorithm])
 
 
 @main.command("bench-enroll", hidden=True)
-@click.option("--algorithm", type=_ALGORITHMS, required=True, help="the hierarchy's key algorithm (for the CSRs)")
+@click.option(
+    "--algorithm",
+    type=_ALGORITHMS,
+    required=True,
+    help="the hierarchy's key algorithm (simpleenroll's CSRs; serverkeygen sends P-384 ones)",
+)
 @click.option("--label", required=True, help="name of the results (the hierarchy)")
 @click.option("--ra-url", required=True)
 @click.option("--trust", type=click.Path(path_type=Path, exists=True), required=True)
@@ -26,6 +31,13 @@ _ALGORITHMS = click.Choice([algorithm.value for algorithm in KeyAlgorithm])
 @click.option("--concurrency", "levels", type=click.IntRange(1, 1024), multiple=True, help="keep-alive levels")
 @click.option("--new-connection", "new_levels", type=click.IntRange(1, 1024), multiple=True, help="new-TLS levels")
 @click.option("--keepalive-only", is_flag=True, help="no run with a new TLS connection per enrollment")
+@click.option(
+    "--operation",
+    type=click.Choice([operation.value for operation in loadgen.Operation]),
+    default=loadgen.Operation.SIMPLEENROLL.value,
+    show_default=True,
+    help="serverkeygen: keep-alive only, at c=8 unless --concurrency",
+)
 def bench_enroll(
     algorithm: str,
     label: str,
@@ -36,8 +48,17 @@ def bench_enroll(
     levels: tuple[int, ...],
     new_levels: tuple[int, ...],
     keepalive_only: bool,
+    operation: str,
 ) -> None:
-    """simpleenroll load on one RA (keep-alive at c=1/8/32, new TLS connection at c=8 unless told): JSON lines."""
+    """simpleenroll load on one RA (keep-alive at c=1/8/32, new TLS connection at c=8 unless told), or
+    serverkeygen (keep-alive at c=8 unless told): JSON lines."""
+    chosen = loadgen.Operation(operation)
+    if chosen is loadgen.Operation.SERVERKEYGEN:
+        if new_levels:
+            raise click.UsageError("--new-connection: serverkeygen runs keep-alive only")
+        default_levels: tuple[int, ...] = loadgen.SERVERKEYGEN_CONCURRENCY
+    else:
+        default_levels = loadgen.CONCURRENCY
     records = enrollment_records(
         label=label,
         algorithm=KeyAlgorithm(algorithm),
@@ -45,8 +66,9 @@ def bench_enroll(
         context=est_ssl_context(trust),
         auth=read_credentials(credentials),
         duration_s=duration,
-        concurrency=levels or loadgen.CONCURRENCY,
+        concurrency=levels or default_levels,
         new_connection=() if keepalive_only else new_levels or loadgen.NEW_CONNECTION_CONCURRENCY,
+        operation=chosen,
     )
     for line in records:
         click.echo(line)
@@ -58,7 +80,7 @@ def bench_enroll(
 @click.option("--crypto-seconds", type=float, default=2.0, show_default=True, help="seconds per crypto rate")
 def bench_ceiling(algorithms: tuple[str, ...], duration: float, crypto_seconds: float) -> None:
     """Ceilings where this runs: the load client's own (trivial server), and per algorithm certificates
-    issued/s, signatures/s and TLS handshakes/s with a key of it: JSON lines."""
+    issued/s, signatures/s, serverkeygen crypto/s and TLS handshakes/s with a key of it: JSON lines."""
     chosen = [KeyAlgorithm(name) for name in algorithms]
     for line in ceiling_records(chosen, duration_s=duration, crypto_seconds=crypto_seconds):
         click.echo(line)

@@ -61,7 +61,7 @@ def test_records_round_trip_among_other_lines() -> None:
             '{"error": "not a record"}',
             record_line(RecordKind.CLIENT_CEILING, SUMMARY),
             record_line(RecordKind.HANDSHAKE_CEILING, SUMMARY),
-            record_line(RecordKind.CRYPTO_CEILING, Ceiling("ml-dsa-87", 579.6, 608.3)),
+            record_line(RecordKind.CRYPTO_CEILING, Ceiling("ml-dsa-87", 579.6, 608.3, 401.2)),
         ]
     )
     report = parse_records(output)
@@ -69,7 +69,7 @@ def test_records_round_trip_among_other_lines() -> None:
     assert report.enrollment == [SUMMARY]
     assert report.client_ceiling == [SUMMARY]
     assert report.handshake_ceiling == [SUMMARY]
-    assert report.crypto_ceiling == [Ceiling("ml-dsa-87", 579.6, 608.3)]
+    assert report.crypto_ceiling == [Ceiling("ml-dsa-87", 579.6, 608.3, 401.2)]
 
 
 def test_no_records_is_an_empty_report() -> None:
@@ -77,8 +77,16 @@ def test_no_records_is_an_empty_report() -> None:
 
 
 def test_integer_rates_are_read_as_numbers() -> None:
-    line = json.dumps({"record": "crypto_ceiling", "algorithm": "ec-p384", "issue_per_s": 1696, "sign_per_s": 3861})
-    assert parse_records(line).crypto_ceiling == [Ceiling("ec-p384", 1696.0, 3861.0)]
+    line = json.dumps(
+        {
+            "record": "crypto_ceiling",
+            "algorithm": "ec-p384",
+            "issue_per_s": 1696,
+            "sign_per_s": 3861,
+            "serverkeygen_per_s": 1002,
+        }
+    )
+    assert parse_records(line).crypto_ceiling == [Ceiling("ec-p384", 1696.0, 3861.0, 1002.0)]
 
 
 @pytest.mark.parametrize(
@@ -124,5 +132,6 @@ def test_bench_ceiling_prints_records_the_host_reads() -> None:
     assert report.environment is not None
     assert [row.concurrency for row in report.client_ceiling] == [1, 8, 32]
     assert [c.algorithm for c in report.crypto_ceiling] == ["ec-p384"]
+    assert report.crypto_ceiling[0].serverkeygen_per_s > 0
     assert [(row.label, row.keepalive) for row in report.handshake_ceiling] == [("ec-p384", False)]
     assert all(row.errors == 0 for row in [*report.client_ceiling, *report.handshake_ceiling])
