@@ -9,12 +9,18 @@ after every other e2e test (tests/e2e/conftest.py orders them last).
 
 from __future__ import annotations
 
+import base64
 import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import httpx
 import pytest
+from cryptography.hazmat.primitives import serialization
 
+from labctl import dogtag
+from labctl.pki.issue import build_csr, common_name_subject
+from labctl.pki.keys import generate_private_key
 from labctl.runtime.base import LAB_LABEL
 from labctl.runtime.podman import PodmanRuntime
 from tests.e2e.conftest import REPO, VERIFY_CHECKS, LabCLI
@@ -178,3 +184,45 @@ def test_kube_play_as_written(lab_cli: LabCLI, runtime: PodmanRuntime, tmp_path:
     finally:
         lab_cli.shell('for f in play/*.yaml; do podman kube down "$f"; done; labctl down --volumes', cwd=here)
     assert _nothing_of(runtime, lab_cli.lab.name) == ([], [], [])
+
+
+def _pending_request(lab_cli: LabCLI, hierarchy: str) -> str:
+    """A request waiting for an agent on the hierarchy's CA: an anonymous REST enrollment (Dogtag keeps
+    anyone's but an agent's pending); its ID as `labctl requests` prints it."""
+    placed = lab_cli.lab.hierarchy(hierarchy)
+    csr = build_csr(generate_private_key(placed.algorithm), common_name_subject("readme-pending.cert-lab.local"))
+    body = dogtag.enrollment_request(
+        "caServerCert", base64.b64encode(csr.public_bytes(serialization.Encoding.DER)).decode()
+    )
+    chain = lab_cli.state_dir / hierarchy / "ca-chain.pem"
+    answer = httpx.post(f"https://127.0.0.1:{placed.ca.port}/ca/v2/certrequests", json=body, verify=str(chain))
+    assert answer.status_code in (200, 201), answer.text
+    [info] = dogtag.parse_request_infos(answer.json())
+    assert info.status == "pending", info
+    return f"0x{info.request_id:x}"
+
+
+def test_using_the_lab_one_liners_as_written(lab_cli: LabCLI, tmp_path: Path) -> None:
+    """The "Using the lab" one-liners, with the documented substitutions: a real serial for 0x1a2b3c, a
+    real pending request for 0x1f (one to approve, one to reject); `events --follow` runs until Ctrl-C,
+    so it gets an interrupt after a few seconds (and must exit 130 without a traceback)."""
+    here = checkout_like(tmp_path)
+    [block] = [b for b in readme_blocks("## Using the lab") if any("labctl ocsp" in line for line in b)]
+    enrolled = lab_cli.shell("labctl est-enroll --cn readme-ocsp.cert-lab.local --pki-type ecc", cwd=here)
+    serial = re.search(r"^serial:\s+(0x[0-9a-f]+)$", enrolled.stdout, re.M)
+    assert serial is not None, enrolled.stdout + enrolled.stderr
+    requests = iter([_pending_request(lab_cli, "ecc"), _pending_request(lab_cli, "ecc")])
+    for line in block:
+        command = line.replace("0x1a2b3c", serial[1])
+        if "0x1f" in command:
+            command = command.replace("0x1f", next(requests))
+        if "--follow" in command:
+            result = lab_cli.shell(f"timeout --preserve-status -s INT 8 {command}", cwd=here)
+            assert result.returncode == 130, result.stderr[-2000:]
+            assert "certificate.issued" in result.stdout or "issued" in result.stdout, result.stdout[-2000:]
+        else:
+            result = lab_cli.shell(command, cwd=here)
+            assert result.returncode == 0, (
+                f"{command}: {result.returncode}\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}"
+            )
+        assert "Traceback" not in result.stderr, result.stderr
