@@ -177,6 +177,12 @@ class CAClient:
         )
         return self.certificate(serial)
 
+    def unrevoke(self, serial: int) -> dogtag.RequestInfo:
+        """POST agent/certs/{id}/unrevoke: the unrevocation's CertRequestInfo; `error` set when the certificate
+        was not on hold (Dogtag answers that with 200 too)."""
+        response = self._request("POST", f"/ca/v2/agent/certs/{dogtag.format_id(serial)}/unrevoke")
+        return dogtag.parse_request_infos(response.json())[0]
+
     def requests(self, *, status: str | None = None, page_size: int = 1000) -> list[dogtag.RequestInfo]:
         """GET agent/certrequests: enrollment requests, oldest first, optionally in one state (e.g. pending)."""
         query = f"requestType=enrollment&pageSize={page_size}" + (f"&requestState={status}" if status else "")

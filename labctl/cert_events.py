@@ -25,6 +25,8 @@ CA_LEVEL = "intermediate"
 class EventType(enum.StrEnum):
     ISSUED = "certificate.issued"
     REVOKED = "certificate.revoked"
+    # Off hold: a Certificate_Hold revocation undone (Dogtag's unrevoke); the certificate is valid again.
+    RELEASED = "certificate.released"
 
 
 @dataclass(frozen=True, slots=True)

@@ -78,6 +78,39 @@ def revoke(
             raise _explain(exc, lab, hierarchy, serial, state_dir, config) from exc
 
 
+def unrevoke(
+    lab: Lab, state_dir: Path, hierarchy_name: str, serial_text: str, *, config: Path | None = None
+) -> dogtag.CertInfo:
+    """Take a certificate off hold (revoked with certificate_hold) on the hierarchy's Intermediate CA: VALID
+    again, off the CRL, good in OCSP; the certificate's status afterwards.
+
+    Args:
+        config: the lab file the lab was selected with, if any: the hints' labctl commands name it.
+    Raises:
+        LabctlError: bad serial, no admin credential, the certificate is not on this CA or not on hold,
+            or the CA is unreachable.
+    """
+    hierarchy = lab.hierarchy(hierarchy_name)
+    serial = parse_serial(serial_text)
+    with _client(lab, hierarchy, state_dir, config) as ca:
+        try:
+            outcome = ca.unrevoke(serial)
+            info = ca.certificate(serial)
+        except CAError as exc:
+            raise _explain(exc, lab, hierarchy, serial, state_dir, config) from exc
+    if outcome.error is not None:
+        # Dogtag answers a certificate not on hold with a complete request carrying the error, not an HTTP error.
+        reason = reason_name(info.revocation_reason)
+        revoke = labctl_command("revoke", lab.name, state_dir, config)
+        raise LabctlError(
+            f"certificate {dogtag.format_id(serial)} is not on hold on {_describe(hierarchy)}"
+            f" (status {info.status}{f', reason {reason}' if reason else ''}); the CA said: {outcome.error}",
+            hint=f"only a certificate held with `{revoke} {dogtag.format_id(serial)} --pki-type {hierarchy.name}"
+            " --reason certificate_hold` can be released",
+        )
+    return info
+
+
 def certificate_status(
     lab: Lab, state_dir: Path, hierarchy_name: str, serial_text: str, *, config: Path | None = None
 ) -> dogtag.CertInfo:
@@ -198,7 +231,14 @@ def _already_revoked(
     except CAError as exc:
         return _explain(exc, lab, hierarchy, serial, state_dir, config)
     reason = reason_name(info.revocation_reason)
+    hint = None
+    if reason == "Certificate_Hold":
+        # As Dogtag's REST revoke, the CA refuses a held certificate; releasing it first allows another reason.
+        unrevoke = labctl_command("unrevoke", lab.name, state_dir, config)
+        hint = f"it is on hold: release it with `{unrevoke} {dogtag.format_id(serial)} --pki-type {hierarchy.name}`"
+        hint += ", then revoke it with the reason you want"
     return LabctlError(
         f"certificate {dogtag.format_id(serial)} is already revoked on {_describe(hierarchy)}"
-        f" (status {info.status}{f', reason {reason}' if reason else ''})"
+        f" (status {info.status}{f', reason {reason}' if reason else ''})",
+        hint=hint,
     )

@@ -2,6 +2,7 @@
 """The lab docs' revocation tool, on labctl.revocation:
 
     scripts/pki-cli.py revoke 0x1a2b3c --ca intermediate --reason key_compromise [--pki-type rsa]
+    scripts/pki-cli.py release 0x1a2b3c --ca intermediate [--pki-type rsa]   (off hold: certificate_hold only)
     scripts/pki-cli.py status 0x1a2b3c --ca intermediate [--pki-type rsa]
 
 (plus --lab NAME, --state-dir D, --config F, --json). It finds the lab as labctl does
@@ -58,10 +59,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     common.add_argument("--json", action="store_true", help="print the certificate's status as one JSON object")
 
-    parser = argparse.ArgumentParser(prog="pki-cli.py", description="Revoke lab certificates and show their status.")
+    parser = argparse.ArgumentParser(
+        prog="pki-cli.py", description="Revoke lab certificates, release them from hold, and show their status."
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     revoke = commands.add_parser("revoke", parents=[common], help="revoke a certificate")
     revoke.add_argument("--reason", required=True, help=f"one of: {', '.join(revocation.REASONS)}")
+    # Dogtag's CLI: pki ca-cert-release-hold (base/tools/.../cmstools/ca/CACertReleaseHoldCLI.java).
+    commands.add_parser("release", parents=[common], help="release a certificate from hold (unrevoke)")
     commands.add_parser("status", parents=[common], help="show a certificate's status")
     return parser
 
@@ -76,14 +81,17 @@ def _run(args: argparse.Namespace) -> None:
             f" ({state_dir / hierarchy.name}) and it has no REST API; EST-issued certificates live on the"
             f" Intermediate CA of their hierarchy: use --ca intermediate --pki-type {hierarchy.name}"
         )
-    if args.command == "revoke":
+    if args.command in ("revoke", "release"):
         # Locked as `labctl revoke` is; a lab that is not up has no state dir, and gets none from us.
         with (
-            lab_lock(state_dir, wait_s=LOCK_WAIT_S, command="pki-cli.py revoke")
+            lab_lock(state_dir, wait_s=LOCK_WAIT_S, command=f"pki-cli.py {args.command}")
             if state_dir.is_dir()
             else contextlib.nullcontext()
         ):
-            info = revocation.revoke(lab, state_dir, hierarchy.name, args.serial, args.reason, config=args.config)
+            if args.command == "revoke":
+                info = revocation.revoke(lab, state_dir, hierarchy.name, args.serial, args.reason, config=args.config)
+            else:
+                info = revocation.unrevoke(lab, state_dir, hierarchy.name, args.serial, config=args.config)
     else:
         info = revocation.certificate_status(lab, state_dir, hierarchy.name, args.serial, config=args.config)
     if args.json:

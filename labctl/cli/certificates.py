@@ -1,4 +1,4 @@
-"""A hierarchy's credentials, and certificates on its Intermediate CA: revoke, cert-status."""
+"""A hierarchy's credentials, and certificates on its Intermediate CA: revoke, unrevoke, cert-status."""
 
 from __future__ import annotations
 
@@ -30,6 +30,18 @@ def revoke(obj: Context, serial: str, pki_type: str, reason: str, as_json: bool)
     """Revoke certificate SERIAL (0x-prefixed hex) on the hierarchy's Intermediate CA."""
     with obj.locked("revoke"):
         info = revocation.revoke(obj.lab, obj.state_dir, pki_type, serial, reason)
+    print_certificate(pki_type, info, as_json)
+
+
+@main.command()
+@click.argument("serial")
+@pki_type_option("hierarchy whose Intermediate CA issued it")
+@click.option("--json", "as_json", is_flag=True, help="the certificate's status as one JSON object")
+@click.pass_obj
+def unrevoke(obj: Context, serial: str, pki_type: str, as_json: bool) -> None:
+    """Release certificate SERIAL from hold (revoked with certificate_hold): valid again, off the CRL."""
+    with obj.locked("unrevoke"):
+        info = revocation.unrevoke(obj.lab, obj.state_dir, pki_type, serial)
     print_certificate(pki_type, info, as_json)
 
 

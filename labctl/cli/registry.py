@@ -80,6 +80,10 @@ COMMANDS: dict[str, Lazy] = {
     "status": Lazy(
         "lifecycle", "Each service: container state, health, address, port; each CA: state and certificate counts."
     ),
+    "unrevoke": Lazy(
+        "certificates",
+        "Release certificate SERIAL from hold (revoked with certificate_hold): valid again, off the CRL.",
+    ),
     "up": Lazy("lifecycle", "Build what is missing and bring the lab up, healthy (idempotent; repairs a broken lab)."),
     "verify": Lazy(
         "lifecycle", "Smoke-test the running lab end to end, per hierarchy; exit 0 only when every check passed."

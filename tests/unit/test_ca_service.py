@@ -16,7 +16,7 @@ from labctl import dogtag
 from labctl.pki.issue import build_csr, certificates_pem, common_name_subject, csr_pem, load_pem_certificates
 from labctl.pki.keys import KeyAlgorithm
 from labctl.services.ca.app import create_app
-from labctl.services.ca.authority import CAState, IntermediateCA
+from labctl.services.ca.authority import CAState, IntermediateCA, RevocationReason
 from tests.conftest import DEVICE_KEY, INSTALLER, der_of, install_certificate
 from tests.helpers import assert_has_aki_ski, assert_is_ca, assert_issued_by, key_for
 
@@ -406,6 +406,58 @@ async def test_crl_lists_revoked_serial_and_verifies(ca_service: CAService) -> N
     assert entry is not None
     reason = entry.extensions.get_extension_for_class(x509.CRLReason).value.reason
     assert reason is x509.ReasonFlags.superseded
+
+
+async def test_unrevoke_takes_a_held_certificate_off_the_crl(ca_service: CAService) -> None:
+    certificate = ca_service.hierarchy.issue("held.cert-lab.local")
+    cert_id = dogtag.format_id(certificate.serial_number)
+    ca_service.as_agent()
+    hold = await ca_service.client.post(f"/ca/v2/agent/certs/{cert_id}/revoke", json={"Reason": "Certificate_Hold"})
+    assert hold.status == 200, await hold.text()
+    crl = x509.load_der_x509_crl(await (await ca_service.client.get("/ca/ee/ca/getCRL")).read())
+    entry = crl.get_revoked_certificate_by_serial_number(certificate.serial_number)
+    assert entry is not None
+    assert entry.extensions.get_extension_for_class(x509.CRLReason).value.reason is x509.ReasonFlags.certificate_hold
+    body = await _json(await ca_service.client.post(f"/ca/v2/agent/certs/{cert_id}/unrevoke"), 200)
+    assert (body["requestType"], body["requestStatus"], body["operationResult"]) == (
+        "unrevocation",
+        "complete",
+        "success",
+    )
+    assert "certId" not in body  # CertRequestInfoFactory: no certId on an unrevocation
+    data = await _json(await ca_service.client.get(f"/ca/v2/certs/{cert_id}"), 200)
+    assert data["Status"] == "VALID"
+    assert "RevocationReason" not in data
+    crl = x509.load_der_x509_crl(await (await ca_service.client.get("/ca/ee/ca/getCRL")).read())
+    assert crl.get_revoked_certificate_by_serial_number(certificate.serial_number) is None
+
+
+async def test_unrevoke_by_non_agent_is_403(ca_service: CAService) -> None:
+    certificate = ca_service.hierarchy.issue("held-anonymous.cert-lab.local")
+    ca_service.hierarchy.ca.revoke(certificate.serial_number, RevocationReason.Certificate_Hold, INSTALLER)
+    response = await ca_service.client.post(
+        f"/ca/v2/agent/certs/{dogtag.format_id(certificate.serial_number)}/unrevoke"
+    )
+    assert response.status == 401
+    assert ca_service.hierarchy.ca.get_certificate(certificate.serial_number).status.value == "REVOKED"
+
+
+async def test_cancel_makes_a_pending_request_canceled(ca_service: CAService) -> None:
+    info = await _submit(ca_service, "canceled.cert-lab.local")
+    ca_service.as_agent()
+    response = await ca_service.client.post(f"/ca/v2/agent/certrequests/{info['requestID']}/cancel", json={})
+    assert response.status == 204, await response.text()
+    again = await _json(await ca_service.client.get(f"/ca/v2/certrequests/{info['requestID']}"), 200)
+    assert again["requestStatus"] == "canceled"
+    approve = await ca_service.client.post(f"/ca/v2/agent/certrequests/{info['requestID']}/approve", json={})
+    await _pki_exception(approve, 409, "ConflictingOperationException")
+
+
+async def test_request_action_with_a_stale_nonce_is_400(ca_service: CAService) -> None:
+    info = await _submit(ca_service, "stale-nonce.cert-lab.local")
+    ca_service.as_agent()
+    url = f"/ca/v2/agent/certrequests/{info['requestID']}/update"
+    await _pki_exception(await ca_service.client.post(url, json={"nonce": "1"}), 400, "BadRequestException")
 
 
 async def test_revoke_twice_is_409(ca_service: CAService) -> None:

@@ -267,6 +267,51 @@ def test_pending_request_reviewed_and_approved(served: Served, hierarchy: Hierar
     assert agent.certs.get_cert(done.cert_id).status == "VALID"
 
 
+def _pending(served: Served, hierarchy: Hierarchy, api: str, common_name: str) -> str:
+    """A pending request's ID, submitted anonymously (so the CA holds it for an agent)."""
+    anonymous = _dogtag(served, api, authenticated=False)
+    request = anonymous.certs.create_enrollment_request(
+        _server_profile(hierarchy), {"cert_request_type": "pkcs10", "cert_request": _csr(hierarchy, common_name)}
+    )
+    [info] = anonymous.certs.submit_enrollment_request(request).cert_request_info_list
+    assert info.request_status == "pending"
+    return str(info.request_id)
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_cancel_request_makes_it_canceled(served: Served, hierarchy: Hierarchy, api: str) -> None:
+    agent = _dogtag(served, api)
+    request_id = _pending(served, hierarchy, api, f"dogtag-cancel-{api}.cert-lab.local")
+    agent.certs.cancel_request(request_id)
+    assert agent.certs.get_request(request_id).request_status == "canceled"
+
+
+@pytest.mark.parametrize("action", ["update", "validate", "assign", "unassign"])
+@pytest.mark.parametrize("api", APIS)
+def test_request_action_keeps_it_pending(served: Served, hierarchy: Hierarchy, api: str, action: str) -> None:
+    agent = _dogtag(served, api)
+    request_id = _pending(served, hierarchy, api, f"dogtag-{action}-{api}.cert-lab.local")
+    getattr(agent.certs, f"{action}_request")(request_id, agent.certs.review_request(request_id))
+    assert agent.certs.get_request(request_id).request_status == "pending"
+    agent.certs.approve_request(request_id)  # still approvable afterwards
+    assert agent.certs.get_request(request_id).request_status == "complete"
+
+
+@pytest.mark.parametrize("action", ["cancel", "update", "validate", "assign", "unassign"])
+@pytest.mark.parametrize("api", APIS)
+def test_request_action_on_completed_request_is_bad_request(
+    served: Served, hierarchy: Hierarchy, api: str, action: str
+) -> None:
+    agent = _dogtag(served, api)
+    request_id = _pending(served, hierarchy, api, f"dogtag-done-{action}-{api}.cert-lab.local")
+    agent.certs.approve_request(request_id)
+    review = agent.certs.review_request(request_id)
+    # AgentCertRequestServlet: BadRequestDataException("Request Not In Pending State") -> BadRequestException.
+    with pytest.raises(pki.BadRequestException, match="Request Not In Pending State"):
+        getattr(agent.certs, f"{action}_request")(request_id, review)
+    assert agent.certs.get_request(request_id).request_status == "complete"
+
+
 @pytest.mark.parametrize("api", APIS)
 def test_list_requests_pages_with_page_size(served: Served, hierarchy: Hierarchy, api: str) -> None:
     dogtag = _dogtag(served, api)
@@ -295,6 +340,78 @@ def test_revoke_cert_answers_request_info(served: Served, hierarchy: Hierarchy, 
     assert info.request_url.endswith(f"/certrequests/{info.request_id}")
     assert dogtag.certs.get_cert(serial).status == "REVOKED"
     assert dogtag.certs.get_request(info.request_id).cert_id == serial
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_hold_cert_is_revoked_with_certificate_hold(served: Served, hierarchy: Hierarchy, api: str) -> None:
+    dogtag = _dogtag(served, api)
+    serial = _enroll(dogtag, hierarchy, f"dogtag-hold-{api}.cert-lab.local").cert.serial_number
+    info = dogtag.certs.hold_cert(serial)
+    assert (info.request_type, info.request_status, info.operation_result) == ("revocation", "complete", "success")
+    data = dogtag.certs.get_cert(serial)
+    assert (data.status, data.RevocationReason) == ("REVOKED", 6)  # CertData.from_json keeps unknown keys
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_unrevoke_releases_a_held_cert(served: Served, hierarchy: Hierarchy, api: str) -> None:
+    dogtag = _dogtag(served, api)
+    serial = _enroll(dogtag, hierarchy, f"dogtag-release-{api}.cert-lab.local").cert.serial_number
+    dogtag.certs.hold_cert(serial)
+    info = dogtag.certs.unrevoke_cert(serial)
+    assert (info.request_type, info.request_status, info.operation_result) == ("unrevocation", "complete", "success")
+    assert info.request_url.endswith(f"/certrequests/{info.request_id}")
+    data = dogtag.certs.get_cert(serial)
+    assert data.status == "VALID"
+    assert not hasattr(data, "RevocationReason")
+    crl = x509.load_der_x509_crl(hierarchy.ca.crl_der())
+    assert crl.get_revoked_certificate_by_serial_number(int(serial, 16)) is None
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_revoke_with_remove_from_crl_releases(served: Served, hierarchy: Hierarchy, api: str) -> None:
+    dogtag = _dogtag(served, api)
+    serial = _enroll(dogtag, hierarchy, f"dogtag-remove-{api}.cert-lab.local").cert.serial_number
+    dogtag.certs.hold_cert(serial)
+    info = dogtag.certs.revoke_cert(serial, "Remove_from_CRL")
+    assert (info.request_type, info.operation_result) == ("unrevocation", "success")
+    assert dogtag.certs.get_cert(serial).status == "VALID"
+
+
+@pytest.mark.parametrize("reason", ["Key_Compromise", None], ids=["revoked", "valid"])
+@pytest.mark.parametrize("api", APIS)
+def test_unrevoke_of_a_cert_not_on_hold_is_an_error_result(
+    served: Served, hierarchy: Hierarchy, api: str, reason: str | None
+) -> None:
+    dogtag = _dogtag(served, api)
+    serial = _enroll(dogtag, hierarchy, f"dogtag-not-held-{reason}-{api}.cert-lab.local").cert.serial_number
+    if reason:
+        dogtag.certs.revoke_cert(serial, reason)
+    # As Dogtag (CAService.unrevokeCert, ServiceUnrevoke): no HTTP error, a complete request with the error.
+    info = dogtag.certs.unrevoke_cert(serial)
+    assert (info.request_status, info.operation_result) == ("complete", "error")
+    assert info.error_message == "One or more certificates could not be unrevoked"
+    assert dogtag.certs.get_cert(serial).status == ("REVOKED" if reason else "VALID")
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_hold_then_key_compromise_after_release(served: Served, hierarchy: Hierarchy, api: str) -> None:
+    """Dogtag's REST revoke refuses a held certificate (RevocationProcessor.validateCertificateToRevoke: any
+    REVOKED status); release it, then revoke it with the other reason."""
+    dogtag = _dogtag(served, api)
+    serial = _enroll(dogtag, hierarchy, f"dogtag-hold-kc-{api}.cert-lab.local").cert.serial_number
+    dogtag.certs.hold_cert(serial)
+    with pytest.raises(pki.PKIException):
+        dogtag.certs.revoke_cert(serial, "Key_Compromise")
+    dogtag.certs.unrevoke_cert(serial)
+    dogtag.certs.revoke_cert(serial, "Key_Compromise")
+    data = dogtag.certs.get_cert(serial)
+    assert (data.status, data.RevocationReason) == ("REVOKED", 1)
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_unrevoke_unknown_cert_is_cert_not_found(served: Served, api: str) -> None:
+    with pytest.raises(pki.CertNotFoundException):
+        _dogtag(served, api).certs.unrevoke_cert("0x1")
 
 
 @pytest.mark.parametrize("api", APIS)

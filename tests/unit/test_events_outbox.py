@@ -94,6 +94,29 @@ def test_revoking_twice_records_one_event(store: Store) -> None:
     assert [e.type for e in store.outbox.events(hierarchy=HIERARCHY)] == [EventType.ISSUED, EventType.REVOKED]
 
 
+def test_a_release_from_hold_records_its_event_and_unrevocation_request(store: Store) -> None:
+    _issue(store, 0x1A2B)
+    store.revoke(0x1A2B, reason="Certificate_Hold", revoked_by="agent", reason_code=6)
+    outcome = store.release(0x1A2B, released_by="agent", reason="Certificate_Hold", error="not on hold")
+    assert outcome is not None
+    request_id, released = outcome
+    assert released is True
+    assert store.get_request(request_id).request_type == "unrevocation"  # type: ignore[union-attr]
+    event = store.outbox.events(hierarchy=HIERARCHY)[-1]
+    assert (event.type, event.serial, event.reason, event.request_id) == (EventType.RELEASED, 0x1A2B, None, request_id)
+
+
+def test_releasing_a_certificate_not_on_hold_records_no_event(store: Store) -> None:
+    _issue(store, 0x1A2B)
+    store.revoke(0x1A2B, reason="Key_Compromise", revoked_by="agent", reason_code=1)
+    outcome = store.release(0x1A2B, released_by="agent", reason="Certificate_Hold", error="not on hold")
+    assert outcome is not None
+    request_id, released = outcome
+    assert released is False
+    assert store.get_request(request_id).error == "not on hold"  # type: ignore[union-attr]
+    assert [e.type for e in store.outbox.events(hierarchy=HIERARCHY)] == [EventType.ISSUED, EventType.REVOKED]
+
+
 def test_event_ids_grow_in_order_and_page_by_after(store: Store) -> None:
     for serial in range(1, 6):
         _issue(store, serial)

@@ -21,8 +21,9 @@ from labctl.pki import ocsp
 from labctl.pki.keys import KeyAlgorithm
 from labctl.pki.signatures import ocsp_response_signed_by
 from labctl.services.ca.app import create_app
-from labctl.services.ca.authority import IntermediateCA
+from labctl.services.ca.authority import IntermediateCA, RevocationReason
 from labctl.services.ca.ocsp import certificate_status
+from tests.conftest import INSTALLER
 
 if TYPE_CHECKING:
     from tests.conftest import AiohttpClient, CAService, Hierarchy
@@ -59,6 +60,17 @@ def test_revoked_certificate_is_revoked_with_time_and_reason(hierarchy: Hierarch
     assert record.revoked_at is not None
     assert status.revoked_at == record.revoked_at.replace(microsecond=0)
     assert ocsp.describe(leaf.serial_number, status).startswith(f"0x{leaf.serial_number:x}: revoked (keyCompromise, ")
+
+
+def test_held_certificate_is_revoked_then_good_once_released(hierarchy: Hierarchy) -> None:
+    leaf = hierarchy.issue("ocsp-held.cert-lab.local")
+    hierarchy.ca.revoke(leaf.serial_number, RevocationReason.Certificate_Hold, INSTALLER)
+    query = ocsp.build_request(hierarchy.intermediate, leaf.serial_number)
+    held = ocsp.read_response(_answer(hierarchy, query), query, hierarchy.intermediate)
+    assert (held.status, held.reason) == (ocsp.Status.REVOKED, x509.ReasonFlags.certificate_hold)
+    assert hierarchy.ca.unrevoke(leaf.serial_number, INSTALLER)[0] is True
+    query = ocsp.build_request(hierarchy.intermediate, leaf.serial_number)
+    assert ocsp.read_response(_answer(hierarchy, query), query, hierarchy.intermediate) == ocsp.GOOD
 
 
 def test_serial_never_issued_is_unknown(hierarchy: Hierarchy) -> None:

@@ -142,6 +142,26 @@ def test_docs_revoke_then_status_shows_it_revoked_for_key_compromise(up_lab):
     assert (record["serial"], record["status"], record["revocation_reason"]) == (serial, "REVOKED", "Key_Compromise")
 
 
+def test_docs_hold_then_release_shows_it_valid_again(up_lab):
+    serial = enroll(up_lab.endpoint, "device04.cert-lab.local")
+    hold = ("revoke", serial, "--ca", "intermediate", "--reason", "certificate_hold", "--pki-type", "ecc", "--json")
+    result = pki_cli(*hold, state_home=up_lab.state_home)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["revocation_reason"] == "Certificate_Hold"
+    release = ("release", serial, "--ca", "intermediate", "--pki-type", "ecc", "--json")
+    result = pki_cli(*release, state_home=up_lab.state_home)
+    assert result.returncode == 0, result.stderr
+    record = json.loads(result.stdout)
+    assert (record["serial"], record["status"], record["revocation_reason"]) == (serial, "VALID", None)
+
+
+def test_releasing_a_certificate_not_on_hold_says_so_in_one_line(up_lab):
+    args = ("release", up_lab.revoked, "--ca", "intermediate", "--pki-type", "ecc")
+    message = one_line_error(pki_cli(*args, state_home=up_lab.state_home))
+    assert f"certificate {up_lab.revoked} is not on hold on the ecc Intermediate CA" in message
+    assert "reason Superseded" in message
+
+
 def test_revoking_a_revoked_certificate_says_so_in_one_line(up_lab):
     args = ("revoke", up_lab.revoked, "--ca", "intermediate", "--reason", "key_compromise", "--pki-type", "ecc")
     message = one_line_error(pki_cli(*args, state_home=up_lab.state_home))

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from labctl import revocation
 from labctl.cli import main
-from labctl.dogtag import CertInfo
+from labctl.dogtag import CertInfo, RequestInfo
 from labctl.errors import CAError, LabctlError, PKIError
 from labctl.services.ca.authority import RevocationReason
 from labctl.topology import load_lab
@@ -55,6 +55,15 @@ class StubCA:
         self.revoked.append((serial, reason))
         self.certs[serial] = CertInfo(serial, "REVOKED", info.pem, info.subject_dn, info.issuer_dn, code)
         return self.certs[serial]
+
+    def unrevoke(self, serial: int) -> RequestInfo:
+        info = self._get(serial)
+        if info.revocation_reason != 6:
+            return RequestInfo(
+                0x99, "unrevocation", "complete", None, "One or more certificates could not be unrevoked"
+            )
+        self.certs[serial] = CertInfo(serial, "VALID", info.pem, info.subject_dn, info.issuer_dn, None)
+        return RequestInfo(0x99, "unrevocation", "complete", None, None)
 
 
 def _cert(serial: int = SERIAL, status: str = "VALID", reason: int | None = None) -> CertInfo:
@@ -116,7 +125,8 @@ def test_unknown_reason_lists_the_choices():
 
 
 def test_reasons_are_the_ca_services_reasons():
-    assert {r.code: r.name for r in RevocationReason} == dict(revocation.DOGTAG_REASONS)
+    revocations = {r.code: r.name for r in RevocationReason if r is not RevocationReason.Remove_from_CRL}
+    assert revocations == dict(revocation.DOGTAG_REASONS)
 
 
 def test_serial_without_prefix_explains_the_prefix(lab, state_dir, stub):
@@ -157,6 +167,38 @@ def test_revoking_twice_says_already_revoked(lab, state_dir, stub):
     assert "certificate 0x1a2b3c is already revoked on the ecc Intermediate CA" in str(info.value)
     assert "Key_Compromise" in str(info.value)
     assert stub.revoked == [(SERIAL, "Key_Compromise")]
+
+
+def test_unrevoke_releases_a_held_certificate(lab, state_dir, stub):
+    revocation.revoke(lab, state_dir, "ecc", "0x1a2b3c", "certificate_hold")
+    info = revocation.unrevoke(lab, state_dir, "ecc", "0x1a2b3c")
+    assert (info.status, info.revocation_reason) == ("VALID", None)
+
+
+def test_unrevoke_of_a_certificate_not_on_hold_says_so(lab, state_dir, stub):
+    revocation.revoke(lab, state_dir, "ecc", "0x1a2b3c", "key_compromise")
+    with pytest.raises(LabctlError) as info:
+        revocation.unrevoke(lab, state_dir, "ecc", "0x1a2b3c")
+    assert "certificate 0x1a2b3c is not on hold on the ecc Intermediate CA" in str(info.value)
+    assert "(status REVOKED, reason Key_Compromise)" in str(info.value)
+    assert "--reason certificate_hold" in str(info.value.hint)
+    assert stub.certs[SERIAL].status == "REVOKED"
+
+
+def test_revoking_a_held_certificate_hints_to_release_it_first(lab, state_dir, stub):
+    revocation.revoke(lab, state_dir, "ecc", "0x1a2b3c", "certificate_hold")
+    with pytest.raises(LabctlError, match=r"already revoked .*reason Certificate_Hold") as info:
+        revocation.revoke(lab, state_dir, "ecc", "0x1a2b3c", "key_compromise")
+    assert f"labctl --state-dir {state_dir} unrevoke 0x1a2b3c --pki-type ecc" in str(info.value.hint)
+
+
+def test_cli_unrevoke_prints_the_status(state_dir, stub):
+    stub.certs[SERIAL] = _cert(status="REVOKED", reason=6)
+    args = ["--state-dir", str(state_dir), "unrevoke", "0x1a2b3c", "--pki-type", "ecc", "--json"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.output)
+    assert (record["status"], record["revocation_reason"]) == ("VALID", None)
 
 
 def test_unreachable_ca_asks_whether_the_lab_is_up(lab, state_dir, stub):

@@ -118,3 +118,24 @@ def test_store_list_certificates_counts_before_paging(store: Store) -> None:
     total, page = store.list_certificates(limit=2, start=1)
     assert total == 3
     assert len(page) == 2
+
+
+def test_release_makes_a_held_certificate_valid_and_survives_a_reopen(store_path: Path) -> None:
+    store = Store(store_path)
+    _add_certificate(store, SERIAL, None)
+    store.revoke(SERIAL, reason="Certificate_Hold", revoked_by="agent")
+    assert store.release(SERIAL, released_by="agent", reason="Certificate_Hold", error="x") is not None
+    store.close()
+    reopened = Store(store_path)
+    try:
+        record = reopened.get_certificate(SERIAL)
+        assert record is not None
+        assert (record.status, record.revoked_at, record.revocation_reason) == (CertStatus.VALID, None, None)
+        assert list(reopened.revoked()) == []
+    finally:
+        reopened.close()
+
+
+def test_release_of_an_unknown_serial_writes_nothing(store: Store) -> None:
+    assert store.release(SERIAL, released_by="agent", reason="Certificate_Hold", error="x") is None
+    assert store.list_requests()[0] == 0

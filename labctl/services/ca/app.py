@@ -23,7 +23,14 @@ from labctl.errors import PKIError, ServiceError
 from labctl.pki.issue import certificates_pem
 from labctl.pki.pkcs7 import certs_only_der
 from labctl.pki.profiles import PROFILES, Profile
-from labctl.services.ca.authority import ANONYMOUS, Caller, CAState, IntermediateCA, RevocationReason
+from labctl.services.ca.authority import (
+    ANONYMOUS,
+    Caller,
+    CAState,
+    IntermediateCA,
+    RequestAction,
+    RevocationReason,
+)
 from labctl.services.ca.events import attach_events
 from labctl.services.ca.ocsp import add_ocsp_routes
 from labctl.services.ca.store import CertRecord, CertStatus, RequestRecord, RequestStatus
@@ -80,11 +87,16 @@ def create_app(
             web.get(f"{prefix}/agent/certrequests/{{request_id}}", review_request),
             web.post(f"{prefix}/agent/certrequests/{{request_id}}/approve", approve_request),
             web.post(f"{prefix}/agent/certrequests/{{request_id}}/reject", reject_request),
+            *(
+                web.post(f"{prefix}/agent/certrequests/{{request_id}}/{action.value}", change_request)
+                for action in RequestAction
+            ),
             web.get(f"{prefix}/certs", list_certs),
             web.post(f"{prefix}/certs/search", search_certs),
             web.get(f"{prefix}/certs/{{serial}}", get_cert),
             web.get(f"{prefix}/agent/certs/{{serial}}", review_cert),
             web.post(f"{prefix}/agent/certs/{{serial}}/revoke", revoke_cert),
+            web.post(f"{prefix}/agent/certs/{{serial}}/unrevoke", unrevoke_cert),
             web.get(f"{prefix}/authorities", list_authorities),
             web.get(f"{prefix}/authorities/{{authority_id}}", get_authority),
             web.get(f"{prefix}/authorities/{{authority_id}}/cert", get_authority_cert),
@@ -388,6 +400,18 @@ async def reject_request(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
+async def change_request(request: web.Request) -> web.Response:
+    """POST agent/certrequests/{id}/cancel, /update, /validate, /assign, /unassign with the review: 204
+    (rest/v2/AgentCertRequestServlet.java postRequestOperation)."""
+    caller = _agent(request)
+    request_id = _id(request, "request_id")
+    action = RequestAction(request.path.rsplit("/", 1)[1])
+    _check_nonce(request, request_id, await _json_body(request))
+    with _not_found_as(dogtag.REQUEST_NOT_FOUND):
+        _authority(request).change_request(request_id, action, caller)
+    return web.Response(status=204)
+
+
 def _check_nonce(request: web.Request, request_id: int, body: Any) -> None:
     """Dogtag replays the review's nonce on approve; a stale or foreign one is refused."""
     sent = body.get("nonce") if isinstance(body, dict) else None
@@ -409,7 +433,8 @@ def _request_info(request: web.Request, record: RequestRecord) -> dict[str, Any]
     }
     if record.request_type == "enrollment":
         info["certRequestType"] = "pkcs10"
-    if record.serial is not None:
+    # CertRequestInfoFactory.create: certId for an issued certificate or a revocation, not an unrevocation.
+    if record.serial is not None and record.request_type != "unrevocation":
         info["certId"] = dogtag.format_id(record.serial)
         info["certURL"] = f"{base}/certs/{dogtag.format_id(record.serial)}"
     if record.error:
@@ -580,9 +605,26 @@ async def revoke_cert(request: web.Request) -> web.Response:
         raise ServiceError(400, f"Nonce does not match the last review of certificate 0x{serial:x}")
     reason = RevocationReason.parse(str(body.get("Reason", "Unspecified")))
     authority = _authority(request)
+    if reason is RevocationReason.Remove_from_CRL:
+        # AgentCertService.revokeCert: "if (revReason == RevocationReason.REMOVE_FROM_CRL) return unrevokeCert(id)".
+        return _unrevoke(request, caller, serial)
     with _not_found_as(dogtag.CERT_NOT_FOUND):
         # Dogtag records a revocation as a request of its own; GET certrequests/{requestID} finds it.
         _record, request_id = authority.revoke(serial, reason, caller)
+    return web.json_response(_request_info(request, authority.get_request(request_id)))
+
+
+async def unrevoke_cert(request: web.Request) -> web.Response:
+    """POST agent/certs/{id}/unrevoke (no body): takes a held certificate off hold; answers the unrevocation's
+    CertRequestInfo, requestType "unrevocation" (rest/v2/AgentCertServlet.java unrevokeCert). A certificate
+    not on hold is no HTTP error in Dogtag either: operationResult "error" with its errorMessage."""
+    return _unrevoke(request, _agent(request), _id(request, "serial"))
+
+
+def _unrevoke(request: web.Request, caller: Caller, serial: int) -> web.Response:
+    authority = _authority(request)
+    with _not_found_as(dogtag.CERT_NOT_FOUND):
+        _released, request_id = authority.unrevoke(serial, caller)
     return web.json_response(_request_info(request, authority.get_request(request_id)))
 
 

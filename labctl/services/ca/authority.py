@@ -75,6 +75,16 @@ class CAState(enum.StrEnum):
     INSTALL_FAILED = "install-failed"
 
 
+class RequestAction(enum.StrEnum):
+    """The agent's actions on a pending request besides approve and reject (AgentCertRequestServlet paths)."""
+
+    CANCEL = "cancel"
+    UPDATE = "update"
+    VALIDATE = "validate"
+    ASSIGN = "assign"
+    UNASSIGN = "unassign"
+
+
 class RevocationReason(enum.Enum):
     """Dogtag's revocation reason names (JSS RevocationReason) and their RFC 5280 codes."""
 
@@ -85,6 +95,8 @@ class RevocationReason(enum.Enum):
     Superseded = (4, x509.ReasonFlags.superseded)
     Cessation_of_Operation = (5, x509.ReasonFlags.cessation_of_operation)
     Certificate_Hold = (6, x509.ReasonFlags.certificate_hold)
+    # Not a revocation: a revoke with it takes the certificate off hold (AgentCertService.revokeCert).
+    Remove_from_CRL = (8, x509.ReasonFlags.remove_from_crl)
     Privilege_Withdrawn = (9, x509.ReasonFlags.privilege_withdrawn)
     AA_Compromise = (10, x509.ReasonFlags.aa_compromise)
 
@@ -435,6 +447,29 @@ class IntermediateCA:
         self.store.set_request_status(request_id, RequestStatus.REJECTED, error=f"rejected by {caller.name}")
         return self._request(request_id)
 
+    def change_request(self, request_id: int, action: RequestAction, caller: Caller) -> RequestRecord:
+        """An agent's cancel, update, validate, assign or unassign of a pending request
+        (base/ca/.../cms/servlet/cert/RequestProcessor.java processRequest).
+
+        Cancel makes it canceled; the others leave it pending: update and assign/unassign only touch its
+        modification time (the lab keeps no edited values and no assigned owner), validate writes nothing.
+
+        Raises:
+            ServiceError: 400 "Request Not In Pending State" as Dogtag (its BadRequestDataException, which
+                AgentCertRequestServlet answers as a BadRequestException); 403 for a non-agent; 404 unknown.
+        """
+        self._require_agent(caller)
+        record = self.get_request(request_id)
+        if record.status is not RequestStatus.PENDING:
+            # AgentCertRequestServlet.postRequestOperation: "Bad request data: " + CMS_REQUEST_NOT_PENDING.
+            raise ServiceError(400, "Bad request data: Request Not In Pending State")
+        if action is RequestAction.CANCEL:
+            self.store.set_request_status(request_id, RequestStatus.CANCELED, error=f"canceled by {caller.name}")
+            log.info("request 0x%x canceled by %s", request_id, caller.name)
+        elif action is not RequestAction.VALIDATE:
+            self.store.set_request_status(request_id, RequestStatus.PENDING)
+        return self._request(request_id)
+
     def _enroll_now(self, csr: x509.CertificateSigningRequest, profile: Profile, *, requester: str) -> RequestRecord:
         """Issue at once: the request is recorded complete with its certificate, in one transaction."""
         new_request = NewRequest(_der(csr), csr.subject.rfc4514_string(), requester)
@@ -522,9 +557,13 @@ class IntermediateCA:
             as a request of its own).
         """
         self._require_agent(caller)
+        if reason is RevocationReason.Remove_from_CRL:
+            raise ServiceError(400, "Remove_from_CRL is no revocation: unrevoke the certificate")
         record = self.get_certificate(serial)
         if record.status is CertStatus.REVOKED:
-            raise ServiceError(409, f"certificate 0x{serial:x} is already revoked")
+            # A certificate on hold too: Dogtag's REST revoke refuses any revoked one (RevocationProcessor.
+            # validateCertificateToRevoke); only its CMC revocation turns a hold into another reason.
+            raise ServiceError(409, f"certificate 0x{serial:x} is already revoked ({record.revocation_reason})")
         request_id = self.store.revoke(serial, reason=reason.name, revoked_by=caller.name, reason_code=reason.code)
         if request_id is None:
             raise ServiceError(409, f"certificate 0x{serial:x} is already revoked")
@@ -532,6 +571,35 @@ class IntermediateCA:
         self.crl_der()
         log.info("revoked 0x%x (%s) by %s", serial, reason.name, caller.name)
         return self.get_certificate(serial), request_id
+
+    def unrevoke(self, serial: int, caller: Caller) -> tuple[bool, int]:
+        """Take a certificate off hold (Dogtag's unrevoke): VALID again, off the CRL, good in OCSP.
+
+        A certificate not on hold is left as it is; as in Dogtag, that is no HTTP error but a complete
+        unrevocation request with an error (base/ca/.../ca/CAService.java unrevokeCert, ServiceUnrevoke.java).
+
+        Returns:
+            Whether it was released, and the unrevocation request's ID.
+        """
+        self._require_agent(caller)
+        self.get_certificate(serial)  # 404 first, as Dogtag's getCertData
+        # base/server/src/main/resources/UserMessages.properties: CMS_CA_UNREVOKE_FAILED.
+        outcome = self.store.release(
+            serial,
+            released_by=caller.name,
+            reason=RevocationReason.Certificate_Hold.name,
+            error="One or more certificates could not be unrevoked",
+        )
+        if outcome is None:
+            raise ServiceError(404, f"certificate 0x{serial:x} not found on this CA ({self.config.common_name})")
+        request_id, released = outcome
+        if released:
+            self._crl_der = None
+            self.crl_der()
+            log.info("released 0x%x from hold by %s", serial, caller.name)
+        else:
+            log.info("unrevoke of 0x%x by %s refused: not on hold", serial, caller.name)
+        return released, request_id
 
     def crl_der(self, *, now: datetime | None = None) -> bytes:
         """The current full CRL: regenerated after every revocation, and when older than CRL_UPDATE_INTERVAL

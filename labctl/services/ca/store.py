@@ -406,6 +406,59 @@ class Store:
             )
         return request_id
 
+    def release(self, serial: int, *, released_by: str, reason: str, error: str) -> tuple[int, bool] | None:
+        """Take a certificate off hold (Dogtag's unrevocation): VALID again, with the unrevocation request and
+        its event, in one transaction. A certificate not on hold stays as it is; the request is recorded
+        complete with `error`, as Dogtag records a failed unrevocation (base/ca/.../ca/ServiceUnrevoke.java).
+
+        Args:
+            reason: the revocation reason name a held certificate carries (Certificate_Hold).
+
+        Returns:
+            The unrevocation request's ID and whether the certificate was released; None for an unknown serial.
+        """
+        moment = datetime.now(UTC)
+        now = moment.isoformat()
+        with self._transaction():
+            cursor = self._db.execute(
+                "UPDATE certs SET status = ?, revoked_at = NULL, revoked_by = NULL, revocation_reason = NULL"
+                " WHERE serial = ? AND status = ? AND revocation_reason = ?",
+                (CertStatus.VALID.value, f"{serial:x}", CertStatus.REVOKED.value, reason),
+            )
+            released = cursor.rowcount == 1
+            row = self._db.execute(
+                "SELECT subject, profile_id FROM certs WHERE serial = ?", (f"{serial:x}",)
+            ).fetchone()
+            if row is None:
+                return None
+            subject, profile_id = row
+            inserted = self._db.execute(
+                "INSERT INTO requests (request_type, profile_id, csr_der, subject, status, requester, serial, error,"
+                " created_at, updated_at) VALUES ('unrevocation', ?, NULL, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    profile_id,
+                    subject,
+                    RequestStatus.COMPLETE.value,
+                    released_by,
+                    f"{serial:x}",
+                    None if released else error,
+                    now,
+                    now,
+                ),
+            )
+            request_id = inserted.lastrowid
+            assert request_id is not None
+            if released:
+                self.outbox.append(
+                    EventType.RELEASED,
+                    serial=serial,
+                    subject=subject,
+                    profile_id=profile_id,
+                    request_id=request_id,
+                    time=moment,
+                )
+        return request_id, released
+
     def revoked(self) -> Iterator[CertRecord]:
         for row in self._db.execute(
             "SELECT * FROM certs WHERE status = ? ORDER BY revoked_at", (CertStatus.REVOKED.value,)
