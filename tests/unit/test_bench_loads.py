@@ -226,8 +226,21 @@ def test_the_ceiling_table_has_the_serverkeygen_column() -> None:
     assert "| rsa | host | 170.0 | 160.0 | 1.2 | 110 |" in text
 
 
+def _before_these_loads(report: dict[str, Any]) -> dict[str, Any]:
+    """A report as the runner wrote it before serverkeygen and OCSP (e.g. benchmarks/rootless.json's)."""
+    old = {key: value for key, value in report.items() if key not in ("serverkeygen", "ocsp")}
+    podman = {key: value for key, value in report["podman"].items() if key != "ocsp"}
+    podman["container"] = {key: value for key, value in podman["container"].items() if key != "serverkeygen"}
+    old["podman"] = podman
+    old["ceiling"] = {
+        name: {k: v for k, v in c.items() if k != "serverkeygen_per_s"} for name, c in report["ceiling"].items()
+    }
+    return old
+
+
 def test_a_report_from_before_these_loads_still_renders_without_their_tables() -> None:
     latest = json.loads((Path(__file__).parents[2] / "benchmarks" / "latest.json").read_text())
-    text = markdown(latest)
+    text = markdown(_before_these_loads(latest))
     assert "Serverkeygen" not in text and "OCSP" not in text
-    assert "| rsa | host | 171.2 | 161.1 | - | 113.7 |" in text
+    rsa = latest["ceiling"]["rsa"]
+    assert f"| rsa | host | {rsa['issue_per_s']} | {rsa['sign_per_s']} | - | {rsa['handshake_per_s']} |" in text
