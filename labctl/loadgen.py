@@ -468,15 +468,11 @@ async def measure_serverkeygen(
     requests = [
         build_request(netloc, SERVERKEYGEN_PATH, body, auth=auth, keepalive=True) for body in serverkeygen_bodies()
     ]
-    rows = []
-    for level in concurrency:
-        check = SampledCheck(_serverkeygen_cheap, _serverkeygen_full, sample_every)
-        result = await run_load(
-            label=label, host=host, port=port, context=context, requests=requests, concurrency=level,
-            keepalive=True, duration_s=duration_s, server_hostname=server_hostname, check=check,
-        )  # fmt: skip
-        rows.append(_checked_summary(result, check))
-    return rows
+    return await _checked_loads(
+        label=label, host=host, port=port, context=context, requests=requests, concurrency=concurrency,
+        duration_s=duration_s, server_hostname=server_hostname,
+        checks=(_serverkeygen_cheap, _serverkeygen_full), sample_every=sample_every,
+    )  # fmt: skip
 
 
 def ocsp_checks(queries: Sequence[ocsp.Query], issuer: x509.Certificate) -> tuple[
@@ -532,10 +528,30 @@ async def measure_ocsp(
         build_request(netloc, OCSP_PATH, query.der, auth=None, keepalive=True, content_type=OCSP_REQUEST_TYPE)
         for query in queries
     ]
-    cheap, full = ocsp_checks(queries, issuer)
+    return await _checked_loads(
+        label=label, host=host, port=port, context=context, requests=requests, concurrency=concurrency,
+        duration_s=duration_s, server_hostname=server_hostname,
+        checks=ocsp_checks(queries, issuer), sample_every=sample_every,
+    )  # fmt: skip
+
+
+async def _checked_loads(
+    *,
+    label: str,
+    host: str,
+    port: int,
+    context: ssl.SSLContext | None,
+    requests: Sequence[bytes],
+    concurrency: Sequence[int],
+    duration_s: float,
+    server_hostname: str | None,
+    checks: tuple[Callable[[int, Answer], str | None], Callable[[int, Answer], str | None]],
+    sample_every: int,
+) -> list[LoadSummary]:
+    """Keep-alive loads of `requests` at each concurrency, every answer checked cheaply and a sample in full."""
     rows = []
     for level in concurrency:
-        check = SampledCheck(cheap, full, sample_every)
+        check = SampledCheck(*checks, sample_every)
         result = await run_load(
             label=label, host=host, port=port, context=context, requests=requests, concurrency=level,
             keepalive=True, duration_s=duration_s, server_hostname=server_hostname, check=check,
