@@ -117,6 +117,8 @@ class PodmanRuntime:
         self.base_url = base_url or default_socket_url()
         self._local = threading.local()
         self._service: subprocess.Popen[bytes] | None = None
+        self._may_start_service = start_service
+        self._service_lock = threading.Lock()  # threads share the service: one of them restarts it
         if not self._ping():
             if not start_service:
                 raise RuntimeBackendError(f"no podman service answers at {self.base_url}", hint=self._restart_hint())
@@ -140,6 +142,7 @@ class PodmanRuntime:
     @contextmanager
     def _translated(self, action: str) -> Iterator[None]:
         """podman-py's and requests' failures inside the block -> RuntimeBackendError naming `action`."""
+        self._revive_service()
         try:
             yield
         except NotFound as exc:
@@ -157,6 +160,25 @@ class PodmanRuntime:
             raise self._gone(action, exc) from exc
         except PodmanError as exc:
             raise RuntimeBackendError(f"podman: {action}: {exc}", hint=self._restart_hint()) from exc
+
+    def _revive_service(self) -> None:
+        """Start the service again when the local socket is gone and this runtime may start one.
+
+        The service labctl starts exits after SERVICE_IDLE_S without a request, so that a killed labctl
+        leaves none behind; a runtime that lives longer than that (`labctl events --follow`, a test
+        session) starts it again instead of failing its next call. One connect() on a local socket.
+        """
+        if not (self._may_start_service and self.base_url.startswith("unix://")):
+            return
+        socket_path = self.base_url.removeprefix("unix://")
+        if _accepts(socket_path):
+            return
+        with self._service_lock:
+            if not _accepts(socket_path):
+                if self._service is not None:
+                    self._service.poll()  # reap the one that exited
+                log.info("the podman service at %s is gone (idle exit); starting it again", self.base_url)
+                self._start_service()
 
     def _gone(self, action: str, exc: BaseException) -> RuntimeBackendError:
         return RuntimeBackendError(

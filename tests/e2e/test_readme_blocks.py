@@ -156,16 +156,14 @@ def test_recipe_as_written(lab_cli: LabCLI, tmp_path: Path, containing: str) -> 
     assert expected in output, output[-3000:]
 
 
-def _nothing_of(lab: str) -> tuple[list[object], list[object], list[object]]:
-    """What podman still has of `lab`. A runtime of its own: the session's podman service may have
-    exited when idle (SERVICE_IDLE_S) during the long recipes before."""
+def _nothing_of(runtime: PodmanRuntime, lab: str) -> tuple[list[object], list[object], list[object]]:
+    """What podman still has of `lab` (the session's runtime restarts its service if it exited idle)."""
     selector = {LAB_LABEL: lab}
-    with PodmanRuntime() as runtime:
-        return runtime.list_containers(selector), runtime.list_networks(selector), runtime.list_volumes(selector)
+    return runtime.list_containers(selector), runtime.list_networks(selector), runtime.list_volumes(selector)
 
 
 @pytest.mark.replaces_default_lab
-def test_compose_as_written(lab_cli: LabCLI, tmp_path: Path) -> None:
+def test_compose_as_written(lab_cli: LabCLI, runtime: PodmanRuntime, tmp_path: Path) -> None:
     here = checkout_like(tmp_path)
     lab_cli.shell("labctl down --volumes", cwd=here)  # the session's lab: the compose one takes its names
     block = readme_block("## Compose", "podman-compose")
@@ -175,11 +173,11 @@ def test_compose_as_written(lab_cli: LabCLI, tmp_path: Path) -> None:
         # The README's way to remove it: "`podman-compose down -v` does the same".
         removed = lab_cli.shell(".venv/bin/podman-compose -f compose.yaml down -v", cwd=here)
     assert removed.returncode == 0, removed.stderr[-2000:]
-    assert _nothing_of(lab_cli.lab.name) == ([], [], [])
+    assert _nothing_of(runtime, lab_cli.lab.name) == ([], [], [])
 
 
 @pytest.mark.replaces_default_lab
-def test_kube_play_as_written(lab_cli: LabCLI, tmp_path: Path) -> None:
+def test_kube_play_as_written(lab_cli: LabCLI, runtime: PodmanRuntime, tmp_path: Path) -> None:
     here = checkout_like(tmp_path)
     lab_cli.shell("labctl down --volumes", cwd=here)
     block = readme_block("### The manifests under `podman kube play` (podman 4.3)", "play.sh")
@@ -187,7 +185,7 @@ def test_kube_play_as_written(lab_cli: LabCLI, tmp_path: Path) -> None:
         run_block(lab_cli, block, here)  # it ends with `podman kube down` and `labctl down --volumes`
     finally:
         lab_cli.shell('for f in play/*.yaml; do podman kube down "$f"; done; labctl down --volumes', cwd=here)
-    assert _nothing_of(lab_cli.lab.name) == ([], [], [])
+    assert _nothing_of(runtime, lab_cli.lab.name) == ([], [], [])
 
 
 def _pending_request(lab_cli: LabCLI, hierarchy: str) -> str:

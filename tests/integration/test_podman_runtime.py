@@ -322,6 +322,27 @@ def test_runtime_starts_a_service_and_close_stops_it(
         PodmanRuntime(url, start_service=False)
 
 
+def test_runtime_starts_its_service_again_after_an_idle_exit(
+    podman_runtime: PodmanRuntime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The service labctl starts exits when idle (SERVICE_IDLE_S); a runtime that outlives it (a test
+    session, `labctl events --follow`) starts it again instead of failing with "socket gone"."""
+    url = f"unix://{tmp_path / 'podman.sock'}"
+    started = PodmanRuntime(url)
+    try:
+        first = started._service
+        assert first is not None
+        first.terminate()  # what --time=SERVICE_IDLE_S does after a minute without requests
+        first.wait(timeout=10)
+        assert not _answers(tmp_path / "podman.sock")
+        assert started.inspect_container(name("no-such-container")) is None
+        assert started._service is not None and started._service is not first
+        assert _answers(tmp_path / "podman.sock")
+    finally:
+        started.close()
+    assert not _answers(tmp_path / "podman.sock")
+
+
 # --- testcontainers-python on the podman socket ------------------------------------------------------
 
 
