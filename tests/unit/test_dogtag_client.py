@@ -4,7 +4,8 @@ The CA serves in a thread (its own event loop) with the TLS certificate it issue
 client certificates; the client presents the lab admin credential (caAdminCert) and trusts the CA chain.
 PyPI's newest dogtag-pki (11.2.1) has no PKIClient: it speaks v1 (/ca/rest) through PKIConnection.
 Dogtag's current client (dogtagpki/pki base/common/python/pki) adds PKIClient, connect() and v2; the
-v2 cases run when that client is the one installed.
+v2 cases run when that client is the one imported: tests/unit/test_dogtag_client_main.py runs this module
+again with a copy of it (tests/vendor/dogtag_pki_main) first on PYTHONPATH.
 """
 
 from __future__ import annotations
