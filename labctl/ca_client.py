@@ -149,8 +149,13 @@ class CAClient:
         return parse_status(body, source=f"CA at {self.base_url}: {STATUS_PATH}")
 
     def enroll(self, csr: x509.CertificateSigningRequest, profile_id: str) -> x509.Certificate:
-        """Submit as the calling agent; the CA issues at once. CAError when it does not."""
+        """Submit as the calling agent and, when the profile waits for an agent (caServerCert), review and
+        approve the request: DogtagRABackend.issueCertificate's steps (dogtagpki/pki
+        base/est/src/main/java/org/dogtagpki/est/DogtagRABackend.java). CAError when it is not issued."""
         info = self.submit(csr, profile_id)
+        if info.status == "pending" and not info.error:
+            self.decide(info.request_id, self.review(info.request_id), "approve")
+            info = self.request_info(info.request_id)
         if info.status != "complete" or info.cert_id is None:
             raise CAError(f"CA did not issue request 0x{info.request_id:x}: {info.status} {info.error or ''}".strip())
         return load_pem_certificates(self.certificate(info.cert_id).pem)[0]

@@ -501,7 +501,7 @@ def profile_data(profile: Profile, url: str) -> dict[str, Any]:
         "enabled": True,
         "visible": True,
         "enabledBy": "admin",
-        "authenticatorId": "",
+        "authenticatorId": profile.authenticator or "",  # ProfileData.authenticatorId: auth.instance_id
         "authzAcl": "",
         "renewal": False,
         "xmlOutput": False,

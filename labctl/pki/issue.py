@@ -200,6 +200,18 @@ def sign_intermediate(root: Issuer, csr: x509.CertificateSigningRequest, *, days
     return builder.sign(root.private_key, signature_hash(root.private_key))
 
 
+def check_request(csr: x509.CertificateSigningRequest, profile: Profile) -> frozenset[str]:
+    """The profile's constraints on a request (Dogtag checks them at submit, before any agent sees it):
+    the key usage bits it gets. PKIError when the profile does not certify this key, the key is weak, or
+    the CSR has no subject."""
+    public_key = csr.public_key()
+    check_key_strength(public_key)
+    key_usage = profile.key_usage_for(public_key)
+    if len(csr.subject) == 0:
+        raise PKIError("CSR has an empty subject")
+    return key_usage
+
+
 def issue_certificate(
     issuer: Issuer,
     csr: x509.CertificateSigningRequest,
@@ -219,10 +231,7 @@ def issue_certificate(
         PKIError: the profile does not certify this key, the key is weak, or the CSR has no subject.
     """
     public_key = csr.public_key()
-    check_key_strength(public_key)
-    key_usage = profile.key_usage_for(public_key)
-    if len(csr.subject) == 0:
-        raise PKIError("CSR has an empty subject")
+    key_usage = check_request(csr, profile)
     builder = _certificate_builder(
         csr.subject,
         public_key,

@@ -33,6 +33,9 @@ KEY_USAGE_BITS = (
 SERVER_AND_CLIENT = (ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH)
 CLIENT_ONLY = (ExtendedKeyUsageOID.CLIENT_AUTH,)
 
+# Dogtag's authenticator that takes the submitter's TLS client certificate as an agent's (CMS AgentCertAuth).
+AGENT_CERT_AUTH = "AgentCertAuth"
+
 _RSA_KU = frozenset({DIGITAL_SIGNATURE, KEY_ENCIPHERMENT})
 # Dogtag estServiceCert: digitalSignature, keyEncipherment, keyAgreement; each family keeps the bits it can use.
 _EC_KU = frozenset({DIGITAL_SIGNATURE, KEY_AGREEMENT})
@@ -53,8 +56,11 @@ class Profile:
     copy_cn_to_san: bool = True
     # Certificates of an agent profile authenticate their holder as a CA agent (Dogtag: member of "Certificate Manager Agents").
     grants_agent: bool = False
-    # Only an authenticated agent may enroll with this profile; anyone else's request stays pending.
-    agent_approved_only: bool = True
+    # Dogtag's auth.instance_id: AGENT_CERT_AUTH issues an agent's request at submit (estServiceCert.cfg,
+    # caAgentServerCert.cfg); None is Dogtag's empty auth.class_id (caServerCert.cfg: "Manual ... Enrollment"):
+    # every request, an agent's too, stays pending until an agent reviews and approves it. Anyone but an
+    # agent always waits for one.
+    authenticator: str | None = None
     # Also issued at once for a request carrying the CA's device bootstrap credential (Dogtag: PIN-based enrollment).
     accepts_bootstrap_credential: bool = False
     allowed_kinds: frozenset[KeyKind] = field(init=False)
@@ -110,6 +116,7 @@ PROFILES: Mapping[str, Profile] = _profiles(
         {KeyKind.RSA: _RSA_KU, KeyKind.EC: _EC_KU, KeyKind.ML_DSA: _MLDSA_KU},
         SERVER_AND_CLIENT,
         90,
+        authenticator=AGENT_CERT_AUTH,  # estServiceCert.cfg: auth.instance_id=AgentCertAuth
     ),
     Profile(
         "caIoTDeviceCert",
@@ -118,6 +125,7 @@ PROFILES: Mapping[str, Profile] = _profiles(
         CLIENT_ONLY,
         365,
         accepts_bootstrap_credential=True,
+        authenticator=AGENT_CERT_AUTH,  # the lab's: as Dogtag's agent profiles (caAgentServerCert.cfg)
     ),
     Profile(
         "estRAAgentCert",
@@ -128,6 +136,7 @@ PROFILES: Mapping[str, Profile] = _profiles(
         720,
         copy_cn_to_san=False,
         grants_agent=True,
+        authenticator=AGENT_CERT_AUTH,  # the lab's: an agent (labctl up) issues the RA's at once
     ),
     Profile(
         "caAdminCert",
@@ -137,6 +146,8 @@ PROFILES: Mapping[str, Profile] = _profiles(
         720,
         copy_cn_to_san=False,
         grants_agent=True,
+        # Dogtag's caAdminCert.cfg uses TokenAuth (installation only); the lab issues it at install, not over REST.
+        authenticator=AGENT_CERT_AUTH,
     ),
 )
 

@@ -112,12 +112,13 @@ class PodmanRuntime:
     """One podman service; a client per thread (podman-py clients hold a requests session)."""
 
     shares_host_network = False
+    _service: subprocess.Popen[bytes] | None = None  # the podman service this runtime started, if any
+    _started_service = False  # this runtime started one: it may start one again (_revive_service)
 
     def __init__(self, base_url: str | None = None, *, start_service: bool = True) -> None:
         self.base_url = base_url or default_socket_url()
         self._local = threading.local()
-        self._service: subprocess.Popen[bytes] | None = None
-        self._may_start_service = start_service
+        self._service = None
         self._service_lock = threading.Lock()  # threads share the service: one of them restarts it
         if not self._ping():
             if not start_service:
@@ -162,22 +163,22 @@ class PodmanRuntime:
             raise RuntimeBackendError(f"podman: {action}: {exc}", hint=self._restart_hint()) from exc
 
     def _revive_service(self) -> None:
-        """Start the service again when the local socket is gone and this runtime may start one.
+        """Start a service again where this runtime started one and none answers any more.
 
         The service labctl starts exits after SERVICE_IDLE_S without a request, so that a killed labctl
         leaves none behind; a runtime that lives longer than that (`labctl events --follow`, a test
-        session) starts it again instead of failing its next call. One connect() on a local socket.
+        session) starts one again instead of failing its next call (meanwhile another labctl may have
+        started one there: that one is used). Where this runtime found a service running, it never
+        starts one: that service going away is an error the caller hears about (RELIABILITY.md).
         """
-        if not (self._may_start_service and self.base_url.startswith("unix://")):
-            return
-        socket_path = self.base_url.removeprefix("unix://")
-        if _accepts(socket_path):
-            return
+        if not self._started_service or (self._service is not None and self._service.poll() is None):
+            return  # not ours to start, or ours still running: the common case, no lock
         with self._service_lock:
-            if not _accepts(socket_path):
-                if self._service is not None:
-                    self._service.poll()  # reap the one that exited
-                log.info("the podman service at %s is gone (idle exit); starting it again", self.base_url)
+            if self._service is not None and self._service.poll() is None:
+                return
+            self._service = None
+            if not _accepts(self.base_url.removeprefix("unix://")):
+                log.info("the podman service labctl started at %s exited when idle; starting it again", self.base_url)
                 self._start_service()
 
     def _gone(self, action: str, exc: BaseException) -> RuntimeBackendError:
@@ -216,6 +217,7 @@ class PodmanRuntime:
         # CONTAINER_HOST (or CONTAINER_CONNECTION) would make this podman a remote client, which
         # rejects the URL argument ("accepts at most 1 arg(s)"): the service must run locally.
         env = {k: v for k, v in os.environ.items() if k not in ("CONTAINER_HOST", "CONTAINER_CONNECTION")}
+        self._started_service = True
         self._service = subprocess.Popen(
             [podman, "system", "service", f"--time={SERVICE_IDLE_S}", self.base_url],
             env=env,

@@ -241,8 +241,27 @@ def test_enrollment_template_has_inputs_with_config_attributes(served: Served, h
     assert all(item.config_attributes == [] for item in template.inputs)
 
 
+@pytest.mark.parametrize(("profile", "status"), [("server", "pending"), ("estServiceCert", "complete")])
 @pytest.mark.parametrize("api", APIS)
-def test_enroll_cert_as_agent_issues_at_once(served: Served, hierarchy: Hierarchy, api: str) -> None:
+def test_an_agents_request_waits_for_approval_where_the_profile_says_so(
+    served: Served, hierarchy: Hierarchy, api: str, profile: str, status: str
+) -> None:
+    """Dogtag's approval semantics: caServerCert.cfg (auth.class_id empty, "Manual Server Certificate
+    Enrollment") holds an agent's request too; estServiceCert.cfg (auth.instance_id=AgentCertAuth) issues it."""
+    dogtag = _dogtag(served, api)
+    profile_id = _server_profile(hierarchy) if profile == "server" else profile
+    request = dogtag.certs.create_enrollment_request(
+        profile_id,
+        {"cert_request_type": "pkcs10", "cert_request": _csr(hierarchy, f"dogtag-{profile}-{api}.cert-lab.local")},
+    )
+    [info] = dogtag.certs.submit_enrollment_request(request).cert_request_info_list
+    assert info.request_status == status
+    assert dogtag.certs.get_enrollment_template(profile_id) is not None
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_enroll_cert_as_agent_approves_and_issues(served: Served, hierarchy: Hierarchy, api: str) -> None:
+    """enroll_cert: submit, then (a manual profile) approve as the agent, then the certificate."""
     result = _enroll(_dogtag(served, api), hierarchy, f"dogtag-enroll-{api}.cert-lab.local")
     assert result.request.request_status == "complete"
     certificate = x509.load_pem_x509_certificate(result.cert.encoded.encode())

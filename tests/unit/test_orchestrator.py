@@ -44,6 +44,7 @@ from labctl.runtime.base import (
 )
 from labctl.runtime.fake import FakeRuntime
 from labctl.services.ca.authority import CAConfig, IntermediateCA
+from labctl.services.ca.store import RequestStatus
 from labctl.services.est_ra.config import READY_MARKER
 from labctl.specs import CA_DATA_DIR, RA_CONF_DIR
 from labctl.state import HierarchyState
@@ -186,7 +187,10 @@ class StubAdmin:
         assert authority is not None, "CA not running"
         caller = authority.authenticate(self._admin_der)
         assert caller.is_agent, "the collected admin credential is not an agent of the CA"
-        return authority.certificate_of(authority.submit(csr_pem(csr), profile_id, caller))
+        request = authority.submit(csr_pem(csr), profile_id, caller)
+        if request.status is RequestStatus.PENDING:  # a manual profile (caServerCert): the agent approves it
+            request = authority.approve(request.request_id, caller)
+        return authority.certificate_of(request)
 
 
 def ra_healthcheck(runtime: FakeRuntime, name: str) -> Health:

@@ -30,6 +30,7 @@ from labctl.pki.issue import (
     build_crl,
     build_csr,
     certificates_pem,
+    check_request,
     common_name_of,
     common_name_subject,
     create_root_ca,
@@ -47,7 +48,7 @@ from labctl.pki.keys import (
     read_private_key,
     write_private_key,
 )
-from labctl.pki.profiles import SERVER_PROFILE_BY_KIND, Profile, get_profile
+from labctl.pki.profiles import AGENT_CERT_AUTH, SERVER_PROFILE_BY_KIND, Profile, get_profile
 from labctl.pki.signatures import issued_by
 from labctl.services.ca.store import (
     CertRecord,
@@ -366,8 +367,10 @@ class IntermediateCA:
         hold: bool = False,
         repeat_key: str | None = None,
     ) -> RequestRecord:
-        """An enrollment request: issued at once for an agent, or for a profile that accepts the device
-        bootstrap credential when the request carries a valid one; pending otherwise (never issued unapproved).
+        """An enrollment request: issued at once for an agent with a profile whose authenticator is
+        AgentCertAuth (Dogtag's estServiceCert), or for a profile that accepts the device bootstrap credential
+        when the request carries a valid one; pending otherwise, an agent's request with a manual profile
+        (caServerCert) included, as in Dogtag: an agent reviews and approves it.
 
         Args:
             hold: an agent asks to leave the request pending for another agent's approval (the RA in
@@ -392,7 +395,11 @@ class IntermediateCA:
             raise ServiceError(400, str(exc)) from exc
         if not hold and profile.accepts_bootstrap_credential and self._valid_bootstrap(bootstrap_credential):
             return self._enroll_now(csr, profile, requester=f"bootstrap:{caller.name}")
-        if hold or not caller.is_agent:
+        if hold or not caller.is_agent or profile.authenticator != AGENT_CERT_AUTH:
+            try:
+                check_request(csr, profile)  # Dogtag's profile constraints run at submit: reject now, not at approval
+            except PKIError as exc:
+                return self._rejected(csr, profile, caller.name, exc)
             return self._hold(csr, profile_id, caller, repeat_key)
         return self._enroll_now(csr, profile, requester=caller.name)
 
@@ -511,19 +518,26 @@ class IntermediateCA:
         except PKIError as exc:
             if request_id is None:
                 assert new_request is not None
-                request_id = self.store.add_request(
-                    request_type="enrollment",
-                    profile_id=profile.profile_id,
-                    csr_der=new_request.csr_der,
-                    subject=new_request.subject,
-                    status=RequestStatus.REJECTED,
-                    requester=new_request.requester,
-                    error=str(exc),
-                )
-            else:
-                self.store.set_request_status(request_id, RequestStatus.REJECTED, error=str(exc))
+                return self._rejected(csr, profile, new_request.requester, exc)
+            self.store.set_request_status(request_id, RequestStatus.REJECTED, error=str(exc))
             log.info("request 0x%x rejected: %s", request_id, exc)
             return self._request(request_id)
+
+    def _rejected(
+        self, csr: x509.CertificateSigningRequest, profile: Profile, requester: str, exc: PKIError
+    ) -> RequestRecord:
+        """A new request the profile refuses: recorded rejected with the reason (Dogtag's errorMessage)."""
+        request_id = self.store.add_request(
+            request_type="enrollment",
+            profile_id=profile.profile_id,
+            csr_der=_der(csr),
+            subject=csr.subject.rfc4514_string(),
+            status=RequestStatus.REJECTED,
+            requester=requester,
+            error=str(exc),
+        )
+        log.info("request 0x%x rejected: %s", request_id, exc)
+        return self._request(request_id)
 
     # --- look-ups ------------------------------------------------------------------------------
 
