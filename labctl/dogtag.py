@@ -9,6 +9,7 @@ strings; request times are epoch milliseconds; CertData's NotBefore/NotAfter are
 from __future__ import annotations
 
 import base64
+import copy
 import hashlib
 import secrets
 import uuid
@@ -139,6 +140,31 @@ class EnrollmentRequest:
     csr: bytes  # as sent: base64 or PEM
     attributes: Mapping[str, str]
     credentials: Mapping[str, str]  # the request's top-level Attributes: authenticator input such as pin
+
+
+def fill_enrollment_template(template: object, csr_b64: str) -> dict[str, Any]:
+    """The CertEnrollmentRequest DogtagRABackend submits: the CA's template (GET certrequests/profiles/{id})
+    with certReqInputImpl's cert_request_type set to pkcs10 and cert_request to the CSR
+    (DogtagRABackend.issueCertificate, dogtagpki/pki base/est/src/main/java/org/dogtagpki/est/).
+
+    Raises:
+        PKIError: the template is not a CertEnrollmentRequest with a certReqInputImpl input.
+    """
+    if not isinstance(template, dict) or not isinstance(template.get("Input"), list):
+        raise PKIError("enrollment template is not a CertEnrollmentRequest (no Input list)")
+    filled = copy.deepcopy(template)
+    values = {"cert_request_type": "pkcs10", "cert_request": csr_b64}
+    found = False
+    for item in filled["Input"]:
+        if not isinstance(item, dict) or item.get("ClassID") != "certReqInputImpl":
+            continue
+        found = True
+        for attribute in item.get("Attribute", []):
+            if isinstance(attribute, dict) and attribute.get("name") in values:
+                attribute["Value"] = values[attribute["name"]]
+    if not found:
+        raise PKIError("enrollment template has no certReqInputImpl input")
+    return filled
 
 
 def parse_enrollment_request(body: object) -> EnrollmentRequest:

@@ -1,16 +1,19 @@
-"""The lab CA inlines an issued certificate in its submit answer (one round trip for the RA); the RA
-still works against a CA that does not (Dogtag's own: POST certrequests, then GET certs/{id})."""
+"""The lab CA inlines an issued certificate in its submit answer (labctl's addition); the RA does not
+rely on it: it exchanges with its CA as DogtagRABackend does, step by step, which a CA answering as
+Dogtag does (no inline certificate) also serves."""
 
 from __future__ import annotations
 
 import base64
 
+import pytest
 from aiohttp import web
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from labctl import dogtag
 from labctl.pki.issue import build_csr, certificates_pem, common_name_subject
+from labctl.pki.profiles import get_profile
 from labctl.services.est_ra.backend import DogtagRABackend
 from tests.conftest import AiohttpServer, CAService, Hierarchy
 from tests.helpers import key_for
@@ -38,34 +41,69 @@ async def test_pending_submit_answer_carries_no_certificate(ca_service: CAServic
     assert info.status == "pending" and info.certificate_pem is None
 
 
-async def test_ra_backend_fetches_the_certificate_from_a_dogtag_ca(
-    hierarchy: Hierarchy, aiohttp_server: AiohttpServer
+@pytest.mark.parametrize("approval", ["AgentCertAuth", "manual"])
+async def test_ra_backend_exchanges_as_dogtag_ra_backend_does(
+    hierarchy: Hierarchy, aiohttp_server: AiohttpServer, approval: str
 ) -> None:
-    """A CA that answers as Dogtag does (no inline certificate): the backend GETs certs/{id}."""
+    """A CA answering as Dogtag does: the backend logs in, fetches the template, submits it filled with
+    the CSR, reviews and approves a pending request with the review (nonce included), reads the
+    request again and GETs certs/{id}: DogtagRABackend.issueCertificate's calls, in its order."""
     issued = hierarchy.issue("dogtag-style.cert-lab.local")
-    fetched: list[str] = []
+    calls: list[str] = []
+    submitted: list[dict[str, object]] = []
+    approved: list[dict[str, object]] = []
+    status = {"now": "complete" if approval == "AgentCertAuth" else "pending"}
+    csr_b64 = _csr_b64(hierarchy)
 
-    async def submit(request: web.Request) -> web.Response:
-        entry = {"requestID": "0x1", "requestType": "enrollment", "requestStatus": "complete"}
-        entry["certId"] = dogtag.format_id(issued.serial_number)
+    def info() -> web.Response:
+        entry = {"requestID": "0x1", "requestType": "enrollment", "requestStatus": status["now"]}
+        if status["now"] == "complete":
+            entry["certId"] = dogtag.format_id(issued.serial_number)
         return web.json_response({"total": 1, "entries": [entry]})
 
-    async def get_cert(request: web.Request) -> web.Response:
-        fetched.append(request.match_info["serial"])
+    async def handle(request: web.Request) -> web.Response:
+        calls.append(f"{request.method} {request.path.removeprefix('/ca/v2')}")
+        path = request.path.removeprefix("/ca/v2")
+        if path == "/account/login":
+            return web.json_response({"id": "ra", "Roles": ["Certificate Manager Agents"]})
+        if path == "/certrequests/profiles/estServiceCert":
+            return web.json_response(dogtag.enrollment_template(get_profile("estServiceCert")))
+        if path == "/certrequests" and request.method == "POST":
+            submitted.append(await request.json())
+            return info()
+        if path == "/agent/certrequests/0x1":
+            return web.json_response({"requestId": "0x1", "nonce": "n0nce", "ProfileID": "estServiceCert"})
+        if path == "/agent/certrequests/0x1/approve":
+            approved.append(await request.json())
+            status["now"] = "complete"
+            return web.Response(status=204)
+        if path == "/certrequests/0x1":
+            return info()
         data = {"id": dogtag.format_id(issued.serial_number), "Status": "VALID"}
         data["Encoded"] = certificates_pem([issued]).decode()
         return web.json_response(data)
 
     app = web.Application()
-    app.add_routes([web.post("/ca/v2/certrequests", submit), web.get("/ca/v2/certs/{serial}", get_cert)])
+    app.add_routes([web.route("*", "/{tail:.*}", handle)])
     server = await aiohttp_server(app)
     backend = DogtagRABackend(str(server.make_url("")), profile="estServiceCert", ssl_context=None, timeout_s=5)
     try:
-        certificate = await backend.enroll(_csr_b64(hierarchy))
+        certificate = await backend.enroll(csr_b64)
     finally:
         await backend.close()
     assert certificate == issued
-    assert fetched == [dogtag.format_id(issued.serial_number)]
+    review_steps = ["GET /agent/certrequests/0x1", "POST /agent/certrequests/0x1/approve", "GET /certrequests/0x1"]
+    assert calls == [
+        "GET /account/login",
+        "GET /certrequests/profiles/estServiceCert",
+        "POST /certrequests",
+        *(review_steps if approval == "manual" else []),
+        f"GET /certs/{dogtag.format_id(issued.serial_number)}",
+    ]
+    parsed = dogtag.parse_enrollment_request(submitted[0])
+    assert parsed.profile_id == "estServiceCert" and parsed.csr.decode() == csr_b64
+    review = {"requestId": "0x1", "nonce": "n0nce", "ProfileID": "estServiceCert"}
+    assert approved == ([review] if approval == "manual" else [])  # the review, nonce and all, handed back
 
 
 def _serial(pem: bytes) -> int:

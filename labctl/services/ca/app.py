@@ -152,6 +152,7 @@ def _agent(request: web.Request) -> Caller:
     """The calling agent; 401 with a Basic challenge (as Dogtag) without credentials, 403 for a non-agent."""
     caller = _caller(request)
     if caller is ANONYMOUS:
+        _authority(request).issuer  # noqa: B018 - 503 before install: no agent can be known yet
         raise ServiceError(
             401,
             "agent authentication required (TLS client certificate)",

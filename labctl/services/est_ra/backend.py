@@ -1,8 +1,10 @@
 """The RA's way to its CA: the CABackend protocol, and the Dogtag REST client behind it.
 
-Modelled on Dogtag EST's DogtagRABackend: POST /ca/v2/certrequests as an agent (TLS client
-certificate), then GET /ca/v2/certs/{id} unless the lab CA's answer already holds the certificate;
-the CA chain for cacerts; a client certificate's status (a revoked one may not enroll). Failures
+Dogtag EST's DogtagRABackend, step by step (dogtagpki/pki
+base/est/src/main/java/org/dogtagpki/est/DogtagRABackend.java, issueCertificate): as an agent (TLS
+client certificate) log in, fetch the profile's enrollment template, submit it filled with the CSR,
+review and approve the request when the profile left it pending, read the certificate by its ID.
+The CA chain for cacerts; a client certificate's status (a revoked one may not enroll). Failures
 reaching the CA become 503 with Retry-After, never a hang: every call has a deadline.
 """
 
@@ -105,7 +107,7 @@ class DogtagRABackend:
     async def _json(self, method: str, path: str, *, payload: Any = None) -> Any:
         """The CA's JSON answer; None for a 404; ServiceError for anything else that is not 2xx."""
         status, body = await self._call(method, path, payload=payload)
-        if status == 404:
+        if status == 404 or (status == 204 and not body):  # approve answers 204 No Content
             return None
         try:
             data = json.loads(body)
@@ -128,28 +130,34 @@ class DogtagRABackend:
             raise ServiceError(502, f"CA chain unreadable: {exc}") from exc
 
     async def enroll(self, csr_b64: str) -> x509.Certificate:
-        body = await self._json("POST", "/certrequests", payload=dogtag.enrollment_request(self._profile, csr_b64))
+        """DogtagRABackend.issueCertificate's exchange, in its order."""
+        await self._json("GET", "/account/login")  # AccountClient.login()
+        template = await self._json("GET", f"/certrequests/profiles/{self._profile}")  # getEnrollmentTemplate
+        if template is None:
+            raise ServiceError(502, f"CA has no profile {self._profile} (backend.conf profile)")
         try:
-            info = dogtag.parse_request_infos(body)[0]
-        except (PKIError, IndexError) as exc:
-            raise ServiceError(502, f"CA answer unreadable: {exc}") from exc
+            body = dogtag.fill_enrollment_template(template, csr_b64)
+        except PKIError as exc:
+            raise ServiceError(502, f"CA's template for {self._profile} unreadable: {exc}") from exc
+        info = self._request_info(await self._json("POST", "/certrequests", payload=body))  # enrollRequest
         if info.status == "rejected" or info.error:
             raise ServiceError(403, f"CA rejected the request: {info.error or 'rejected'}")
+        if info.status == "pending":  # a manual profile: the RA, an agent, approves its own request
+            path = f"/agent/certrequests/{dogtag.format_id(info.request_id)}"
+            review = await self._json("GET", path)  # reviewRequest
+            if review is None:
+                raise ServiceError(502, f"CA lost request 0x{info.request_id:x} before its review")
+            await self._json("POST", f"{path}/approve", payload=review)  # approveRequest
+            info = self._request_info(await self._json("GET", f"/certrequests/{dogtag.format_id(info.request_id)}"))
         if info.status != "complete" or info.cert_id is None:
-            # Only agents' requests are issued at once: the RA's credential was not taken as an agent's.
-            raise ServiceError(
-                502, f"CA left request 0x{info.request_id:x} {info.status}; the RA is not an agent there"
-            )
-        try:
-            if info.certificate_pem is not None:
-                certificate = load_pem_certificates(info.certificate_pem)[0]
-                if certificate.serial_number == info.cert_id:
-                    return certificate
-            # Dogtag's way (and the fallback): fetch the certificate by its ID.
-            data = await self._json("GET", f"/certs/{dogtag.format_id(info.cert_id)}")
-            return load_pem_certificates(dogtag.parse_cert_data(data).pem)[0]
-        except PKIError as exc:
-            raise ServiceError(502, f"CA certificate unreadable: {exc}") from exc
+            raise ServiceError(502, f"CA left request 0x{info.request_id:x} {info.status} after approval")
+        return await self.issued_certificate(info)  # getCert
+
+    def _request_info(self, data: Any) -> dogtag.RequestInfo:
+        infos = self._request_infos(data)
+        if not infos:
+            raise ServiceError(502, "CA answer unreadable: no request in it")
+        return infos[0]
 
     # --- manual approval (labctl/services/est_ra/approval.py) -------------------------------------------
 
