@@ -81,8 +81,10 @@ class ClientRunner:
         *,
         mounts: Sequence[VolumeMount] = (),
         timeout: float = 120.0,
+        program: Sequence[str] = ("labctl",),
     ) -> ExecResult:
-        """Run `labctl ARGS` in a container on the hierarchy's network (files in CLIENT_DIR); removed after.
+        """Run `labctl ARGS` (or `program ARGS`, e.g. python3 and a script in `files`) in a container on the
+        hierarchy's network (files in CLIENT_DIR); removed after.
 
         Volumes in `mounts` are created, labelled, if missing.
         """
@@ -94,7 +96,7 @@ class ClientRunner:
         spec = ContainerSpec(
             name=name,
             image=image,
-            command=("labctl", *args),
+            command=(*program, *args),
             network=network_name(self.lab, hierarchy),
             labels=specs.labels(self.lab, hierarchy, "client"),
             mounts=tuple(mounts),

@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives import serialization
 from labctl import dogtag
 from labctl.pki.issue import build_csr, common_name_subject
 from labctl.pki.keys import generate_private_key
+from labctl.pki.profiles import SERVER_PROFILE_BY_KIND
 from labctl.runtime.base import LAB_LABEL
 from labctl.runtime.podman import PodmanRuntime
 from tests.e2e.conftest import REPO, VERIFY_CHECKS, LabCLI
@@ -194,7 +195,8 @@ def _pending_request(lab_cli: LabCLI, hierarchy: str) -> str:
     placed = lab_cli.lab.hierarchy(hierarchy)
     csr = build_csr(generate_private_key(placed.algorithm), common_name_subject("readme-pending.cert-lab.local"))
     body = dogtag.enrollment_request(
-        "caServerCert", base64.b64encode(csr.public_bytes(serialization.Encoding.DER)).decode()
+        SERVER_PROFILE_BY_KIND[placed.algorithm.kind],  # a manual profile that certifies this key
+        base64.b64encode(csr.public_bytes(serialization.Encoding.DER)).decode(),
     )
     chain = lab_cli.state_dir / hierarchy / "ca-chain.pem"
     context = ssl.create_default_context(cafile=str(chain))

@@ -42,3 +42,13 @@ def test_every_dogtag_client_case_passes_with_the_current_client() -> None:
     summary = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else ""
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
     assert "passed" in summary and "skipped" not in summary, result.stdout[-3000:]
+
+
+def test_the_ldap_dn_stand_in_escapes_as_python_ldap_does() -> None:
+    """tests/dogtag_ldap_dn.py replaces python-ldap's ldap.dn in the client container."""
+    import ldap.dn
+
+    from tests.dogtag_ldap_dn import escape_dn_chars
+
+    for value in ("a,b", " x ", "#h", "a\\b", 'q"<>;=+', "n\x00", "", "plain"):
+        assert escape_dn_chars(value) == ldap.dn.escape_dn_chars(value), value
