@@ -218,8 +218,8 @@ class RequestInfo:
     status: str
     cert_id: int | None
     error: str | None
-    # The lab CA's extension: an issued request's certificate (PEM) in the submit answer, which saves the
-    # client Dogtag's GET certs/{id}. Dogtag's own classes ignore unknown fields; clients fall back to the GET.
+    # The lab CA's extension: an issued request's certificate (PEM) in the submit answer, which can save a
+    # client Dogtag's GET certs/{id}. Dogtag's own classes ignore unknown fields; the lab's RA does the GET.
     certificate_pem: bytes | None = None
 
 

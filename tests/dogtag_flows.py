@@ -19,6 +19,12 @@ FLOW = REPO / "tests" / "e2e" / "dogtag_flow.py"
 VENDORED = REPO / "tests" / "vendor" / "dogtag_pki_main"
 
 
+def vendored_env() -> dict[str, str]:
+    """This process's environment with Dogtag's current client (tests/vendor) first on PYTHONPATH."""
+    path = os.pathsep.join(p for p in (str(VENDORED), os.environ.get("PYTHONPATH", "")) if p)
+    return {**os.environ, "PYTHONPATH": path}
+
+
 def flow_args(hierarchy: Hierarchy, url: str, bundle: str, cert: str, key: str, name: str) -> list[str]:
     manual = SERVER_PROFILE_BY_KIND[hierarchy.algorithm.kind]
     return [url, bundle, cert, key, hierarchy.algorithm.value, manual, name]
@@ -28,9 +34,8 @@ def run_from_host(hierarchy: Hierarchy, state_dir: Path, ca_url: str, name: str)
     """The session from this host, as the lab admin (its credential in the state dir)."""
     state = HierarchyState.of(state_dir, hierarchy)
     args = flow_args(hierarchy, ca_url, str(state.chain), str(state.admin_cert), str(state.admin_key), name)
-    env = {**os.environ, "PYTHONPATH": str(VENDORED)}
     result = subprocess.run(
-        [sys.executable, str(FLOW), *args], capture_output=True, text=True, env=env, timeout=300, check=False
+        [sys.executable, str(FLOW), *args], capture_output=True, text=True, env=vendored_env(), timeout=300, check=False
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return steps(result.stdout)

@@ -9,24 +9,17 @@ case must pass there (none may skip).
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-VENDORED = REPO / "tests" / "vendor" / "dogtag_pki_main"
-
-
-def _env() -> dict[str, str]:
-    path = os.pathsep.join(p for p in (str(VENDORED), os.environ.get("PYTHONPATH", "")) if p)
-    return {**os.environ, "PYTHONPATH": path}
+from tests.dogtag_flows import REPO, VENDORED, vendored_env
 
 
 def test_the_vendored_client_is_the_current_one() -> None:
     probe = "import pki, pki.client; print(pki.__file__); print(hasattr(pki.client, 'PKIClient'))"
     result = subprocess.run(
-        [sys.executable, "-c", probe], cwd=REPO, env=_env(), capture_output=True, text=True, check=False
+        [sys.executable, "-c", probe], cwd=REPO, env=vendored_env(), capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stderr
     location, has_client = result.stdout.split()
@@ -38,7 +31,9 @@ def test_every_dogtag_client_case_passes_with_the_current_client() -> None:
         sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider",
         str(REPO / "tests" / "unit" / "test_dogtag_client.py"),
     ]  # fmt: skip
-    result = subprocess.run(command, cwd=REPO, env=_env(), capture_output=True, text=True, check=False, timeout=600)
+    result = subprocess.run(
+        command, cwd=REPO, env=vendored_env(), capture_output=True, text=True, check=False, timeout=600
+    )
     summary = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else ""
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
     assert "passed" in summary and "skipped" not in summary, result.stdout[-3000:]

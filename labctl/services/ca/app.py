@@ -318,7 +318,8 @@ async def submit_request(request: web.Request) -> web.Response:
     )
     info = _request_info(request, record)
     if record.serial is not None:
-        # See dogtag.RequestInfo.certificate_pem: one round trip instead of two for the RA.
+        # labctl's addition (dogtag.RequestInfo.certificate_pem); the lab's RA does not use it: it GETs
+        # certs/{id} as DogtagRABackend does.
         info["certificate"] = certificates_pem([authority.certificate_of(record)]).decode()
     return web.json_response({"total": 1, "entries": [info]})
 

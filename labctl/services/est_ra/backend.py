@@ -174,10 +174,7 @@ class DogtagRABackend:
         """Submit, asking the CA to hold the request for an agent (DogtagRABackend without its approve step)."""
         attributes = {dogtag.HOLD_ATTRIBUTE: dogtag.HOLD_VALUE, dogtag.REPEAT_KEY_ATTRIBUTE: repeat_key}
         body = dogtag.enrollment_request(self._profile, csr_b64, credentials=attributes)
-        infos = self._request_infos(await self._json("POST", "/certrequests", payload=body))
-        if not infos:
-            raise ServiceError(502, "CA answer unreadable: no request in it")
-        return infos[0]
+        return self._request_info(await self._json("POST", "/certrequests", payload=body))
 
     async def issued_certificate(self, info: dogtag.RequestInfo) -> x509.Certificate:
         if info.cert_id is None:
