@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from benchmarks.cpu import add_cpu, service_sampler
 from benchmarks.footprint import PeakSampler, idle_memory
 from benchmarks.in_network import ceilings_in_network, enroll_in_network
 from benchmarks.lab import BenchLab
@@ -59,6 +60,7 @@ from labctl.loadgen import (
 )
 from labctl.local import LocalLab
 from labctl.ports import with_free_ports
+from labctl.runtime.process import ProcessRuntime
 from labctl.tls import host_supports_tls
 from labctl.topology import Hierarchy, Lab, load_lab
 
@@ -101,6 +103,7 @@ def _host_ceilings(lab: Lab, args: argparse.Namespace, report: dict[str, Any]) -
             "issue_per_s": round(ceiling.issue_per_s, 1),
             "sign_per_s": round(ceiling.sign_per_s, 1),
             "serverkeygen_per_s": round(ceiling.serverkeygen_per_s, 1),
+            "issue_cpu_ms": ceiling.issue_cpu_ms,
         }
         if host_supports_tls(hierarchy.algorithm):
             handshakes = asyncio.run(measure_handshake_ceiling(hierarchy.algorithm, args.duration))
@@ -125,25 +128,29 @@ def _host_enrollment(lab: Lab, names: list[str], duration: float, report: dict[s
             runner = LocalLab(lab, Path(state), hierarchies=[name])
             try:
                 [endpoint] = runner.up(timeout=90)
-                _host_loads(lab, Path(state), endpoint, duration, report)
+                _host_loads(lab, Path(state), endpoint, runner.runtime, duration, report)
             except LabctlError as exc:
                 report["errors"].append(f"host {name}: {describe(exc)}")
             finally:
                 runner.stop()
 
 
-def _host_loads(lab: Lab, state: Path, endpoint: Endpoint, duration: float, report: dict[str, Any]) -> None:
+def _host_loads(
+    lab: Lab, state: Path, endpoint: Endpoint, runtime: ProcessRuntime, duration: float, report: dict[str, Any]
+) -> None:
     name = endpoint.hierarchy.name
     url = urlsplit(endpoint.ra_url)
     host, port = url.hostname or "127.0.0.1", url.port or 443
     context, auth = est_ssl_context(endpoint.trust_file), (endpoint.username, endpoint.password)
-    rows = asyncio.run(
-        measure_enrollment(
-            label=name, algorithm=endpoint.hierarchy.algorithm, host=host, port=port, context=context, auth=auth,
-            duration_s=duration, server_hostname="localhost",
-        )
-    )  # fmt: skip
+    with service_sampler(runtime, endpoint.hierarchy) as cpu:
+        rows = asyncio.run(
+            measure_enrollment(
+                label=name, algorithm=endpoint.hierarchy.algorithm, host=host, port=port, context=context,
+                auth=auth, duration_s=duration, server_hostname="localhost",
+            )
+        )  # fmt: skip
     report["enrollment"][name] = [asdict(row) for row in rows]
+    add_cpu(report["enrollment"][name], cpu)
     report["errors"] += _load_errors(f"host enrollment {name}", report["enrollment"][name])
     _progress(f"host: {name} serverkeygen")
     rows = asyncio.run(
@@ -235,8 +242,10 @@ def _podman_parts(bench: BenchLab, args: argparse.Namespace, section: dict[str, 
         with PeakSampler(bench.socket_url, [hierarchy.ca.container, hierarchy.ra.container]) as sampler:
             try:
                 endpoint = endpoint_for(bench.lab, bench.state_dir, hierarchy)
-                load = enroll_in_network(clients, endpoint, duration=args.duration)
+                with service_sampler(runtime, hierarchy) as cpu:
+                    load = enroll_in_network(clients, endpoint, duration=args.duration)
                 rows = [asdict(row) for row in load.enrollment]
+                add_cpu(rows, cpu)  # the client in its container says when each row ran; the host reads the CPU
                 section["container"]["enrollment"][hierarchy.name] = rows
                 errors += _load_errors(f"in-network enrollment {hierarchy.name}", rows)
             except LabctlError as exc:
@@ -269,18 +278,20 @@ def _published_enrollment(
         endpoint = bench.orchestrator().endpoint(hierarchy)
         url = urlsplit(endpoint.ra_url)
         try:
-            rows = asyncio.run(
-                measure_enrollment(
-                    label=hierarchy.name, algorithm=hierarchy.algorithm, host=url.hostname or "127.0.0.1",
-                    port=url.port or 443, context=est_ssl_context(endpoint.trust_file),
-                    auth=(endpoint.username, endpoint.password), duration_s=duration,
-                    concurrency=(1, 8), new_connection=(8,),
-                )
-            )  # fmt: skip
+            with service_sampler(bench.runtime, hierarchy) as cpu:
+                rows = asyncio.run(
+                    measure_enrollment(
+                        label=hierarchy.name, algorithm=hierarchy.algorithm, host=url.hostname or "127.0.0.1",
+                        port=url.port or 443, context=est_ssl_context(endpoint.trust_file),
+                        auth=(endpoint.username, endpoint.password), duration_s=duration,
+                        concurrency=(1, 8), new_connection=(8,),
+                    )
+                )  # fmt: skip
         except LabctlError as exc:
             errors.append(f"published enrollment {hierarchy.name}: {describe(exc)}")
             continue
         published[hierarchy.name] = [asdict(row) for row in rows]
+        add_cpu(published[hierarchy.name], cpu)
         errors += _load_errors(f"published enrollment {hierarchy.name}", published[hierarchy.name])
     return published
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from labctl.cputime import efficiency
+
 MB = 1000 * 1000
 
 PHASE_LABELS = {
@@ -50,6 +52,40 @@ def _enrollment_table(
                 f" | {row['p99_ms']} | {row['errors']} | {ceiling or '-'} | {ratio} |"
             )
     return lines
+
+
+CPU_COLUMNS = (
+    "| hierarchy | mode | c | enrollments/s | errors | p99 ms | RA CPU ms | CA CPU ms | RA+CA CPU ms"
+    " | issuance CPU ms (1 core) | efficiency (issuance / RA+CA) |"
+)
+
+
+def cpu_table(
+    rows_by_hierarchy: Mapping[str, Sequence[Mapping[str, Any]]], issue_cpu_ms: Mapping[str, float]
+) -> list[str]:
+    """RA, CA and RA+CA CPU ms per successful enrollment of each load row that measured them (labctl.cputime),
+    beside the one-core issuance CPU ms of the same algorithm in the same run (labctl.ceiling) and their ratio."""
+    lines = [CPU_COLUMNS, "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for name, rows in rows_by_hierarchy.items():
+        issuance = issue_cpu_ms.get(name)
+        for row in rows:
+            cpu = row.get("cpu")
+            if not isinstance(cpu, Mapping):
+                continue
+            mode = "keep-alive" if row["keepalive"] else "new TLS conn"
+            lines.append(
+                f"| {name} | {mode} | {row['concurrency']} | {row['per_s']} | {row['errors']} | {row['p99_ms']}"
+                f" | {_number(cpu.get('ra_ms'))} | {_number(cpu.get('ca_ms'))} | {_number(cpu.get('total_ms'))}"
+                f" | {_number(issuance)} | {_number(efficiency(issuance, cpu.get('total_ms')))} |"
+            )
+    return lines if len(lines) > 2 else []
+
+
+def _cpu_section(
+    title: str, rows_by_hierarchy: Mapping[str, Sequence[Mapping[str, Any]]], issue_cpu_ms: Mapping[str, float]
+) -> list[str]:
+    table = cpu_table(rows_by_hierarchy, issue_cpu_ms)
+    return ["", f"CPU per enrollment, {title}:", "", *table] if table else []
 
 
 def _checked_table(
@@ -120,12 +156,12 @@ def ocsp_tables(report: Mapping[str, Any]) -> list[str]:
     return lines
 
 
-def _container_ceilings(podman: Mapping[str, Any], key: str) -> dict[str, float]:
+def _container_ceilings(podman: Mapping[str, Any], key: str, *, digits: int = 1) -> dict[str, float]:
     """A crypto ceiling measured in a container, by hierarchy: the services run there, wherever the client is."""
     algorithms = (podman.get("lab") or {}).get("algorithms", {})
     crypto = ((podman.get("container") or {}).get("ceilings") or {}).get("crypto_ceiling", {})
     return {
-        name: round(crypto[algorithm][key], 1)
+        name: round(crypto[algorithm][key], digits)
         for name, algorithm in algorithms.items()
         if algorithm in crypto and key in crypto[algorithm]
     }
@@ -146,22 +182,35 @@ def markdown(report: Mapping[str, Any]) -> str:
     algorithms = (podman.get("lab") or {}).get("algorithms", {})
     container_crypto = (container.get("ceilings") or {}).get("crypto_ceiling", {})
 
+    host_issue_cpu = {name: c["issue_cpu_ms"] for name, c in report["ceiling"].items() if c.get("issue_cpu_ms")}
     if report["enrollment"]:
         lines += ["", "Enrollment, CA and RA as processes on the host (load client on the host):", ""]
         ceilings = {name: c["issue_per_s"] for name, c in report["ceiling"].items()}
         lines += _enrollment_table(report["enrollment"], ceilings)
+        lines += _cpu_section("CA and RA as processes on the host", report["enrollment"], host_issue_cpu)
     # The CA issues in its container: the container's ceilings, wherever the load client runs.
     in_container = {
         name: round(container_crypto[algorithm]["issue_per_s"], 1)
         for name, algorithm in algorithms.items()
         if algorithm in container_crypto
     }
+    container_issue_cpu = _container_ceilings(podman, "issue_cpu_ms", digits=3)
     if container.get("enrollment"):
         lines += ["", "Enrollment, the podman lab (load client in a container on the hierarchy's network):", ""]
         lines += _enrollment_table(container["enrollment"], in_container)
+        lines += _cpu_section(
+            "the podman lab (load client in a container on the hierarchy's network)",
+            container["enrollment"],
+            container_issue_cpu,
+        )
     if podman.get("published"):
         lines += ["", "Enrollment, the podman lab (load client on the host, through the RA's published port):", ""]
         lines += _enrollment_table(podman["published"], in_container)
+        lines += _cpu_section(
+            "the podman lab (load client on the host, through the RA's published port)",
+            podman["published"],
+            container_issue_cpu,
+        )
     lines += serverkeygen_tables(report)
     lines += ocsp_tables(report)
 

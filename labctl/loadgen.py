@@ -79,6 +79,11 @@ class LoadSummary:
     p99_ms: float
     mean_ms: float
     verified: int = 0  # answers checked in full (a sample; the rest cheaply); 0 where only the status is read
+    succeeded: int = 0  # HTTP 200 answers the check (if any) accepted: what the services' CPU is divided by
+    # When the run started and ended (time.time(), the host's clock in a container too): the window in
+    # which the benchmark runner reads the services' CPU (labctl.cputime), wherever the client ran.
+    started_at: float = 0.0
+    ended_at: float = 0.0
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -99,6 +104,9 @@ class LoadResult:
     seconds: float = 0.0
     latencies_ms: list[float] = field(default_factory=list)
     verified: int = 0
+    succeeded: int = 0
+    started_at: float = 0.0
+    ended_at: float = 0.0
 
     @property
     def per_s(self) -> float:
@@ -117,6 +125,9 @@ class LoadResult:
             p99_ms=round(percentile(self.latencies_ms, 0.99), 2),
             mean_ms=round(statistics.fmean(self.latencies_ms), 2) if self.latencies_ms else 0.0,
             verified=self.verified,
+            succeeded=self.succeeded,
+            started_at=round(self.started_at, 3),
+            ended_at=round(self.ended_at, 3),
         )
 
 
@@ -266,6 +277,8 @@ async def run_load(
                 result.latencies_ms.append((time.perf_counter() - started) * 1000)
                 if answer.status != 200 or (check is not None and not check(index, answer)):
                     result.errors += 1
+                else:
+                    result.succeeded += 1
                 if not keepalive:
                     await close_stream(writer)
                     stream = None
@@ -274,13 +287,13 @@ async def run_load(
                 # Shielded: a cancelled run still waits (bounded) for its connection to close.
                 await asyncio.shield(close_stream(stream[1]))
 
-    started = time.perf_counter()
+    started, result.started_at = time.perf_counter(), time.time()
     # A TaskGroup, not gather(): cancelled, gather() returns at the first worker done and leaves the
     # others' connections closing after the caller has moved on; a TaskGroup waits for every worker.
     async with asyncio.TaskGroup() as workers:
         for index in range(concurrency):
             workers.create_task(worker(index))
-    result.seconds = time.perf_counter() - started
+    result.seconds, result.ended_at = time.perf_counter() - started, time.time()
     return result
 
 
@@ -641,6 +654,7 @@ def parse_records(output: str) -> LoadReport:
                     _float(data, "issue_per_s"),
                     _float(data, "sign_per_s"),
                     _float(data, "serverkeygen_per_s"),
+                    _float(data, "issue_cpu_ms"),
                 )
             )
         else:
@@ -667,6 +681,9 @@ def _summary(data: Mapping[str, object]) -> LoadSummary:
         p99_ms=_float(data, "p99_ms"),
         mean_ms=_float(data, "mean_ms"),
         verified=_int(data, "verified"),
+        succeeded=_int(data, "succeeded"),
+        started_at=_float(data, "started_at"),
+        ended_at=_float(data, "ended_at"),
     )
 
 

@@ -484,6 +484,15 @@ class PodmanRuntime:
                 return None
             return _info(container.attrs)
 
+    def main_pid(self, name: str) -> int | None:
+        """The host PID of a running container's main process (inspect's `State.Pid`: rootless podman too
+        reports the host's PID, not the container's), whose tree labctl.cputime reads; None when not running."""
+        with self._translated(f"inspect {name}"):
+            try:
+                return _main_pid(self._container(name).attrs)
+            except NotFound:
+                return None
+
     def list_containers(self, labels: Mapping[str, str]) -> list[ContainerInfo]:
         with self._translated("list containers"):
             # The list endpoint's attrs have top-level "Labels" and "Names" but no "Config" or "Name",
@@ -615,9 +624,8 @@ class PodmanRuntime:
                 container = self._container(name)
             except NotFound:
                 return None
-            state = container.attrs.get("State") or {}
-            pid = int(state.get("Pid") or 0) if isinstance(state, dict) else 0
-            if pid <= 0:
+            pid = _main_pid(container.attrs)
+            if pid is None:
                 return None
             # libpod's /containers/stats; stream=False answers one sample.
             try:
@@ -652,6 +660,13 @@ def _accepts(socket_path: str) -> bool:
         except OSError:
             return False
     return True
+
+
+def _main_pid(attrs: Mapping[str, Any]) -> int | None:
+    """`State.Pid` of a container's inspect data; None (podman says 0) when it is not running."""
+    state = attrs.get("State") or {}
+    pid = int(state.get("Pid") or 0) if isinstance(state, dict) else 0
+    return pid if pid > 0 else None
 
 
 def _tree_memory(pid: int) -> tuple[int, int | None]:

@@ -227,6 +227,13 @@ class ProcessRuntime:
         process = self._processes.get(name)
         return None if process is None else _info(process)
 
+    def main_pid(self, name: str) -> int | None:
+        """The host PID of a running container's process (labctl.cputime reads its CPU); None when not running."""
+        process = self._processes.get(name)
+        if process is None or process.popen is None or process.state()[0] != "running":
+            return None
+        return process.popen.pid
+
     def list_containers(self, labels: Mapping[str, str]) -> list[ContainerInfo]:
         with self._lock:
             processes = list(self._processes.values())

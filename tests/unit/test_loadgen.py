@@ -23,7 +23,9 @@ from labctl.loadgen import (
     trivial_server,
 )
 
-SUMMARY = LoadSummary("pqc", 8, True, 120, 0, 142.2, 44.69, 126.78, 160.56, 53.89)
+SUMMARY = LoadSummary(
+    "pqc", 8, True, 120, 0, 142.2, 44.69, 126.78, 160.56, 53.89, succeeded=120, started_at=1.5, ended_at=6.5
+)
 
 
 def test_percentile_is_nearest_rank() -> None:
@@ -61,7 +63,7 @@ def test_records_round_trip_among_other_lines() -> None:
             '{"error": "not a record"}',
             record_line(RecordKind.CLIENT_CEILING, SUMMARY),
             record_line(RecordKind.HANDSHAKE_CEILING, SUMMARY),
-            record_line(RecordKind.CRYPTO_CEILING, Ceiling("ml-dsa-87", 579.6, 608.3, 401.2)),
+            record_line(RecordKind.CRYPTO_CEILING, Ceiling("ml-dsa-87", 579.6, 608.3, 401.2, 1.72)),
         ]
     )
     report = parse_records(output)
@@ -69,7 +71,7 @@ def test_records_round_trip_among_other_lines() -> None:
     assert report.enrollment == [SUMMARY]
     assert report.client_ceiling == [SUMMARY]
     assert report.handshake_ceiling == [SUMMARY]
-    assert report.crypto_ceiling == [Ceiling("ml-dsa-87", 579.6, 608.3, 401.2)]
+    assert report.crypto_ceiling == [Ceiling("ml-dsa-87", 579.6, 608.3, 401.2, 1.72)]
 
 
 def test_no_records_is_an_empty_report() -> None:
@@ -84,9 +86,10 @@ def test_integer_rates_are_read_as_numbers() -> None:
             "issue_per_s": 1696,
             "sign_per_s": 3861,
             "serverkeygen_per_s": 1002,
+            "issue_cpu_ms": 1,
         }
     )
-    assert parse_records(line).crypto_ceiling == [Ceiling("ec-p384", 1696.0, 3861.0, 1002.0)]
+    assert parse_records(line).crypto_ceiling == [Ceiling("ec-p384", 1696.0, 3861.0, 1002.0, 1.0)]
 
 
 @pytest.mark.parametrize(
@@ -122,6 +125,8 @@ async def test_load_against_the_trivial_server_counts_answers() -> None:
     assert result.requests > 0
     assert result.errors == 0
     assert len(result.latencies_ms) == result.requests
+    assert result.succeeded == result.requests  # what the services' CPU is divided by
+    assert result.started_at < result.ended_at  # the window labctl.cputime reads the services' CPU in
 
 
 def test_bench_ceiling_prints_records_the_host_reads() -> None:
@@ -133,5 +138,6 @@ def test_bench_ceiling_prints_records_the_host_reads() -> None:
     assert [row.concurrency for row in report.client_ceiling] == [1, 8, 32]
     assert [c.algorithm for c in report.crypto_ceiling] == ["ec-p384"]
     assert report.crypto_ceiling[0].serverkeygen_per_s > 0
+    assert report.crypto_ceiling[0].issue_cpu_ms > 0
     assert [(row.label, row.keepalive) for row in report.handshake_ceiling] == [("ec-p384", False)]
     assert all(row.errors == 0 for row in [*report.client_ceiling, *report.handshake_ceiling])
