@@ -177,3 +177,22 @@ def test_markdown_has_a_cpu_section_for_host_enrollment() -> None:
     text = markdown(report)
     assert "CPU per enrollment, CA and RA as processes on the host:" in text
     assert "| 8.0 | 1.6 | 0.2 |" in text
+
+
+def test_profiled_writes_a_profile_when_asked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from labctl.services.profiling import PROFILE_ENV, profiled
+
+    monkeypatch.setenv(PROFILE_ENV, str(tmp_path / "profiles"))
+    with profiled("ca"):
+        sum(range(100))
+    assert [path.name for path in (tmp_path / "profiles").iterdir()] == [f"ca-{os.getpid()}.prof"]
+
+
+def test_profiled_does_nothing_unasked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from labctl.services.profiling import PROFILE_ENV, profiled
+
+    monkeypatch.delenv(PROFILE_ENV, raising=False)
+    monkeypatch.chdir(tmp_path)
+    with profiled("ca"):
+        pass
+    assert list(tmp_path.iterdir()) == []

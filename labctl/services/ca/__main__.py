@@ -20,6 +20,7 @@ from labctl.services.ca.app import create_app
 from labctl.services.ca.authority import CAConfig, CAState, IntermediateCA
 from labctl.services.ca.public import create_public_app
 from labctl.services.http import configure_logging, plain_listener, serve, server_ssl_context
+from labctl.services.profiling import profiled
 
 # How often a CA awaiting its certificate looks for it in the data dir.
 INSTALL_POLL_S = 0.2
@@ -113,7 +114,8 @@ async def run(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     configure_logging(args.log_level)
-    asyncio.run(run(args))
+    with profiled("ca"):
+        asyncio.run(run(args))
 
 
 if __name__ == "__main__":

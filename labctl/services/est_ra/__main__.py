@@ -23,6 +23,7 @@ from labctl.services.est_ra.backend import DogtagRABackend
 from labctl.services.est_ra.config import READY_MARKER, Approval, ConfigError, RAConfig, load_config
 from labctl.services.est_ra.fullcmc import CMCSigner, FullCMC
 from labctl.services.http import configure_logging, serve, server_ssl_context
+from labctl.services.profiling import profiled
 
 log = logging.getLogger("labctl.est_ra")
 
@@ -120,7 +121,8 @@ def main(argv: list[str] | None = None) -> None:
         config = load_config(args.conf_dir)
     except LabctlError as exc:
         parser.exit(2, f"labctl-est-ra: {exc}\n")
-    asyncio.run(run(config))
+    with profiled("est-ra"):
+        asyncio.run(run(config))
 
 
 if __name__ == "__main__":
