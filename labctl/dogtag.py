@@ -9,7 +9,6 @@ strings; request times are epoch milliseconds; CertData's NotBefore/NotAfter are
 from __future__ import annotations
 
 import base64
-import copy
 import hashlib
 import secrets
 import uuid
@@ -152,19 +151,27 @@ def fill_enrollment_template(template: object, csr_b64: str) -> dict[str, Any]:
     """
     if not isinstance(template, dict) or not isinstance(template.get("Input"), list):
         raise PKIError("enrollment template is not a CertEnrollmentRequest (no Input list)")
-    filled = copy.deepcopy(template)
+    # Copied only along the path that changes, the rest shared with the caller's template: a deep copy of
+    # the whole template was ~5% of the RA's profiled time per enrollment (issue 16).
     values = {"cert_request_type": "pkcs10", "cert_request": csr_b64}
-    found = False
-    for item in filled["Input"]:
-        if not isinstance(item, dict) or item.get("ClassID") != "certReqInputImpl":
-            continue
-        found = True
-        for attribute in item.get("Attribute", []):
-            if isinstance(attribute, dict) and attribute.get("name") in values:
-                attribute["Value"] = values[attribute["name"]]
-    if not found:
+    inputs = [_filled_input(item, values) for item in template["Input"]]
+    if not any(filled is not item for filled, item in zip(inputs, template["Input"], strict=True)):
         raise PKIError("enrollment template has no certReqInputImpl input")
-    return filled
+    return {**template, "Input": inputs}
+
+
+def _filled_input(item: object, values: dict[str, str]) -> object:
+    """A certReqInputImpl input with its attributes named in `values` set (a copy); any other input as it is."""
+    if not isinstance(item, dict) or item.get("ClassID") != "certReqInputImpl":
+        return item
+    attributes = item.get("Attribute", [])
+    filled = [
+        {**attribute, "Value": values[attribute["name"]]}
+        if isinstance(attribute, dict) and attribute.get("name") in values
+        else attribute
+        for attribute in (attributes if isinstance(attributes, list) else [])
+    ]
+    return {**item, "Attribute": filled}
 
 
 def parse_enrollment_request(body: object) -> EnrollmentRequest:

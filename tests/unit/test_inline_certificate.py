@@ -12,6 +12,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from labctl import dogtag
+from labctl.errors import PKIError
 from labctl.pki.issue import build_csr, certificates_pem, common_name_subject
 from labctl.pki.profiles import get_profile
 from labctl.services.est_ra.backend import DogtagRABackend
@@ -108,3 +109,17 @@ async def test_ra_backend_exchanges_as_dogtag_ra_backend_does(
 
 def _serial(pem: bytes) -> int:
     return x509.load_pem_x509_certificate(pem).serial_number
+
+
+def test_the_filled_template_carries_the_csr_and_leaves_the_template_as_it_was() -> None:
+    template = dogtag.enrollment_template(get_profile("estServiceCert"))
+    before = repr(template)
+    filled = dogtag.fill_enrollment_template(template, "MIIBcsr")
+    assert repr(template) == before
+    request = dogtag.parse_enrollment_request(filled)
+    assert (request.profile_id, request.csr) == ("estServiceCert", b"MIIBcsr")
+
+
+def test_a_template_without_a_certificate_request_input_is_refused() -> None:
+    with pytest.raises(PKIError, match="no certReqInputImpl input"):
+        dogtag.fill_enrollment_template({"Input": [{"ClassID": "subjectNameInputImpl"}]}, "MIIB")
