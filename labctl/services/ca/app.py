@@ -601,7 +601,7 @@ async def revoke_cert(request: web.Request) -> web.Response:
 async def revoke_ca_cert(request: web.Request) -> web.Response:
     """POST agent/certs/{id}/revoke-ca (Dogtag's CertClient.revoke_ca_cert): revoke's flow for the CA's own
     signing certificate. On the lab's Intermediates every certificate it holds is answered 401 "is not a CA
-    signing certificate" (IntermediateCA.validate_certificate_to_revoke); Remove_from_CRL still unrevokes."""
+    signing certificate" (IntermediateCA._validate_certificate_to_revoke); Remove_from_CRL still unrevokes."""
     return await _revoke(request, revoking_ca_cert=True)
 
 

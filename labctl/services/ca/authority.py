@@ -582,13 +582,13 @@ class IntermediateCA:
             The certificate as revoked, and the revocation request's ID (Dogtag records a revocation
             as a request of its own).
         Raises:
-            ServiceError: as validate_certificate_to_revoke; 403 for a non-agent; 404 unknown.
+            ServiceError: as _validate_certificate_to_revoke; 403 for a non-agent; 404 unknown.
         """
         self._require_agent(caller)
         if reason is RevocationReason.Remove_from_CRL:
             raise ServiceError(400, "Remove_from_CRL is no revocation: unrevoke the certificate")
         record = self.get_certificate(serial)
-        self.validate_certificate_to_revoke(record, revoking_ca_cert=revoking_ca_cert)
+        self._validate_certificate_to_revoke(record, revoking_ca_cert=revoking_ca_cert)
         request_id = self.store.revoke(serial, reason=reason.name, revoked_by=caller.name, reason_code=reason.code)
         if request_id is None:  # revoked by another call since the look-up
             raise ServiceError(400, _already_revoked(serial))
@@ -597,7 +597,7 @@ class IntermediateCA:
         log.info("revoked 0x%x (%s) by %s", serial, reason.name, caller.name)
         return self.get_certificate(serial), request_id
 
-    def validate_certificate_to_revoke(self, record: CertRecord, *, revoking_ca_cert: bool) -> None:
+    def _validate_certificate_to_revoke(self, record: CertRecord, *, revoking_ca_cert: bool) -> None:
         """Dogtag's checks before a revocation, in its order, for an agent (who may revoke any subject's):
         base/ca/.../cms/servlet/cert/RevocationProcessor.java validateCertificateToRevoke.
 
