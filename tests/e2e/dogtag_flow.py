@@ -170,8 +170,12 @@ def enroll_as_dogtag_ra_backend(ca: pki.ca.CAClient, step_name: str, profile: st
 
 
 def requests_list_and_review(certs: pki.cert.CertClient, request_id: str) -> None:
-    page = certs.list_requests(request_type="enrollment", size=2).cert_request_info_list
-    step("requests-list", page=len(page), types=sorted({r.request_type for r in page}))
+    # Paged as Dogtag's AgentCertRequestServlet does: pageSize entries from offset start.
+    first = certs.list_requests(request_type="enrollment", size=2).cert_request_info_list
+    second = certs.list_requests(request_type="enrollment", from_request_id=2, size=2).cert_request_info_list
+    overlap = {r.request_id for r in first} & {r.request_id for r in second}
+    types = sorted({r.request_type for r in first + second})
+    step("requests-list", pages=[len(first), len(second)], overlap=sorted(overlap), types=types)
     step("request-show", status=certs.get_request(request_id).request_status)
     review = certs.review_request(request_id)
     step("request-review", nonce=bool(review.nonce), profile=review.profile_id, policy_sets=len(review.policy_sets))
