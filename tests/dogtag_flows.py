@@ -100,6 +100,8 @@ def _assert_enrollment_and_requests(seen: Seen, manual_profile: str) -> None:
     assert (ra["profile"], ra["submitted"], ra["status"]) == ("estServiceCert", "complete", "complete"), ra
     manual = seen["manual-profile"]  # pending whoever submits, complete once approved
     assert (manual["profile"], manual["submitted"], manual["status"]) == (manual_profile, "pending", "complete")
+    shortcut = seen["enroll-cert"]  # CertClient.enroll_cert approves a pending request itself
+    assert (shortcut["profile"], shortcut["status"], shortcut["cert"]) == (manual_profile, "complete", "VALID")
     listed = seen["requests-list"]  # two pages of pageSize 2, the second from start=2
     assert (listed["pages"], listed["overlap"], listed["types"]) == ([2, 2], [], ["enrollment"]), listed
     assert seen["request-show"]["status"] == "pending", seen["request-show"]

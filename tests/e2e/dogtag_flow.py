@@ -14,9 +14,9 @@ assert_dogtag_semantics says what Dogtag answers each with. A refusal the sessio
 The session, one function per call group: server info (v1, then connect() unpinned, which picks v2);
 account login; profiles and enrollment templates; DogtagRABackend.issueCertificate's exchange
 (dogtagpki/pki base/est/src/main/java/org/dogtagpki/est/DogtagRABackend.java) with estServiceCert and
-with the manual profile; the agent's request operations, each on its own pending request; certificates
-listed, shown, reviewed, searched; revoke-ca, hold, release, Remove_from_CRL, revoke; the host
-authority, its certificate and chain; logout.
+with the manual profile, and CertClient.enroll_cert; the agent's request operations, each on its own
+pending request; certificates listed, shown, reviewed, searched; revoke-ca, hold, release,
+Remove_from_CRL, revoke; the host authority, its certificate and chain; logout.
 """
 
 from __future__ import annotations
@@ -166,6 +166,12 @@ def enroll_as_dogtag_ra_backend(ca: pki.ca.CAClient, step_name: str, profile: st
     return serial
 
 
+def enroll_cert(certs: pki.cert.CertClient, profile: str, csr_b64: str) -> None:
+    """CertClient.enroll_cert, the client's own shortcut: the template filled, submitted, approved when pending."""
+    [result] = certs.enroll_cert(profile, {"cert_request_type": "pkcs10", "cert_request": csr_b64})
+    step("enroll-cert", profile=profile, status=result.request.request_status, cert=result.cert.status)
+
+
 # --- the agent's request operations ------------------------------------------------------------
 
 
@@ -264,6 +270,7 @@ def main(url: str, bundle: str, cert: str, key: str, algorithm: str, manual_prof
     ra_serial = enroll_as_dogtag_ra_backend(ca, "dogtag-ra-backend", "estServiceCert", _csr_b64(algorithm, f"ra-{run}"))
     common_name = f"manual-{run}"
     serial = enroll_as_dogtag_ra_backend(ca, "manual-profile", manual_profile, _csr_b64(algorithm, common_name))
+    enroll_cert(certs, manual_profile, _csr_b64(algorithm, f"shortcut-{run}"))
     edited = _submit(certs, manual_profile, _csr_b64(algorithm, f"edited-{run}")).request_id
     rejected = _submit(certs, manual_profile, _csr_b64(algorithm, f"rejected-{run}")).request_id
     requests_list_and_review(certs, edited)
