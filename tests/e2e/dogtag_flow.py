@@ -8,8 +8,8 @@ and from a container on the pqc network (OpenSSL 3.5 for ML-DSA TLS), with Dogta
     python3 dogtag_flow.py URL CA_BUNDLE CERT KEY ALGORITHM MANUAL_PROFILE NAME
 
 Prints one JSON object per step ({"step": ..., observed facts}); tests/dogtag_flows.py
-assert_dogtag_semantics says what Dogtag answers each with. A refusal the session provokes is recorded
-(exception class, code, message), never raised; any other error ends the script non-zero.
+assert_dogtag_semantics and assert_dogtag_refusals say what Dogtag answers each with. A refusal the session
+provokes is recorded (exception class, code, message), never raised; any other error ends the script non-zero.
 
 The session, one function per call group: server info (v1, then connect() unpinned, which picks v2);
 account login; profiles and enrollment templates; DogtagRABackend.issueCertificate's exchange

@@ -24,7 +24,7 @@ from tests.dogtag_flows import (
     FLOW,
     Seen,
     assert_dogtag_refusals,
-    assert_dogtag_session,
+    assert_dogtag_semantics,
     client_zip,
     flow_args,
     run_from_host,
@@ -46,7 +46,7 @@ def session(
 
 def test_dogtag_users_session(session: tuple[Seen, Endpoint]) -> None:
     seen, endpoint = session
-    assert_dogtag_session(seen, endpoint.hierarchy)
+    assert_dogtag_semantics(seen, endpoint.hierarchy)
 
 
 def test_dogtag_refusals(session: tuple[Seen, Endpoint]) -> None:
@@ -77,4 +77,4 @@ def test_dogtag_users_session_with_the_zipped_client(
     command = [sys.executable, str(tmp_path / "dogtag_flow.py"), *args]
     result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert_dogtag_session(steps(result.stdout), endpoint.hierarchy)
+    assert_dogtag_semantics(steps(result.stdout), endpoint.hierarchy)
