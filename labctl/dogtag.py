@@ -522,7 +522,7 @@ def profile_data(profile: Profile, url: str) -> dict[str, Any]:
         "name": profile.description,
         "description": profile.description,
         "enabled": True,
-        "visible": True,
+        "visible": profile.visible,
         "enabledBy": "admin",
         "authenticatorId": profile.authenticator or "",  # ProfileData.authenticatorId: auth.instance_id
         "authzAcl": "",

@@ -39,6 +39,7 @@ from cryptography.x509.oid import NameOID
 
 from labctl.clients import host_admin
 from labctl.endpoint import Endpoint
+from labctl.est_client import ESTClient
 from labctl.local import LocalLab
 from labctl.pki.issue import build_csr, certificate_sans, common_name_subject, load_pem_certificates
 from labctl.pki.keys import KeyAlgorithm, PrivateKey, generate_private_key, write_private_key
@@ -228,3 +229,20 @@ def test_simplereenroll_with_the_certificate_is_issued(dogtag_ra: DogtagRA, enro
     assert_issued_by(renewed, _intermediate(dogtag_ra))
     principal = enrolled.certificate.subject.rfc4514_string()
     assert _authorized(dogtag_ra)[-1] == {"operation": "simplereenroll", "principal": principal, "cn": [ALLOWED_CN]}
+
+
+def test_fullcmc_enrolls_with_the_shipped_fullcmc_profile(dogtag_ra: DogtagRA) -> None:
+    """backend.conf as shipped names fullcmc.profile=estFullcmcDeviceCert (Dogtag's upgrade 11.9.0
+    02-EnableESTFullCMC.py adds it): a fullcmc request through this RA is issued with that profile."""
+    key = generate_private_key(KeyAlgorithm.EC_P384)
+    csr = build_csr(key, common_name_subject(ALLOWED_CN))
+    context = ssl.create_default_context(cafile=str(dogtag_ra.trust))
+    with ESTClient(dogtag_ra.url, ssl_context=context, auth=(USER, PASSWORD)) as client:
+        response = client.fullcmc(csr, key)
+    [certificate] = response.certificates
+    assert certificate.subject == common_name_subject(ALLOWED_CN)
+    assert_issued_by(certificate, _intermediate(dogtag_ra))
+    with dogtag_ra.admin() as ca:
+        held = ca.certificate(certificate.serial_number)
+    assert (held.status, held.profile_id) == ("VALID", "estFullcmcDeviceCert")
+    assert _authorized(dogtag_ra)[-1]["operation"] == "fullcmc"

@@ -204,6 +204,22 @@ async def test_get_cert_returns_cert_data(ca_service: CAService, prefix: str) ->
     assert_has_aki_ski(certificate)
 
 
+async def test_fullcmc_profile_issues_an_agents_request_at_submit(ca_service: CAService) -> None:
+    """estFullcmcDeviceCert (CMCAuthForEST): the RA has checked the CMC request and submits as its agent."""
+    ca_service.as_agent()
+    info = await _submit(ca_service, "fullcmc-profile.cert-lab.local", profile="estFullcmcDeviceCert")
+    assert info["requestStatus"] == "complete"
+    data = await _json(await ca_service.client.get(f"/ca/v2/certs/{info['certId']}"), 200)
+    assert data["ProfileID"] == "estFullcmcDeviceCert"
+    profile = await _json(await ca_service.client.get("/ca/v2/profiles/estFullcmcDeviceCert"), 200)
+    assert (profile["authenticatorId"], profile["visible"]) == ("CMCAuthForEST", False)
+
+
+async def test_fullcmc_profile_leaves_anyone_elses_request_pending(ca_service: CAService) -> None:
+    info = await _submit(ca_service, "fullcmc-anonymous.cert-lab.local", profile="estFullcmcDeviceCert")
+    assert info["requestStatus"] == "pending"
+
+
 async def test_get_request_reports_completed_request(ca_service: CAService) -> None:
     ca_service.as_agent()
     info = await _submit(ca_service, "get-request.cert-lab.local")

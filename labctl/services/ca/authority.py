@@ -48,7 +48,7 @@ from labctl.pki.keys import (
     read_private_key,
     write_private_key,
 )
-from labctl.pki.profiles import AGENT_CERT_AUTH, SERVER_PROFILE_BY_KIND, Profile, get_profile
+from labctl.pki.profiles import SERVER_PROFILE_BY_KIND, Profile, get_profile
 from labctl.pki.signatures import issued_by
 from labctl.services.ca.store import (
     CertRecord,
@@ -372,8 +372,8 @@ class IntermediateCA:
         repeat_key: str | None = None,
     ) -> RequestRecord:
         """An enrollment request: issued at once for an agent with a profile whose authenticator is
-        AgentCertAuth (Dogtag's estServiceCert), or for a profile that accepts the device bootstrap credential
-        when the request carries a valid one; pending otherwise, an agent's request with a manual profile
+        AgentCertAuth (Dogtag's estServiceCert) or CMCAuthForEST (estFullcmcDeviceCert), or for a profile
+        that accepts the device bootstrap credential when the request carries a valid one; pending otherwise, an agent's request with a manual profile
         (caServerCert) included, as in Dogtag: an agent reviews and approves it.
 
         Args:
@@ -399,7 +399,7 @@ class IntermediateCA:
             raise ServiceError(400, str(exc)) from exc
         if not hold and profile.accepts_bootstrap_credential and self._valid_bootstrap(bootstrap_credential):
             return self._enroll_now(csr, profile, requester=f"bootstrap:{caller.name}")
-        if hold or not caller.is_agent or profile.authenticator != AGENT_CERT_AUTH:
+        if hold or not caller.is_agent or not profile.issues_agents_at_submit:
             try:
                 check_request(csr, profile)  # Dogtag's profile constraints run at submit: reject now, not at approval
             except PKIError as exc:
