@@ -44,7 +44,16 @@ def run_from_host(hierarchy: Hierarchy, state_dir: Path, ca_url: str, name: str)
 
 
 def steps(output: str) -> Seen:
-    return {e["step"]: e for e in map(json.loads, (line for line in output.splitlines() if line.startswith("{")))}
+    seen: Seen = {}
+    for line in output.splitlines():
+        if not line.startswith("{"):
+            continue
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise AssertionError(f"not one JSON step per line ({exc}): {line!r}\nwhole output:\n{output!r}") from exc
+        seen[entry["step"]] = entry
+    return seen
 
 
 def assert_dogtag_semantics(seen: Seen, hierarchy: Hierarchy) -> None:
