@@ -224,6 +224,16 @@ def database_bytes(path: Path) -> dict[str, int]:
     return {**sizes, "db": path.stat().st_size, "wal": wal.stat().st_size if wal.exists() else 0}
 
 
+def object_bytes(path: Path) -> dict[str, int]:
+    """Bytes of each table and index, largest first (SQLite's dbstat: the pages each b-tree holds)."""
+    db = sqlite3.connect(path)
+    try:
+        rows = db.execute("SELECT name, SUM(pgsize) FROM dbstat GROUP BY name ORDER BY 2 DESC").fetchall()
+    finally:
+        db.close()
+    return {str(name): int(size) for name, size in rows}
+
+
 # --- issuance --------------------------------------------------------------------------------------
 
 
@@ -418,6 +428,7 @@ def run_scale(
             **sizes,
             "bytes_per_certificate": round((sizes["db"] + sizes["wal"]) / max(seeded.certificates, 1)),
         }
+        report["database"]["objects"] = object_bytes(cas["full"].store.path)
         report["counts"] = cas["full"].store.counts()
         _progress(f"issuance: {issuances} enrollments on each CA, alternating")
         issuance = measure_issuance(cas, issuances)
