@@ -46,6 +46,7 @@ from cryptography.hazmat.primitives import serialization
 
 from benchmarks.report import scale_markdown
 from labctl import dogtag
+from labctl.errors import LabctlError
 from labctl.loadgen import percentile
 from labctl.pki.distribution import DistributionPoints
 from labctl.pki.issue import (
@@ -105,7 +106,7 @@ def make_ca(data_dir: Path, name: str) -> IntermediateCA:
     ca.root_path.write_bytes(certificates_pem([root.certificate]))
     ca.cert_path.write_bytes(certificates_pem([certificate]))
     if not ca.try_install():
-        raise RuntimeError(f"{data_dir}: the CA did not install: {ca.install_error}")
+        raise LabctlError(f"{data_dir}: the CA did not install: {ca.install_error}")
     return ca
 
 
