@@ -87,7 +87,7 @@ CERT_COUNTS = (
 CERT_NAMES = (
     "CREATE TABLE cert_names (name TEXT NOT NULL, serial TEXT NOT NULL, PRIMARY KEY (name, serial)) WITHOUT ROWID"
 )
-# RFC 4514 text: RDNs are separated by "," (attributes of one RDN by "+"); an escaped "\\," is part of a value.
+# RFC 4514 text: RDNs are separated by "," (attributes of one RDN by "+"); an escaped "\," is part of a value.
 _SEPARATOR = re.compile(r"(?<!\\)[,+]")
 
 
@@ -222,7 +222,8 @@ class Store:
                     self._db.execute(statement)
             if "cert_names" not in tables:
                 self._db.execute(CERT_NAMES)
-                for serial, subject in self._db.execute("SELECT serial, subject FROM certs").fetchall():
+                # Row by row from the cursor: a million subjects need not sit in memory at once.
+                for serial, subject in self._db.execute("SELECT serial, subject FROM certs"):
                     self._add_names(serial, subject)
 
     def _add_names(self, serial: str, subject: str) -> None:
