@@ -108,6 +108,15 @@ def test_exact_cn_search_keeps_to_the_status_asked_for(store: Store) -> None:
     assert _serials(store, common_name="device-1", status=CertStatus.VALID) == [0x11]
 
 
+def test_subject_substring_search_finds_it_in_any_case(store: Store) -> None:
+    _add(store, 0x10, "CN=device-1.cert-lab.local,O=Lab")
+    _add(store, 0x11, "CN=device-10.cert-lab.local")
+    _add(store, 0x12, "CN=other")
+    assert _serials(store, subject_contains="DEVICE-1") == [0x10, 0x11]
+    assert _serials(store, subject_contains="1.cert-lab.local,o=lab") == [0x10]
+    assert _serials(store, subject_contains="nowhere") == []
+
+
 def test_search_by_one_serial_finds_it_and_nothing_else(store: Store) -> None:
     for serial in (0xA, 0xAB, 0xABC):
         _add(store, serial, f"CN=s{serial}")
