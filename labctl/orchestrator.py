@@ -33,6 +33,7 @@ from labctl.events import Cancelled, EventSink, ignore_events, timed_step
 from labctl.images import DEFAULT_BASE, ImageResult, ensure_image
 from labctl.pki.issue import load_pem_certificates, sha256_fingerprint
 from labctl.plan import Plan, Step, StepKind, build_plan
+from labctl.probe import Probe, ProbeTarget, no_probe, probe_target
 from labctl.readiness import Clock, SystemClock, wait_until
 from labctl.runtime.base import (
     LAB_LABEL,
@@ -126,7 +127,9 @@ class Orchestrator:
         base_image: str = DEFAULT_BASE,
         build_image: Callable[[ContainerRuntime, str], ImageResult] | None = None,
         ca_clients: CAClients = CAClients(),
+        probe: Probe = no_probe,
     ) -> None:
+        """`probe`: asks a service from the host before its container's health check runs (labctl.probe)."""
         self.lab = lab
         self.runtime = runtime
         self.state_dir = state_dir
@@ -136,6 +139,7 @@ class Orchestrator:
         self._base_image = base_image
         self._build_image = build_image or (lambda runtime, base: ensure_image(runtime, base=base))
         self._ca_clients = ca_clients
+        self._probe = probe
         self._image_hash = ""
         self._image = ""  # the lab image's reference, known once the image step ran
         self._timeout = 60.0
@@ -314,10 +318,11 @@ class Orchestrator:
 
     def _ca_container(self, hierarchy: Hierarchy) -> str | None:
         name = hierarchy.ca.container
+        target = probe_target(self.lab, self.state_dir, hierarchy, "ca")
 
         def keep() -> bool:
             # A running CA is fine when healthy, or when it still waits for its certificate.
-            if self._healthy_now(name):
+            if self._healthy_now(name, target):
                 return True
             return self.runtime.read_file(name, f"{CA_DATA_DIR}/ca.crt") is None
 
@@ -372,7 +377,8 @@ class Orchestrator:
 
     def _ra_container(self, hierarchy: Hierarchy) -> str | None:
         name = hierarchy.ra.container
-        return self._ensure_container(self.ra_spec(hierarchy), keep=lambda: self._healthy_now(name))
+        target = probe_target(self.lab, self.state_dir, hierarchy, "ra")
+        return self._ensure_container(self.ra_spec(hierarchy), keep=lambda: self._healthy_now(name, target))
 
     def _ra_healthy(self, hierarchy: Hierarchy) -> str | None:
         return None if self._wait_healthy(hierarchy.ra.container) else "healthy"
@@ -388,9 +394,11 @@ class Orchestrator:
     def _tail(self, name: str) -> Callable[[], str]:
         return lambda: f"last log lines:\n{self.runtime.logs(name)}"
 
-    def _healthy_now(self, name: str) -> bool:
-        """Run the health check once; remember a healthy answer for this run's health step."""
-        if self.runtime.run_healthcheck(name) is not Health.HEALTHY:
+    def _healthy_now(self, name: str, target: ProbeTarget | None) -> bool:
+        """Healthy now: by the probe from the host when it can ask `target` (no exec), else by one run of the
+        container's health check. A healthy answer counts for this run's health step too."""
+        from_host = target is not None and self._probe(target)
+        if not from_host and self.runtime.run_healthcheck(name) is not Health.HEALTHY:
             return False
         self._found_healthy.add(name)
         return True

@@ -29,6 +29,7 @@ from labctl.images import IMAGE_UID, ImageResult, image_reference
 from labctl.orchestrator import CAClients, Orchestrator
 from labctl.pki.issue import csr_pem, load_pem_certificates, verify_chain
 from labctl.plan import build_plan
+from labctl.probe import Probe, no_probe
 from labctl.runtime.base import (
     CONTENT_HASH_LABEL,
     HIERARCHY_LABEL,
@@ -61,16 +62,21 @@ CA_KEY_INDEX = 40  # key_for index of the simulated CA's signing key
 
 def ecc_lab() -> Lab:
     """The shipped lab file without the rsa and pqc hierarchies."""
+    return single_hierarchy_lab("ecc")
+
+
+def single_hierarchy_lab(name: str) -> Lab:
+    """The shipped lab file with only hierarchy `name`."""
     kept: list[str] = []
     skipping = False
     for line in DEFAULT_LAB_FILE.read_text(encoding="utf-8").splitlines():
         header = re.match(r"^\[hierarchy\.([a-z0-9-]+)", line)
         if header:
-            skipping = header.group(1) != "ecc"
+            skipping = header.group(1) != name
         if not skipping:
             kept.append(line)
-    lab = parse_lab("\n".join(kept), source="ecc-only lab")
-    assert [h.name for h in lab.hierarchies] == ["ecc"]
+    lab = parse_lab("\n".join(kept), source=f"{name}-only lab")
+    assert [h.name for h in lab.hierarchies] == [name]
     return lab
 
 
@@ -221,12 +227,15 @@ class LabRig:
         self.orchestrator.up(timeout=timeout)
 
 
-def make_rig(workdir: Path) -> LabRig:
-    """A fresh ECC lab on FakeRuntime under `workdir`; the caller closes `rig.ca`."""
-    lab = ecc_lab()
-    hierarchy = lab.hierarchy("ecc")
+def make_rig(workdir: Path, *, hierarchy_name: str = "ecc", probe: Probe = no_probe) -> LabRig:
+    """A fresh lab of one hierarchy (ECC unless told) on FakeRuntime under `workdir`; the caller closes `rig.ca`."""
+    lab = single_hierarchy_lab(hierarchy_name)
+    hierarchy = lab.hierarchy(hierarchy_name)
     ca = SimulatedCA(hierarchy, workdir / "ca-process")
-    runtime = FakeRuntime(on_start={CA: ca.start}, on_healthcheck={CA: ca.healthcheck, RA: ra_healthcheck})
+    ca_name, ra_name = hierarchy.ca.container, hierarchy.ra.container
+    runtime = FakeRuntime(
+        on_start={ca_name: ca.start}, on_healthcheck={ca_name: ca.healthcheck, ra_name: ra_healthcheck}
+    )
     state_dir = workdir / "state"
 
     @contextmanager
@@ -246,6 +255,7 @@ def make_rig(workdir: Path) -> LabRig:
         clock=clock,
         on_event=events.append,
         ca_clients=ca_clients,
+        probe=probe,
     )
     return LabRig(lab, hierarchy, runtime, orchestrator, events, clock, ca, state_dir, ca_clients)
 
