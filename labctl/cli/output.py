@@ -9,7 +9,6 @@ from pathlib import Path
 
 import click
 
-from labctl import revocation
 from labctl.devices import Bootstrapped, Enrolled
 from labctl.dogtag import CertInfo
 from labctl.errors import VerificationFailed
@@ -116,6 +115,9 @@ def print_enrolled(enrolled: Enrolled) -> None:
 
 
 def print_certificate(hierarchy: str, info: CertInfo, as_json: bool) -> None:
+    # Here, not at the top: labctl.revocation (OCSP, pyasn1) would load with every command that prints.
+    from labctl import revocation
+
     if as_json:
         click.echo(json.dumps(revocation.status_record(hierarchy, info)))
     else:
