@@ -18,11 +18,15 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import mldsa
 
 from labctl.endpoint import Endpoint
+from labctl.events import StepEvent, StepStatus
 from labctl.local import LocalLab
+from labctl.orchestrator import Orchestrator
 from labctl.pki.issue import common_name_subject
 from labctl.pki.keys import write_private_key
 from labctl.ports import free_ports
 from labctl.probe import PROBE_TIMEOUT_S, ProbeTarget, host_probe, probe_target
+from labctl.runtime.base import Health
+from labctl.runtime.process import host_image
 from labctl.services.health import CA_STATUS_PATH, Role
 from tests.helpers import small_rsa_key
 
@@ -54,6 +58,28 @@ def test_the_host_probe_verifies_the_ras_chain(local_lab: LocalLabFixture) -> No
     target = probe_target(runner.lab, state_dir, runner.lab.hierarchy("rsa"), "ra")
     assert target is not None
     assert not host_probe(ProbeTarget("ra", target.host, target.port, endpoints["ecc"].trust_file))
+
+
+def test_a_no_op_up_of_the_local_lab_runs_no_health_check_process(
+    local_lab: LocalLabFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runner, endpoints, state_dir = local_lab
+    checked: list[str] = []
+    original = runner.runtime.run_healthcheck
+
+    def run_healthcheck(name: str) -> Health:
+        checked.append(name)
+        return original(name)
+
+    monkeypatch.setattr(runner.runtime, "run_healthcheck", run_healthcheck)
+    events: list[StepEvent] = []
+    # As LocalLab's, on its runtime (whose processes are up), with an event sink of this test's.
+    orchestrator = Orchestrator(
+        runner.lab, runner.runtime, state_dir, on_event=events.append, build_image=host_image, probe=host_probe
+    )
+    orchestrator.up(sorted(endpoints))
+    assert checked == []
+    assert [e.step for e in events if e.status is StepStatus.DONE] == []  # nothing to do: every step skipped
 
 
 class _StatusHandler(http.server.BaseHTTPRequestHandler):

@@ -21,7 +21,15 @@ from labctl.probe import Probe, ProbeTarget, probe_target
 from labctl.runtime.base import Health
 from labctl.runtime.fake import FakeRuntime
 from labctl.topology import load_lab
-from tests.unit.test_orchestrator import CA, RA, FakeImageBuilder, LabRig, make_rig, ra_healthcheck
+from tests.unit.test_orchestrator import (
+    CA,
+    RA,
+    FakeImageBuilder,
+    LabRig,
+    _compose_like,
+    make_rig,
+    ra_healthcheck,
+)
 
 
 class FakeProbe:
@@ -104,12 +112,24 @@ def test_a_service_unhealthy_from_the_host_and_in_its_container_is_recreated(up_
     assert "ecc/ra/container" in up_rig.statuses(StepStatus.DONE)
 
 
-def test_a_no_op_up_never_asks_the_host_about_the_pqc_ra(tmp_path: Path, no_ml_dsa_tls: None) -> None:
+def test_a_no_op_up_of_containers_compose_runs_asks_the_host_instead_of_exec(rig: LabRig) -> None:
+    _compose_like(rig)
+    rig.up()  # bootstraps them (they are never kept or recreated, so no probe is asked before their health steps)
     probe = FakeProbe(healthy=True)
-    rig = make_rig(tmp_path, hierarchy_name="pqc", probe=probe)
+    with_probe(rig, probe)
+    checked = counting_healthchecks(rig)
+    rig.up()
+    assert checked == []
+    assert sorted(target.role for target in probe.asked) == ["ca", "ra"]
+    assert {"ecc/ca/healthy", "ecc/ra/healthy"} <= rig.statuses(StepStatus.SKIPPED)
+
+
+def test_a_no_op_up_never_asks_the_host_about_the_pqc_ra(tmp_path: Path, no_ml_dsa_tls: None) -> None:
+    rig = make_rig(tmp_path, hierarchy_name="pqc")
+    probe = FakeProbe(healthy=True)  # as the host sees a lab that is up
     try:
         rig.up()
-        probe.asked.clear()
+        with_probe(rig, probe)
         checked = counting_healthchecks(rig)
         rig.up()
     finally:

@@ -29,7 +29,6 @@ from labctl.images import IMAGE_UID, ImageResult, image_reference
 from labctl.orchestrator import CAClients, Orchestrator
 from labctl.pki.issue import csr_pem, load_pem_certificates, verify_chain
 from labctl.plan import build_plan
-from labctl.probe import Probe, no_probe
 from labctl.runtime.base import (
     CONTENT_HASH_LABEL,
     HIERARCHY_LABEL,
@@ -227,7 +226,7 @@ class LabRig:
         self.orchestrator.up(timeout=timeout)
 
 
-def make_rig(workdir: Path, *, hierarchy_name: str = "ecc", probe: Probe = no_probe) -> LabRig:
+def make_rig(workdir: Path, *, hierarchy_name: str = "ecc") -> LabRig:
     """A fresh lab of one hierarchy (ECC unless told) on FakeRuntime under `workdir`; the caller closes `rig.ca`."""
     lab = single_hierarchy_lab(hierarchy_name)
     hierarchy = lab.hierarchy(hierarchy_name)
@@ -255,7 +254,6 @@ def make_rig(workdir: Path, *, hierarchy_name: str = "ecc", probe: Probe = no_pr
         clock=clock,
         on_event=events.append,
         ca_clients=ca_clients,
-        probe=probe,
     )
     return LabRig(lab, hierarchy, runtime, orchestrator, events, clock, ca, state_dir, ca_clients)
 
