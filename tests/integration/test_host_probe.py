@@ -120,7 +120,8 @@ def compat_ca(tmp_path: Path) -> Iterator[int]:
     tls.load_cert_chain(tmp_path / "tls.crt", tmp_path / "tls.key")
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _StatusHandler)
     server.socket = tls.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # A short poll: shutdown() waits for the loop to look again.
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
         yield server.server_address[1]
