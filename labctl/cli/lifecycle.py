@@ -11,7 +11,6 @@ import click
 
 from labctl.cli import Context, main, pki_types_option, stop_on_termination
 from labctl.cli.output import json_event, print_event, print_interrupted, print_status, report
-from labctl.clients import verify_lab
 from labctl.endpoint import endpoint_for
 from labctl.errors import LabctlError
 from labctl.hosts import HOSTS_FILE, apply_lab_block, hosts_lines, remove_lab_block
@@ -137,6 +136,8 @@ def up(
             if not as_json:
                 click.echo(f"labctl: lab {lab.name} up in {time.perf_counter() - started:.1f}s")
             if verify:
+                from labctl.clients import verify_lab  # the smoke checks load only when asked for
+
                 report(verify_lab(obj.client_runner(lab, runtime), endpoints), as_json, None)
     except KeyboardInterrupt as interrupt:
         print_interrupted(interrupt, time.perf_counter() - started, obj.lab.name, obj.state_dir)
@@ -150,6 +151,8 @@ def up(
 @click.pass_obj
 def verify_command(obj: Context, hierarchies: tuple[str, ...], as_json: bool, junit: Path | None) -> None:
     """Smoke-test the running lab end to end, per hierarchy; exit 0 only when every check passed."""
+    from labctl.clients import verify_lab
+
     chosen = [obj.lab.hierarchy(name) for name in hierarchies] if hierarchies else list(obj.lab.hierarchies)
     with obj.clients() as clients:
         report(verify_lab(clients, [endpoint_for(obj.lab, obj.state_dir, h) for h in chosen]), as_json, junit)
