@@ -11,6 +11,7 @@ again with a copy of it (tests/vendor/dogtag_pki_main) first on PYTHONPATH.
 from __future__ import annotations
 
 import asyncio
+import gc
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -88,8 +89,13 @@ class _ServerThread(threading.Thread):
         self.started.set()
         self.loop.run_forever()
         self.loop.run_until_complete(runner.cleanup())
-        # TLS transports finish closing (close_notify) on later loop turns: let them, or they leak.
+        # TLS transports finish closing (close_notify) on later loop turns: let them, then abort what is
+        # still open (a slow machine may not have exchanged close_notify yet), or it leaks past the loop
+        # and its ResourceWarning fails whichever test runs when it is collected.
         self.loop.run_until_complete(asyncio.sleep(0.2))
+        for transport in _open_transports(self.loop):
+            transport.abort()
+        self.loop.run_until_complete(asyncio.sleep(0))  # abort closes the socket on the next loop turn
         self.loop.close()
 
     async def _start(self) -> web.AppRunner:
@@ -105,6 +111,17 @@ class _ServerThread(threading.Thread):
     def stop(self) -> None:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.join(timeout=10)
+
+
+def _open_transports(loop: asyncio.AbstractEventLoop) -> list[asyncio.Transport]:
+    """The loop's socket transports not closed yet (asyncio keeps no list of them: gc does)."""
+    return [
+        item
+        for item in gc.get_objects()
+        if isinstance(item, asyncio.Transport)
+        and getattr(item, "_loop", None) is loop
+        and getattr(item, "_sock", None) is not None
+    ]
 
 
 @pytest.fixture(scope="module")
