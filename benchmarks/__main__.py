@@ -2,11 +2,12 @@
 
     python -m benchmarks [--duration 5] [--repeat 3] [--quick] [--json-out results.json]
                          [--hierarchy rsa ...] [--container-hierarchy pqc ...]
-                         [--no-host] [--no-podman] [--no-base-bootstrap]
+                         [--scale-certificates N] [--no-host] [--no-podman] [--no-base-bootstrap]
 
 On the host, no podman needed: the load client's own ceiling, the crypto and TLS handshake
 ceilings, and enrollment, serverkeygen and OCSP through a real EST RA and Intermediate CA run as
-processes on 127.0.0.1 (rsa and ecc: the host's OpenSSL cannot do ML-DSA TLS).
+processes on 127.0.0.1 (rsa and ecc: the host's OpenSSL cannot do ML-DSA TLS); and a CA seeded with
+--scale-certificates against an empty one, in-process (benchmarks/scale.py).
 
 With podman, in a lab of its own (`bench`, see benchmarks/lab.py) that is removed at the end: the
 base image bootstrap (once), the lifecycle (cold, warm and no-op up, verify, down: best of
@@ -44,6 +45,7 @@ from benchmarks.lab import BenchLab
 from benchmarks.lifecycle import Lifecycle, describe, require_up, run_lifecycle
 from benchmarks.ocsp import ocsp_load
 from benchmarks.report import markdown
+from benchmarks.scale import run_scale
 from benchmarks.stats import step_spreads, summarize
 from labctl.ceiling import measure_ceiling
 from labctl.clients import ClientRunner
@@ -164,6 +166,12 @@ def _host_loads(
     _progress(f"host: {name} OCSP (plain HTTP)")
     report["ocsp"][name] = [asdict(row) for row in ocsp_load(lab, state, endpoint.hierarchy, duration=duration)]
     report["errors"] += _load_errors(f"host OCSP {name}", report["ocsp"][name])
+
+
+def _host_scale(certificates: int, report: dict[str, Any]) -> None:
+    _progress(f"host: a CA with {certificates} certificates against an empty one (in-process)")
+    report["scale"] = run_scale(certificates)
+    report["errors"] += [f"scale: {error}" for error in report["scale"]["errors"]]
 
 
 # --- podman ----------------------------------------------------------------------------------------
@@ -393,6 +401,12 @@ def main() -> int:
         default=[],
         help="enrollment from a container on the hierarchy's network (repeatable; default: all)",
     )
+    parser.add_argument(
+        "--scale-certificates",
+        type=int,
+        default=1_000_000,
+        help="certificates the scale part seeds a CA with (default 1000000, --quick 10000; 0 skips it)",
+    )
     parser.add_argument("--no-podman", action="store_true", help="skip the podman parts")
     parser.add_argument("--no-host", action="store_true", help="skip the host parts")
     parser.add_argument(
@@ -405,6 +419,7 @@ def main() -> int:
     args = parser.parse_args()
     if args.quick:
         args.duration, args.repeat = 1.0, 1
+        args.scale_certificates = min(args.scale_certificates, 10_000)
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
     args.crypto_seconds = min(2.0, args.duration)
@@ -423,6 +438,7 @@ def main() -> int:
         "enrollment": {},
         "serverkeygen": {},
         "ocsp": {},
+        "scale": None,
         "podman": None,
         "errors": [],
     }
@@ -431,6 +447,8 @@ def main() -> int:
         if not args.no_host:
             _host_ceilings(lab, args, report)
             _host_enrollment(lab, host_names, args.duration, report)
+            if args.scale_certificates > 0:
+                _host_scale(args.scale_certificates, report)
         _podman(args, report)
     except KeyboardInterrupt:
         report["errors"].append("interrupted")

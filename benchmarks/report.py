@@ -213,6 +213,8 @@ def markdown(report: Mapping[str, Any]) -> str:
         )
     lines += serverkeygen_tables(report)
     lines += ocsp_tables(report)
+    if report.get("scale"):
+        lines += ["", *scale_tables(report["scale"])]
 
     ceiling_rows = [
         f"| {name} | host | {c['issue_per_s']} | {c['sign_per_s']} | {_number(c.get('serverkeygen_per_s'))}"
@@ -325,3 +327,67 @@ def _footprint(podman: Mapping[str, Any]) -> list[str]:
             size = image.get("size_bytes")
             lines.append(f"| {role}: {image['reference']} | {_number(round(size / MB, 1) if size else None)} |")
     return lines
+
+
+def scale_markdown(scale: Mapping[str, Any]) -> str:
+    """`python -m benchmarks.scale`'s report: the tables, then its errors."""
+    errors = scale.get("errors") or []
+    return "\n".join([*scale_tables(scale), f"Errors: {len(errors)}", *(f"- {error}" for error in errors)])
+
+
+def scale_tables(scale: Mapping[str, Any]) -> list[str]:
+    """The scale benchmark (benchmarks/scale.py): seeding, bytes per certificate, empty vs full CA."""
+    seeding, database = scale["seeding"], scale["database"]
+    empty, full = scale["issuance"]["empty"], scale["issuance"]["full"]
+    lines = [
+        f"A CA with {scale['certificates']:,} certificates ({scale['algorithm']}): seeded in {seeding['seconds']} s"
+        f" ({seeding['per_s']:,}/s, {seeding['cpu_s']} s CPU); database {_mb(database['db'])} MB + WAL"
+        f" {_mb(database['wal'])} MB after a checkpoint ({_mb(database['wal_after_seeding'])} MB before),"
+        f" {database['bytes_per_certificate']:,} bytes per certificate"
+        f" (DER {scale['der_bytes_mean']} bytes, CSR {scale['csr_bytes_mean']} bytes, reused from"
+        f" {scale['templates']} real ones).",
+        "",
+        "Bytes per certificate by table and index: "
+        + ", ".join(
+            f"{name} {size / max(scale['certificates'], 1):,.0f}"
+            for name, size in database.get("objects", {}).items()
+            if size >= scale["certificates"]  # at least a byte each: the small tables are noise
+        ),
+        "",
+        "| per enrollment (submit as agent, P-384) | n | CPU ms mean | wall ms mean | p50 ms | p95 ms | p99 ms |",
+        "|---|---|---|---|---|---|---|",
+        *(
+            f"| {name} CA | {t['n']} | {t['cpu_ms_mean']} | {t['wall_ms_mean']} | {t['p50_ms']} | {t['p95_ms']}"
+            f" | {t['p99_ms']} |"
+            for name, t in (("empty", empty), ("full", full))
+        ),
+        "",
+        f"Issuance CPU, full / empty: {scale['issuance_cpu_ratio']}",
+        "",
+        "| look-up (HTTP, in-process client) | n | empty: wall p50 / p95 / p99 ms | full: wall p50 / p95 / p99 ms"
+        " | full: CPU p50 / p99 ms | errors |",
+        "|---|---|---|---|---|---|",
+    ]
+    queries = scale["queries"]
+    for kind, f in queries["full"].items():
+        e = queries["empty"].get(kind, {})
+        lines.append(
+            f"| {kind} | {f['n']} | {e.get('p50_ms', '-')} / {e.get('p95_ms', '-')} / {e.get('p99_ms', '-')}"
+            f" | {f['p50_ms']} / {f['p95_ms']} / {f['p99_ms']} | {f['cpu_p50_ms']} / {f['cpu_p99_ms']}"
+            f" | {f['errors'] + e.get('errors', 0)} |"
+        )
+    migration = scale.get("migration")
+    if migration:
+        lines += [
+            "",
+            f"Opening the store: {migration['open_current_s']} s; opening it with the schema before issue 16"
+            f" (its migration: indexes, kept counts, CN table built on these rows): {migration['seconds']} s"
+            f" ({migration['cpu_s']} s CPU).",
+        ]
+    missed = [name for name, met in scale.get("targets", {}).items() if not met]
+    lines += ["", f"Targets missed: {', '.join(missed) if missed else 'none'}"]
+    return lines
+
+
+def _mb(size: int) -> str:
+    return f"{size / MB:.1f}"

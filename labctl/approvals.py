@@ -97,8 +97,12 @@ def decide(
             ca.decide(request_id, review, action)
             return _summary_of(ca, hierarchy, request_id)
         except CAError as exc:
-            if exc.status_code == 409:
-                raise _not_pending(_summary_of(ca, hierarchy, request_id), action) from exc
+            if exc.status_code == 400:
+                # Decided by someone else since the review: Dogtag answers 400 BadRequestException "Bad request
+                # data: Request Not In Pending State"; the request's status, read back, tells it from another 400.
+                summary = _summary_of(ca, hierarchy, request_id)
+                if summary.status != "pending":
+                    raise _not_pending(summary, action) from exc
             if exc.status_code == 404:
                 raise LabctlError(
                     f"request {dogtag.format_id(request_id)} not found on {_describe(hierarchy)}",

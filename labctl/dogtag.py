@@ -41,9 +41,10 @@ PROFILE_NOT_FOUND = "com.netscape.certsrv.profile.ProfileNotFoundException"
 
 # The lab CA's extensions for an RA in manual approval mode (labctl/services/est_ra/approval.py), sent
 # in a CertEnrollmentRequest's Attributes: HOLD_ATTRIBUTE=HOLD_VALUE leaves an agent's request pending
-# (Dogtag never issues on submit; the lab CA does for agents, folding DogtagRABackend's approve in), and
-# REPEAT_KEY_ATTRIBUTE names the request for the repeated EST request, which finds it again with
-# GET agent/certrequests?repeatKey=... Dogtag has neither.
+# even with a profile whose authenticator is AgentCertAuth (estServiceCert), which the lab CA, as Dogtag,
+# otherwise issues at submit (Profile.authenticator, labctl/pki/profiles.py; a manual profile's request
+# waits for an agent either way), and REPEAT_KEY_ATTRIBUTE names the request for the repeated EST
+# request, which finds it again with GET agent/certrequests?repeatKey=... Dogtag has neither.
 HOLD_ATTRIBUTE = "approval"
 HOLD_VALUE = "manual"
 REPEAT_KEY_ATTRIBUTE = "repeatKey"
@@ -225,9 +226,6 @@ class RequestInfo:
     status: str
     cert_id: int | None
     error: str | None
-    # The lab CA's extension: an issued request's certificate (PEM) in the submit answer, which can save a
-    # client Dogtag's GET certs/{id}. Dogtag's own classes ignore unknown fields; the lab's RA does the GET.
-    certificate_pem: bytes | None = None
 
 
 def parse_request_infos(body: object) -> list[RequestInfo]:
@@ -248,7 +246,6 @@ def parse_request_infos(body: object) -> list[RequestInfo]:
                 status=str(entry.get("requestStatus", "")),
                 cert_id=parse_id(cert_id) if isinstance(cert_id, str) and cert_id else None,
                 error=entry.get("errorMessage") if isinstance(entry.get("errorMessage"), str) else None,
-                certificate_pem=entry["certificate"].encode() if isinstance(entry.get("certificate"), str) else None,
             )
         )
     return infos
@@ -532,7 +529,7 @@ def profile_data(profile: Profile, url: str) -> dict[str, Any]:
         "name": profile.description,
         "description": profile.description,
         "enabled": True,
-        "visible": True,
+        "visible": profile.visible,
         "enabledBy": "admin",
         "authenticatorId": profile.authenticator or "",  # ProfileData.authenticatorId: auth.instance_id
         "authzAcl": "",

@@ -14,6 +14,7 @@ from labctl.endpoint import Endpoint
 from labctl.errors import LabctlError, TopologyError
 from labctl.events import EventSink, ignore_events
 from labctl.orchestrator import Orchestrator
+from labctl.probe import host_probe
 from labctl.readiness import Clock
 from labctl.runtime.base import LAB_LABEL
 from labctl.runtime.process import ProcessRuntime, host_image
@@ -45,7 +46,7 @@ class LocalLab:
                 )
         self.runtime = ProcessRuntime(state_dir / PROCESSES_DIR)
         self._orchestrator = Orchestrator(
-            lab, self.runtime, state_dir, on_event=on_event, clock=clock, build_image=host_image
+            lab, self.runtime, state_dir, on_event=on_event, clock=clock, build_image=host_image, probe=host_probe
         )
 
     def up(self, *, timeout: float = 60.0) -> list[Endpoint]:

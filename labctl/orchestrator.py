@@ -33,6 +33,7 @@ from labctl.events import Cancelled, EventSink, ignore_events, timed_step
 from labctl.images import DEFAULT_BASE, ImageResult, ensure_image
 from labctl.pki.issue import load_pem_certificates, sha256_fingerprint
 from labctl.plan import Plan, Step, StepKind, build_plan
+from labctl.probe import Probe, ProbeTarget, no_probe, probe_target
 from labctl.readiness import Clock, SystemClock, wait_until
 from labctl.runtime.base import (
     LAB_LABEL,
@@ -46,6 +47,7 @@ from labctl.runtime.base import (
     Health,
 )
 from labctl.services.est_ra.config import READY_MARKER
+from labctl.services.health import Role
 from labctl.specs import CA_DATA_DIR
 from labctl.state import HierarchyState
 from labctl.tls import needs_compat_tls
@@ -126,7 +128,9 @@ class Orchestrator:
         base_image: str = DEFAULT_BASE,
         build_image: Callable[[ContainerRuntime, str], ImageResult] | None = None,
         ca_clients: CAClients = CAClients(),
+        probe: Probe = no_probe,
     ) -> None:
+        """`probe`: asks a service from the host before its container's health check runs (labctl.probe)."""
         self.lab = lab
         self.runtime = runtime
         self.state_dir = state_dir
@@ -136,6 +140,7 @@ class Orchestrator:
         self._base_image = base_image
         self._build_image = build_image or (lambda runtime, base: ensure_image(runtime, base=base))
         self._ca_clients = ca_clients
+        self._probe = probe
         self._image_hash = ""
         self._image = ""  # the lab image's reference, known once the image step ran
         self._timeout = 60.0
@@ -314,10 +319,11 @@ class Orchestrator:
 
     def _ca_container(self, hierarchy: Hierarchy) -> str | None:
         name = hierarchy.ca.container
+        target = self._probe_target(hierarchy, "ca")
 
         def keep() -> bool:
             # A running CA is fine when healthy, or when it still waits for its certificate.
-            if self._healthy_now(name):
+            if self._healthy_now(name, target):
                 return True
             return self.runtime.read_file(name, f"{CA_DATA_DIR}/ca.crt") is None
 
@@ -344,7 +350,7 @@ class Orchestrator:
         return None if install_intermediate(hierarchy, state, files) else "installed"
 
     def _ca_healthy(self, hierarchy: Hierarchy) -> str | None:
-        waited = self._wait_healthy(hierarchy.ca.container)
+        waited = self._wait_healthy(hierarchy.ca.container, self._probe_target(hierarchy, "ca"))
         state = HierarchyState.of(self.state_dir, hierarchy)
         files = self._ca_files(hierarchy)
         if waited or not state.admin_cert.exists():
@@ -372,10 +378,11 @@ class Orchestrator:
 
     def _ra_container(self, hierarchy: Hierarchy) -> str | None:
         name = hierarchy.ra.container
-        return self._ensure_container(self.ra_spec(hierarchy), keep=lambda: self._healthy_now(name))
+        target = self._probe_target(hierarchy, "ra")
+        return self._ensure_container(self.ra_spec(hierarchy), keep=lambda: self._healthy_now(name, target))
 
     def _ra_healthy(self, hierarchy: Hierarchy) -> str | None:
-        return None if self._wait_healthy(hierarchy.ra.container) else "healthy"
+        return None if self._wait_healthy(hierarchy.ra.container, self._probe_target(hierarchy, "ra")) else "healthy"
 
     # --- waiting -------------------------------------------------------------------------------
 
@@ -388,22 +395,31 @@ class Orchestrator:
     def _tail(self, name: str) -> Callable[[], str]:
         return lambda: f"last log lines:\n{self.runtime.logs(name)}"
 
-    def _healthy_now(self, name: str) -> bool:
-        """Run the health check once; remember a healthy answer for this run's health step."""
-        if self.runtime.run_healthcheck(name) is not Health.HEALTHY:
+    def _probe_target(self, hierarchy: Hierarchy, role: Role) -> ProbeTarget | None:
+        return probe_target(self.lab, self.state_dir, hierarchy, role)
+
+    def _healthy_from_host(self, target: ProbeTarget | None) -> bool:
+        """The container's health check, run from the host (no exec) where it can be; only a healthy answer counts."""
+        return target is not None and self._probe(target)
+
+    def _healthy_now(self, name: str, target: ProbeTarget | None) -> bool:
+        """Healthy now: from the host, else by one run of the container's health check. A healthy answer counts
+        for this run's health step too."""
+        if not self._healthy_from_host(target) and self.runtime.run_healthcheck(name) is not Health.HEALTHY:
             return False
         self._found_healthy.add(name)
         return True
 
-    def _wait_healthy(self, name: str) -> bool:
+    def _wait_healthy(self, name: str, target: ProbeTarget | None) -> bool:
         """Drive the container's health check (no systemd timer runs it here) until healthy or the deadline.
 
-        A container this run kept because it was healthy is not checked again.
+        A container this run kept because it was healthy is not checked again, nor one healthy from the
+        host at once (a container compose runs is never kept: its no-op `up` gets here).
 
         Returns:
             False when it was healthy at the first check, True when it had to wait.
         """
-        if name in self._found_healthy:
+        if name in self._found_healthy or self._healthy_from_host(target):
             return False
         probes = 0
 

@@ -24,6 +24,7 @@ from labctl.images import ensure_image
 from labctl.lock import lab_lock
 from labctl.orchestrator import Orchestrator
 from labctl.placement import forget_lab, select_lab, settle
+from labctl.probe import host_probe
 from labctl.runtime.podman import PodmanRuntime
 from labctl.topology import Lab
 
@@ -86,7 +87,7 @@ def lab(request: pytest.FixtureRequest) -> Iterator[LabFixture]:
             if name is not None:
                 # A fresh named lab gets a fresh place; a reused one keeps the place it was given.
                 model = settle(model, state_dir, runtime, auto_subnets=True, auto_ports=True, keep_place=reuse)
-            orchestrator = Orchestrator(model, runtime, state_dir)
+            orchestrator = Orchestrator(model, runtime, state_dir, probe=host_probe)  # a reused lab: no exec per check
             if not reuse:
                 orchestrator.down(volumes=True)
             endpoints = orchestrator.up(timeout=UP_TIMEOUT_S)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import jinja2
@@ -26,7 +27,10 @@ EST_ROLE = "EST Users"
 RA_RETRY_AFTER_S = 5
 
 
+@functools.cache
 def environment(template_dir: Path = TEMPLATE_DIR) -> jinja2.Environment:
+    """One per directory and process, so each template compiles once: every `up`, a no-op one too, renders
+    each hierarchy's RA configuration to compare it (a compile is ~10 ms; Jinja's cache is thread-safe)."""
     if not template_dir.is_dir():
         raise TemplateError(
             f"template directory {template_dir} not found",

@@ -73,8 +73,10 @@ def revoke(
         try:
             return ca.revoke(serial, dogtag_reason)
         except CAError as exc:
-            if exc.status_code == 409:
-                raise _already_revoked(ca, lab, hierarchy, serial, state_dir, config) from exc
+            if exc.status_code == 400:
+                # As Dogtag (RevocationProcessor.validateCertificateToRevoke), a revoked certificate is a 400
+                # BadRequestException: the certificate's status, read back, tells it from a malformed request.
+                raise _already_revoked(ca, exc, lab, hierarchy, serial, state_dir, config) from exc
             raise _explain(exc, lab, hierarchy, serial, state_dir, config) from exc
 
 
@@ -224,12 +226,15 @@ def _explain(
 
 
 def _already_revoked(
-    ca: CAClient, lab: Lab, hierarchy: Hierarchy, serial: int, state_dir: Path, config: Path | None
+    ca: CAClient, refusal: CAError, lab: Lab, hierarchy: Hierarchy, serial: int, state_dir: Path, config: Path | None
 ) -> LabctlError:
+    """Why the CA refused the revocation (`refusal`, a 400): already revoked, when the certificate is."""
     try:
         info = ca.certificate(serial)
     except CAError as exc:
         return _explain(exc, lab, hierarchy, serial, state_dir, config)
+    if not info.status.startswith("REVOKED"):  # REVOKED or REVOKED_EXPIRED
+        return refusal
     reason = reason_name(info.revocation_reason)
     hint = None
     if reason == "Certificate_Hold":

@@ -131,9 +131,16 @@ class Context:
     def orchestrator(self, lab: Lab, runtime: ContainerRuntime, on_event: EventSink) -> Orchestrator:
         """The orchestrator of `lab` (as placed) on `runtime`, with this command's image options."""
         from labctl.orchestrator import Orchestrator
+        from labctl.probe import host_probe
 
         return Orchestrator(
-            lab, runtime, self.state_dir, on_event=on_event, base_image=self.base_image, build_image=self.build_image
+            lab,
+            runtime,
+            self.state_dir,
+            on_event=on_event,
+            base_image=self.base_image,
+            build_image=self.build_image,
+            probe=host_probe,  # a no-op `up` asks the services through their published ports, not by exec
         )
 
     def client_runner(self, lab: Lab, runtime: ContainerRuntime) -> ClientRunner:

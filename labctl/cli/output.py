@@ -6,17 +6,21 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from labctl import revocation
-from labctl.devices import Bootstrapped, Enrolled
-from labctl.dogtag import CertInfo
 from labctl.errors import VerificationFailed
 from labctl.events import StepEvent, StepStatus
 from labctl.orchestrator import ServiceStatus
 from labctl.placement import labctl_command
-from labctl.verify import CheckResult, write_junit
+
+if TYPE_CHECKING:
+    # Types only: the smoke checks, the EST device client and OCSP load with the commands that use them,
+    # not with every command that prints (`up` is mostly start-up when the lab is already up).
+    from labctl.devices import Bootstrapped, Enrolled
+    from labctl.dogtag import CertInfo
+    from labctl.verify import CheckResult
 
 
 def print_event(event: StepEvent) -> None:
@@ -55,6 +59,8 @@ def report(results: Sequence[CheckResult], as_json: bool, junit: Path | None) ->
     """Print the results (and write JUnit XML); VerificationFailed naming each failed check."""
     print_results(results, as_json)
     if junit is not None:
+        from labctl.verify import write_junit
+
         write_junit(results, junit)
     failed = [r for r in results if not r.passed]
     if failed:
@@ -116,6 +122,10 @@ def print_enrolled(enrolled: Enrolled) -> None:
 
 
 def print_certificate(hierarchy: str, info: CertInfo, as_json: bool) -> None:
+    from labctl import (
+        revocation,
+    )  # here, not at the top: OCSP and pyasn1 load with the commands that print certificates
+
     if as_json:
         click.echo(json.dumps(revocation.status_record(hierarchy, info)))
     else:

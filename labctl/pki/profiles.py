@@ -35,6 +35,11 @@ CLIENT_ONLY = (ExtendedKeyUsageOID.CLIENT_AUTH,)
 
 # Dogtag's authenticator that takes the submitter's TLS client certificate as an agent's (CMS AgentCertAuth).
 AGENT_CERT_AUTH = "AgentCertAuth"
+# Dogtag's authenticator of EST fullcmc requests (estFullcmcDeviceCert.cfg: auth.instance_id=CMCAuthForEST):
+# Dogtag's CA checks the CMC signature; the lab's RA checks it and submits the PKCS#10 inside as its agent.
+CMC_AUTH_FOR_EST = "CMCAuthForEST"
+# The authenticators under which an agent's request is issued at submit (the others leave it pending).
+ISSUED_AT_SUBMIT_FOR_AGENTS = frozenset({AGENT_CERT_AUTH, CMC_AUTH_FOR_EST})
 
 _RSA_KU = frozenset({DIGITAL_SIGNATURE, KEY_ENCIPHERMENT})
 # Dogtag estServiceCert: digitalSignature, keyEncipherment, keyAgreement; each family keeps the bits it can use.
@@ -63,6 +68,8 @@ class Profile:
     authenticator: str | None = None
     # Also issued at once for a request carrying the CA's device bootstrap credential (Dogtag: PIN-based enrollment).
     accepts_bootstrap_credential: bool = False
+    # Dogtag's `visible`: false for profiles only a subsystem uses (estFullcmcDeviceCert.cfg).
+    visible: bool = True
     allowed_kinds: frozenset[KeyKind] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -71,6 +78,11 @@ class Profile:
             unknown = bits - set(KEY_USAGE_BITS)
             if unknown:
                 raise ValueError(f"profile {self.profile_id}: unknown key usage {sorted(unknown)}")
+
+    @property
+    def issues_agents_at_submit(self) -> bool:
+        """Whether an agent's request is issued at submit (else it waits for an agent's approval)."""
+        return self.authenticator in ISSUED_AT_SUBMIT_FOR_AGENTS
 
     def key_usage_for(self, public_key: object) -> frozenset[str]:
         """The key usage bits for this key; PKIError when the profile does not certify its family."""
@@ -117,6 +129,18 @@ PROFILES: Mapping[str, Profile] = _profiles(
         SERVER_AND_CLIENT,
         90,
         authenticator=AGENT_CERT_AUTH,  # estServiceCert.cfg: auth.instance_id=AgentCertAuth
+    ),
+    Profile(
+        "estFullcmcDeviceCert",
+        # base/ca/shared/profiles/ca/estFullcmcDeviceCert.cfg, the profile Dogtag's shipped EST backend.conf
+        # names as fullcmc.profile: clientAuth, 180 days, keyEncipherment with digitalSignature. Dogtag's
+        # certifies RSA only; the lab enrolls all three families through it, as through estServiceCert.
+        "Device certificate enrolled through EST fullcmc (Dogtag estFullcmcDeviceCert, 180 days)",
+        {KeyKind.RSA: _RSA_KU, KeyKind.EC: _EC_KU, KeyKind.ML_DSA: _MLDSA_KU},
+        CLIENT_ONLY,
+        180,
+        authenticator=CMC_AUTH_FOR_EST,
+        visible=False,
     ),
     Profile(
         "caIoTDeviceCert",

@@ -642,13 +642,28 @@ class PodmanRuntime:
         return MemoryUsage(rss_bytes=rss, pss_bytes=pss, cgroup_bytes=cgroup)
 
     def logs(self, name: str, *, tail: int = 30) -> str:
+        """The container's last `tail` lines (stdout and stderr).
+
+        The whole log is read and tailed here: podman 4.3 counts a line written in two pieces (conmon's
+        partial "P" entry, then "F"; e.g. Python with PYTHONUNBUFFERED writes a print's text and its newline
+        apart) as two lines for `tail`, in the API and the CLI alike, so a tailed read loses lines and joins
+        others; the whole read joins them right.
+        """
         with self._translated(f"logs of {name}"):
             try:
-                output = self._container(name).logs(stdout=True, stderr=True, tail=tail, stream=False)
+                output = self._container(name).logs(stdout=True, stderr=True, stream=False)
             except NotFound:
                 return "(no such container)"
         data = output if isinstance(output, bytes) else b"".join(c for c in output if isinstance(c, bytes))
-        return data.decode("utf-8", "replace")
+        return _last_lines(data.decode("utf-8", "replace"), tail)
+
+
+def _last_lines(text: str, count: int) -> str:
+    """The last `count` lines of `text`, each with its newline as written."""
+    if count <= 0:
+        return ""
+    lines = text.splitlines(keepends=True)
+    return "".join(lines[-count:])
 
 
 def _accepts(socket_path: str) -> bool:

@@ -1,9 +1,12 @@
 """A Dogtag user's session with Dogtag's current Python client against each CA of the default lab.
 
-tests/e2e/dogtag_flow.py: connect() without a pinned version, DogtagRABackend's exchange step by step
-(estServiceCert issues at submit), a manual-approval profile submitted, reviewed and approved, then
-hold, release, revoke and a search by serial range. rsa and ecc from the host; pqc from a client
-container on its network (ML-DSA TLS needs OpenSSL 3.5), with the client shipped in as one zip.
+tests/e2e/dogtag_flow.py drives the calls a Dogtag user's script makes, one step each: server info (v1, and
+v2 picked by connect()), login and logout, profiles and enrollment templates, DogtagRABackend's exchange
+(estServiceCert issues at submit, the manual server profile is approved), the agent's request operations,
+certificates listed, shown, reviewed and searched, revoke-ca, hold, release, Remove_from_CRL, revoke, the
+host authority with its certificate and chain. rsa and ecc from the host; pqc from a client container on
+its network (ML-DSA TLS needs OpenSSL 3.5), with the client shipped in as one zip. The three calls Dogtag
+refuses (approve of a decided request, revoke of a revoked certificate, revoke-ca) are answered as Dogtag does.
 """
 
 from __future__ import annotations

@@ -187,6 +187,20 @@ def test_logs_return_the_container_output(shared_lab: SharedLab) -> None:
     assert READY_LINE in shared_lab.runtime.logs(shared_lab.web)
 
 
+def test_logs_keep_lines_written_in_two_pieces(runtime: PodmanRuntime) -> None:
+    """A line whose text and newline arrive apart (Python with PYTHONUNBUFFERED, as in the lab image) is
+    logged by conmon as a partial entry and a final one; podman 4.3's tail counts those as two lines, so
+    labctl tails the whole log itself: every line whole, in order, none lost at the start."""
+    container = name("partial-lines")
+    script = 'for i in 1 2 3 4 5 6; do printf "{\\"line\\": $i}"; sleep 0.05; printf "\\n"; done; sleep 300'
+    runtime.create_container(_sleeper(container, command=("sh", "-c", script)))
+    runtime.start_container(container)
+
+    wait_until(lambda: runtime.logs(container, tail=100).count("\n") >= 6, what="six log lines", timeout_s=30)
+    assert runtime.logs(container, tail=100) == "".join(f'{{"line": {i}}}\n' for i in range(1, 7))
+    assert runtime.logs(container, tail=2) == '{"line": 5}\n{"line": 6}\n'
+
+
 # --- lifecycle, health, listing ---------------------------------------------------------------------
 
 

@@ -10,6 +10,7 @@ import ssl
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -152,6 +153,39 @@ def test_reject_then_approve_says_already_rejected(state_dir: Path, hierarchy: H
     assert again.exit_code == 1
     assert "it is already rejected" in again.output
     assert hierarchy.ca.get_request(request_id).serial is None
+
+
+class DecidedMeanwhile(CAClient):
+    """The admin's client, while another agent approves the request between its review and the decision."""
+
+    def __init__(self, url: str, hierarchy: Hierarchy) -> None:
+        super().__init__(url, ssl_context=ssl.create_default_context())
+        self.hierarchy = hierarchy
+        self.raced = False
+
+    def review(self, request_id: int) -> dict[str, Any]:
+        review = super().review(request_id)
+        if not self.raced:
+            self.raced = True
+            self.hierarchy.ca.approve(request_id, INSTALLER)
+        return review
+
+
+def test_approve_of_a_request_approved_meanwhile_says_already_approved(
+    state_dir: Path, hierarchy: Hierarchy, agent_ca_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The CA answers Dogtag's 400 "Bad request data: Request Not In Pending State"; labctl says it for people."""
+    request_id, subject = _hold(hierarchy)
+    pki_type = PKI_TYPE[hierarchy.algorithm]
+    monkeypatch.setattr(approvals, "admin_client", lambda *args, **kwargs: DecidedMeanwhile(agent_ca_url, hierarchy))
+    result = _labctl(state_dir, "approve", dogtag.format_id(request_id), "--pki-type", pki_type)
+    assert result.exit_code == 1
+    serial = hierarchy.ca.get_request(request_id).serial
+    assert serial is not None
+    assert result.output.splitlines() == [
+        f"Error: cannot approve request {dogtag.format_id(request_id)}: it is already approved"
+        f" ({subject}, certificate {dogtag.format_id(serial)}) on the {pki_type} Intermediate CA"
+    ]
 
 
 def test_unknown_request_is_one_line_with_a_hint(state_dir: Path, hierarchy: Hierarchy) -> None:

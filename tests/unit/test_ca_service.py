@@ -204,6 +204,22 @@ async def test_get_cert_returns_cert_data(ca_service: CAService, prefix: str) ->
     assert_has_aki_ski(certificate)
 
 
+async def test_fullcmc_profile_issues_an_agents_request_at_submit(ca_service: CAService) -> None:
+    """estFullcmcDeviceCert (CMCAuthForEST): the RA has checked the CMC request and submits as its agent."""
+    ca_service.as_agent()
+    info = await _submit(ca_service, "fullcmc-profile.cert-lab.local", profile="estFullcmcDeviceCert")
+    assert info["requestStatus"] == "complete"
+    data = await _json(await ca_service.client.get(f"/ca/v2/certs/{info['certId']}"), 200)
+    assert data["ProfileID"] == "estFullcmcDeviceCert"
+    profile = await _json(await ca_service.client.get("/ca/v2/profiles/estFullcmcDeviceCert"), 200)
+    assert (profile["authenticatorId"], profile["visible"]) == ("CMCAuthForEST", False)
+
+
+async def test_fullcmc_profile_leaves_anyone_elses_request_pending(ca_service: CAService) -> None:
+    info = await _submit(ca_service, "fullcmc-anonymous.cert-lab.local", profile="estFullcmcDeviceCert")
+    assert info["requestStatus"] == "pending"
+
+
 async def test_get_request_reports_completed_request(ca_service: CAService) -> None:
     ca_service.as_agent()
     info = await _submit(ca_service, "get-request.cert-lab.local")
@@ -305,7 +321,7 @@ async def test_agent_rejects_pending_request(ca_service: CAService) -> None:
     assert again["requestStatus"] == "rejected"
     assert "certId" not in again
     approve = await ca_service.client.post(f"/ca/v2/agent/certrequests/{info['requestID']}/approve", json={})
-    await _pki_exception(approve, 409, "ConflictingOperationException")
+    await _pki_exception(approve, 400, "BadRequestException")
 
 
 async def test_client_certificate_of_another_ca_is_anonymous(ca_service: CAService, other_hierarchy: Hierarchy) -> None:
@@ -450,7 +466,7 @@ async def test_cancel_makes_a_pending_request_canceled(ca_service: CAService) ->
     again = await _json(await ca_service.client.get(f"/ca/v2/certrequests/{info['requestID']}"), 200)
     assert again["requestStatus"] == "canceled"
     approve = await ca_service.client.post(f"/ca/v2/agent/certrequests/{info['requestID']}/approve", json={})
-    await _pki_exception(approve, 409, "ConflictingOperationException")
+    await _pki_exception(approve, 400, "BadRequestException")
 
 
 async def test_request_action_with_a_stale_nonce_is_400(ca_service: CAService) -> None:
@@ -460,13 +476,14 @@ async def test_request_action_with_a_stale_nonce_is_400(ca_service: CAService) -
     await _pki_exception(await ca_service.client.post(url, json={"nonce": "1"}), 400, "BadRequestException")
 
 
-async def test_revoke_twice_is_409(ca_service: CAService) -> None:
+async def test_revoke_twice_is_400_already_revoked(ca_service: CAService) -> None:
     certificate = ca_service.hierarchy.issue("revoke-twice.cert-lab.local")
     url = f"/ca/v2/agent/certs/{dogtag.format_id(certificate.serial_number)}/revoke"
     ca_service.as_agent()
     assert (await ca_service.client.post(url, json={"Reason": "Unspecified"})).status == 200
     response = await ca_service.client.post(url, json={"Reason": "Unspecified"})
-    await _pki_exception(response, 409, "ConflictingOperationException")
+    body = await _pki_exception(response, 400, "BadRequestException")
+    assert body["Message"] == f"certificate #{certificate.serial_number:x} has already been revoked"
 
 
 async def test_revoke_by_non_agent_is_403(ca_service: CAService) -> None:

@@ -51,6 +51,19 @@ def test_help_imports_no_command_module() -> None:
     assert result.stderr.strip() == ""
 
 
+def test_the_lifecycle_commands_load_no_render_target_nor_check_code() -> None:
+    """`up` (a no-op one is mostly start-up) loads neither the compose/kube renderers (YAML), nor revocation's and
+    the smoke checks' OCSP code (pyasn1), nor the EST device client."""
+    probe = (
+        "import sys\n"
+        "import labctl.cli.lifecycle\n"
+        "heavy = ('labctl.targets', 'yaml', 'labctl.revocation', 'labctl.verify', 'labctl.devices', 'pyasn1_modules')\n"
+        "print(' '.join(m for m in heavy if m in sys.modules), file=sys.stderr)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert result.stderr.strip() == ""
+
+
 def test_a_command_loads_when_it_runs() -> None:
     result = CliRunner().invoke(main, ["hosts", "--help"])
     assert result.exit_code == 0 and "hosts" in result.output

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from labctl.cli import lifecycle as lab_commands
 from labctl.cli import main
 from labctl.images import DEFAULT_BASE, ImageResult
-from labctl.targets import render_compose, render_kube
+from labctl.targets import TARGETS, render_compose, render_kube
 from labctl.topology import DEFAULT_LAB_FILE, load_lab
 
 IMAGE = "localhost/labctl:0123456789ab"
@@ -94,6 +94,10 @@ def test_render_target_refuses_an_unknown_target(tmp_path: Path) -> None:
     result = _invoke("--target", "helm", "--image", IMAGE, state_dir=tmp_path)
     assert result.exit_code == 2
     assert "'helm' is not one of 'compose', 'kube'" in result.output
+
+
+def test_the_target_choices_are_the_renderable_targets() -> None:
+    assert list(lab_commands.TARGET_NAMES) == sorted(TARGETS)
 
 
 def test_image_without_target_is_a_usage_error(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from aiohttp import ClientResponse
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
@@ -32,28 +33,13 @@ from tests.helpers import key_for
 if TYPE_CHECKING:
     from tests.conftest import RAFactory, RAService
 
-# Test data written by us: the keys and values Dogtag ships, file by file.
+# Dogtag's files as it ships them (tests/vendor/dogtag_est_conf: dogtagpki/pki base/est/shared/ at 40cf4713),
+# under the names an installed EST reads, plus labctl's server.conf.
+SHIPPED = Path(__file__).resolve().parents[1] / "vendor" / "dogtag_est_conf"
 DOGTAG_FILES = {
-    # dogtagpki/pki base/est/shared/backend.conf
-    "backend.conf": """\
-class=org.dogtagpki.est.DogtagRABackend
-url=https://fedora:8443
-profile=estServiceCert
-
-# Profile for /fullcmc
-fullcmc.profile=estFullcmcDeviceCert
-""",
-    # dogtagpki/pki base/est/shared/authorizer.conf
-    "authorizer.conf": """\
-class=org.dogtagpki.est.ExternalProcessRequestAuthorizer
-executable=/usr/share/pki/est/bin/estauthz
-""",
-    # dogtagpki/pki base/est/shared/realm/in-memory/in-memory.conf (no newline at its end)
-    "realm.conf": """\
-class=com.netscape.cms.realm.PKIInMemoryRealm
-username=admin
-password=Secret.123
-roles=estclient""",
+    "backend.conf": (SHIPPED / "backend.conf").read_text(),
+    "authorizer.conf": (SHIPPED / "authorizer.conf").read_text(),
+    "realm.conf": (SHIPPED / "realm" / "in-memory" / "in-memory.conf").read_text(),
     # labctl's own: the listener (Dogtag's is Tomcat's server.xml)
     "server.conf": """\
 certFile=tls.crt
@@ -225,7 +211,9 @@ def _admin_csr(algorithm: KeyAlgorithm) -> x509.CertificateSigningRequest:
     return build_csr(key_for(algorithm, DEVICE_KEY), common_name_subject(DOGTAG_USER), ())
 
 
-async def _post(ra: RAService, csr: x509.CertificateSigningRequest, operation: str = "simpleenroll", **headers: str):
+async def _post(
+    ra: RAService, csr: x509.CertificateSigningRequest, operation: str = "simpleenroll", **headers: str
+) -> ClientResponse:
     body = base64.encodebytes(csr.public_bytes(serialization.Encoding.DER))
     return await ra.client.post(ra.url(operation), data=body, headers={"Content-Type": "application/pkcs10", **headers})
 

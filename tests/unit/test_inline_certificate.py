@@ -1,6 +1,6 @@
-"""The lab CA inlines an issued certificate in its submit answer (labctl's addition); the RA does not
-rely on it: it exchanges with its CA as DogtagRABackend does, step by step, which a CA answering as
-Dogtag does (no inline certificate) also serves."""
+"""The lab CA's submit answer is Dogtag's CertRequestInfos, with no inline certificate (labctl's old addition,
+gone with issue 13), and the RA exchanges with its CA as DogtagRABackend does, step by step: GET certs/{id}
+for the certificate."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import base64
 
 import pytest
 from aiohttp import web
-from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from labctl import dogtag
@@ -19,27 +18,43 @@ from labctl.services.est_ra.backend import DogtagRABackend
 from tests.conftest import AiohttpServer, CAService, Hierarchy
 from tests.helpers import key_for
 
+# certsrv/cert/CertRequestInfo.java's fields, as the lab CA serves them (certId and certURL once issued).
+REQUEST_INFO_FIELDS = {
+    "requestID",
+    "requestType",
+    "requestStatus",
+    "requestURL",
+    "operationResult",
+    "creationTime",
+    "modificationTime",
+    "certRequestType",
+}
+
 
 def _csr_b64(hierarchy: Hierarchy) -> str:
     csr = build_csr(key_for(hierarchy.algorithm, 41), common_name_subject("inline.cert-lab.local"))
     return base64.b64encode(csr.public_bytes(serialization.Encoding.DER)).decode()
 
 
-async def test_agent_submit_answer_carries_the_issued_certificate(ca_service: CAService) -> None:
+@pytest.mark.parametrize("prefix", ["/ca/v2", "/ca/rest"])
+async def test_agent_submit_answer_carries_no_inline_certificate(ca_service: CAService, prefix: str) -> None:
     ca_service.as_agent()
     body = dogtag.enrollment_request("estServiceCert", _csr_b64(ca_service.hierarchy))
-    response = await ca_service.client.post("/ca/v2/certrequests", json=body)
-    [info] = dogtag.parse_request_infos(await response.json())
-    assert info.status == "complete" and info.certificate_pem is not None
-    assert f"0x{_serial(info.certificate_pem):x}" == dogtag.format_id(info.cert_id or 0)
+    response = await ca_service.client.post(f"{prefix}/certrequests", json=body)
+    assert response.status == 200, await response.text()
+    [entry] = (await response.json())["entries"]
+    assert entry["requestStatus"] == "complete"
+    assert "certificate" not in entry
+    assert set(entry) == REQUEST_INFO_FIELDS | {"certId", "certURL"}
 
 
 async def test_pending_submit_answer_carries_no_certificate(ca_service: CAService) -> None:
     ca_service.as_anonymous()
     body = dogtag.enrollment_request("estServiceCert", _csr_b64(ca_service.hierarchy))
     response = await ca_service.client.post("/ca/v2/certrequests", json=body)
-    [info] = dogtag.parse_request_infos(await response.json())
-    assert info.status == "pending" and info.certificate_pem is None
+    [entry] = (await response.json())["entries"]
+    assert entry["requestStatus"] == "pending"
+    assert set(entry) == REQUEST_INFO_FIELDS
 
 
 @pytest.mark.parametrize("approval", ["AgentCertAuth", "manual"])
@@ -105,10 +120,6 @@ async def test_ra_backend_exchanges_as_dogtag_ra_backend_does(
     assert parsed.profile_id == "estServiceCert" and parsed.csr.decode() == csr_b64
     review = {"requestId": "0x1", "nonce": "n0nce", "ProfileID": "estServiceCert"}
     assert approved == ([review] if approval == "manual" else [])  # the review, nonce and all, handed back
-
-
-def _serial(pem: bytes) -> int:
-    return x509.load_pem_x509_certificate(pem).serial_number
 
 
 def test_the_filled_template_carries_the_csr_and_leaves_the_template_as_it_was() -> None:

@@ -61,16 +61,21 @@ CA_KEY_INDEX = 40  # key_for index of the simulated CA's signing key
 
 def ecc_lab() -> Lab:
     """The shipped lab file without the rsa and pqc hierarchies."""
+    return single_hierarchy_lab("ecc")
+
+
+def single_hierarchy_lab(name: str) -> Lab:
+    """The shipped lab file with only hierarchy `name`."""
     kept: list[str] = []
     skipping = False
     for line in DEFAULT_LAB_FILE.read_text(encoding="utf-8").splitlines():
         header = re.match(r"^\[hierarchy\.([a-z0-9-]+)", line)
         if header:
-            skipping = header.group(1) != "ecc"
+            skipping = header.group(1) != name
         if not skipping:
             kept.append(line)
-    lab = parse_lab("\n".join(kept), source="ecc-only lab")
-    assert [h.name for h in lab.hierarchies] == ["ecc"]
+    lab = parse_lab("\n".join(kept), source=f"{name}-only lab")
+    assert [h.name for h in lab.hierarchies] == [name]
     return lab
 
 
@@ -221,12 +226,15 @@ class LabRig:
         self.orchestrator.up(timeout=timeout)
 
 
-def make_rig(workdir: Path) -> LabRig:
-    """A fresh ECC lab on FakeRuntime under `workdir`; the caller closes `rig.ca`."""
-    lab = ecc_lab()
-    hierarchy = lab.hierarchy("ecc")
+def make_rig(workdir: Path, *, hierarchy_name: str = "ecc") -> LabRig:
+    """A fresh lab of one hierarchy (ECC unless told) on FakeRuntime under `workdir`; the caller closes `rig.ca`."""
+    lab = single_hierarchy_lab(hierarchy_name)
+    hierarchy = lab.hierarchy(hierarchy_name)
     ca = SimulatedCA(hierarchy, workdir / "ca-process")
-    runtime = FakeRuntime(on_start={CA: ca.start}, on_healthcheck={CA: ca.healthcheck, RA: ra_healthcheck})
+    ca_name, ra_name = hierarchy.ca.container, hierarchy.ra.container
+    runtime = FakeRuntime(
+        on_start={ca_name: ca.start}, on_healthcheck={ca_name: ca.healthcheck, ra_name: ra_healthcheck}
+    )
     state_dir = workdir / "state"
 
     @contextmanager

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from labctl.pki.keys import KeyAlgorithm
-from labctl.render import render_ra_config
+from labctl.render import environment, render_ra_config
 from labctl.services.est_ra.config import ConfigError, RAConfig, load_config
 from labctl.topology import dump_lab, load_lab, parse_lab, reserved_names
 
@@ -247,3 +247,8 @@ def test_load_config_rejects_bad_reserved_address(conf_dir: Path) -> None:
     _rewrite(conf_dir, "authorizer.conf", add="reservedAddresses=10.0.0.0/33")
     with pytest.raises(ConfigError, match=re.escape("reservedAddresses: '10.0.0.0/33'")):
         load_config(conf_dir)
+
+
+def test_templates_compile_once_per_process() -> None:
+    # A no-op `up` renders every hierarchy's RA configuration: one environment keeps the compiled templates.
+    assert environment() is environment()

@@ -4,19 +4,25 @@ names, the serial's 0x prefix, and the messages for a certificate on another CA 
 from __future__ import annotations
 
 import json
+import ssl
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-from labctl import revocation
+from labctl import dogtag, revocation
+from labctl.ca_client import CAClient
 from labctl.cli import main
 from labctl.dogtag import CertInfo, RequestInfo
 from labctl.errors import CAError, LabctlError, PKIError
+from labctl.services.ca.app import create_app as create_ca_app
 from labctl.services.ca.authority import RevocationReason
 from labctl.topology import load_lab
+from tests.conftest import Hierarchy
+from tests.unit.test_approvals_cli import PKI_TYPE, AppThread
 
 PKI_CLI = Path(__file__).resolve().parents[2] / "scripts" / "pki-cli.py"
 SERIAL = 0x1A2B3C
@@ -29,6 +35,7 @@ class StubCA:
         self.certs = certs
         self.unreachable = unreachable
         self.revoked: list[tuple[int, str]] = []
+        self.refuse: str | None = None  # a 400 of another kind for a valid certificate
         self.url = ""
 
     def __enter__(self) -> StubCA:
@@ -50,7 +57,13 @@ class StubCA:
     def revoke(self, serial: int, reason: str) -> CertInfo:
         info = self._get(serial)
         if info.status.startswith("REVOKED"):
-            raise CAError(f"409 certificate 0x{serial:x} is already revoked", status_code=409)
+            # As the CA (and Dogtag) answer it: RevocationProcessor.validateCertificateToRevoke.
+            message = f"certificate #{serial:x} has already been revoked"
+            raise CAError(f"CA at {self.url}: POST /ca/v2/agent/certs/0x{serial:x}/revoke: {message}", status_code=400)
+        if self.refuse is not None:
+            raise CAError(
+                f"CA at {self.url}: POST /ca/v2/agent/certs/0x{serial:x}/revoke: {self.refuse}", status_code=400
+            )
         code = next(r.code for r in RevocationReason if r.name == reason)
         self.revoked.append((serial, reason))
         self.certs[serial] = CertInfo(serial, "REVOKED", info.pem, info.subject_dn, info.issuer_dn, code)
@@ -169,6 +182,14 @@ def test_revoking_twice_says_already_revoked(lab, state_dir, stub):
     assert stub.revoked == [(SERIAL, "Key_Compromise")]
 
 
+def test_another_bad_request_keeps_the_cas_message(lab, state_dir, stub):
+    stub.refuse = "Nonce does not match the last review of certificate 0x1a2b3c"
+    with pytest.raises(LabctlError, match=r"Nonce does not match") as info:
+        revocation.revoke(lab, state_dir, "ecc", "0x1a2b3c", "key_compromise")
+    assert "already revoked" not in str(info.value)
+    assert stub.certs[SERIAL].status == "VALID"
+
+
 def test_unrevoke_releases_a_held_certificate(lab, state_dir, stub):
     revocation.revoke(lab, state_dir, "ecc", "0x1a2b3c", "certificate_hold")
     info = revocation.unrevoke(lab, state_dir, "ecc", "0x1a2b3c")
@@ -279,3 +300,37 @@ def test_pki_cli_root_points_to_the_intermediate_ca(tmp_path):
     stderr = _pki_cli("revoke", "0x1a", "--ca", "root", "--reason", "superseded", "--state-dir", str(tmp_path)).stderr
     assert "no REST API" in stderr
     assert "EST-issued certificates live on the Intermediate CA" in stderr
+
+
+# --- against the CA's REST API (in-process, on a loopback port) ----------------------------------------
+
+
+@pytest.fixture
+def ca_url(hierarchy: Hierarchy, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The hierarchy's CA on a loopback port; the lab admin's client reaches it, presenting the agent credential."""
+    agent_der = hierarchy.agent_der
+    thread = AppThread(lambda: create_ca_app(hierarchy.ca, peer_certificate=lambda request: agent_der))
+    thread.start()
+    assert thread.started.wait(30)
+    monkeypatch.setattr(
+        revocation, "admin_client", lambda *args: CAClient(thread.url, ssl_context=ssl.create_default_context())
+    )
+    yield thread.url
+    thread.stop()
+
+
+def test_cli_revoke_twice_says_already_revoked_in_one_line(state_dir: Path, hierarchy: Hierarchy, ca_url: str) -> None:
+    """The CA answers Dogtag's 400 "certificate #<hex> has already been revoked"; labctl says it for people."""
+    serial = dogtag.format_id(hierarchy.issue("revoke-twice-cli.cert-lab.local").serial_number)
+    pki_type = PKI_TYPE[hierarchy.algorithm]
+    revoke = ["--state-dir", str(state_dir), "revoke", serial, "--pki-type", pki_type]
+    first = CliRunner().invoke(main, [*revoke, "--reason", "key_compromise"])
+    assert first.exit_code == 0, first.output
+    again = CliRunner().invoke(main, [*revoke, "--reason", "superseded"])
+    assert again.exit_code == 1
+    container = load_lab().hierarchy(pki_type).ca.container
+    assert again.output.splitlines() == [
+        f"Error: certificate {serial} is already revoked on the {pki_type} Intermediate CA ({container})"
+        " (status REVOKED, reason Key_Compromise)"
+    ]
+    assert hierarchy.ca.get_certificate(int(serial, 16)).revocation_reason == "Key_Compromise"

@@ -1,8 +1,9 @@
 """The Intermediate CA's REST API: Dogtag's paths and JSON for the subset the lab uses.
 
 Served under /ca/rest, /ca/v1 and /ca/v2 alike. Agents authenticate with a TLS client certificate
-this CA issued with an agent profile; their enrollments are issued at once, anyone else's stay
-pending. Errors are Dogtag's PKIException JSON, so Dogtag clients raise the right exception.
+this CA issued with an agent profile; an agent's enrollment with an AgentCertAuth profile is issued at
+submit, any other waits for an agent's approval (IntermediateCA.submit). Errors are Dogtag's
+PKIException JSON, so Dogtag clients raise the right exception.
 """
 
 from __future__ import annotations
@@ -96,6 +97,7 @@ def create_app(
             web.get(f"{prefix}/certs/{{serial}}", get_cert),
             web.get(f"{prefix}/agent/certs/{{serial}}", review_cert),
             web.post(f"{prefix}/agent/certs/{{serial}}/revoke", revoke_cert),
+            web.post(f"{prefix}/agent/certs/{{serial}}/revoke-ca", revoke_ca_cert),
             web.post(f"{prefix}/agent/certs/{{serial}}/unrevoke", unrevoke_cert),
             web.get(f"{prefix}/authorities", list_authorities),
             web.get(f"{prefix}/authorities/{{authority_id}}", get_authority),
@@ -316,12 +318,8 @@ async def submit_request(request: web.Request) -> web.Response:
         hold=attributes.get(dogtag.HOLD_ATTRIBUTE) == dogtag.HOLD_VALUE,
         repeat_key=attributes.get(dogtag.REPEAT_KEY_ATTRIBUTE) or None,
     )
-    info = _request_info(request, record)
-    if record.serial is not None:
-        # labctl's addition (dogtag.RequestInfo.certificate_pem); the lab's RA does not use it: it GETs
-        # certs/{id} as DogtagRABackend does.
-        info["certificate"] = certificates_pem([authority.certificate_of(record)]).decode()
-    return web.json_response({"total": 1, "entries": [info]})
+    # CertRequestInfos, as Dogtag's: an issued request names its certId; the certificate is GET certs/{id}.
+    return web.json_response({"total": 1, "entries": [_request_info(request, record)]})
 
 
 def _get_request(request: web.Request) -> RequestRecord:
@@ -597,22 +595,37 @@ def _cert_data(authority: IntermediateCA, record: CertRecord) -> dict[str, Any]:
 async def revoke_cert(request: web.Request) -> web.Response:
     """POST agent/certs/{id}/revoke with a CertRevokeRequest; answers the revocation's CertRequestInfo
     (certsrv/cert/CertRequestInfo.java: requestID, requestURL, requestType "revocation", certId)."""
+    return await _revoke(request, revoking_ca_cert=False)
+
+
+async def revoke_ca_cert(request: web.Request) -> web.Response:
+    """POST agent/certs/{id}/revoke-ca (Dogtag's CertClient.revoke_ca_cert): revoke's flow for the CA's own
+    signing certificate. On the lab's Intermediates every certificate it holds is answered 401 "is not a CA
+    signing certificate" (IntermediateCA._validate_certificate_to_revoke); Remove_from_CRL still unrevokes."""
+    return await _revoke(request, revoking_ca_cert=True)
+
+
+async def _revoke(request: web.Request, *, revoking_ca_cert: bool) -> web.Response:
+    """Dogtag's order (base/ca/.../rest/v2/AgentCertServlet.java revokeCert; v1 AgentCertService.revokeCert):
+    an unknown certificate is a 404 first, Remove_from_CRL is an unrevoke, then the nonce, then
+    RevocationProcessor.validateCertificateToRevoke (in IntermediateCA.revoke)."""
     caller = _agent(request)
     serial = _id(request, "serial")
     body = await _json_body(request)
     body = body if isinstance(body, dict) else {}
+    _get_certificate(request)  # CertNotFoundException before anything else
+    reason = RevocationReason.parse(str(body.get("Reason", "Unspecified")))
+    if reason is RevocationReason.Remove_from_CRL:
+        # AgentCertServlet.revokeCert: "if (revReason == RevocationReason.REMOVE_FROM_CRL) return unrevokeCert(...)".
+        return _unrevoke(request, caller, serial)
     sent = body.get("Nonce")
     expected = request.app[CERT_NONCES].pop(serial, None)
     if sent is not None and str(sent) != str(expected):
         raise ServiceError(400, f"Nonce does not match the last review of certificate 0x{serial:x}")
-    reason = RevocationReason.parse(str(body.get("Reason", "Unspecified")))
     authority = _authority(request)
-    if reason is RevocationReason.Remove_from_CRL:
-        # AgentCertService.revokeCert: "if (revReason == RevocationReason.REMOVE_FROM_CRL) return unrevokeCert(id)".
-        return _unrevoke(request, caller, serial)
     with _not_found_as(dogtag.CERT_NOT_FOUND):
         # Dogtag records a revocation as a request of its own; GET certrequests/{requestID} finds it.
-        _record, request_id = authority.revoke(serial, reason, caller)
+        _record, request_id = authority.revoke(serial, reason, caller, revoking_ca_cert=revoking_ca_cert)
     return web.json_response(_request_info(request, authority.get_request(request_id)))
 
 

@@ -48,7 +48,7 @@ from labctl.pki.keys import (
     read_private_key,
     write_private_key,
 )
-from labctl.pki.profiles import AGENT_CERT_AUTH, SERVER_PROFILE_BY_KIND, Profile, get_profile
+from labctl.pki.profiles import SERVER_PROFILE_BY_KIND, Profile, get_profile
 from labctl.pki.signatures import issued_by
 from labctl.services.ca.store import (
     CertRecord,
@@ -68,6 +68,10 @@ COMPAT_TLS_PROFILE = "caServerCert"
 # Dogtag rebuilds its MasterCRL every 240 minutes (base/ca/shared/conf/CS.cfg:
 # ca.crl.MasterCRL.autoUpdateInterval=240) besides on revocation; its nextUpdate is a day on (build_crl).
 CRL_UPDATE_INTERVAL = timedelta(minutes=240)
+# base/ca/.../rest/v2/AgentCertRequestServlet.java postRequestOperation (v1: AgentCertRequestService.
+# changeRequestState): RequestProcessor.processRequest's BadRequestDataException(CMS_REQUEST_NOT_PENDING,
+# base/server/src/main/resources/UserMessages.properties) answered as a BadRequestException with this prefix.
+NOT_PENDING = "Bad request data: Request Not In Pending State"
 
 
 class CAState(enum.StrEnum):
@@ -368,8 +372,8 @@ class IntermediateCA:
         repeat_key: str | None = None,
     ) -> RequestRecord:
         """An enrollment request: issued at once for an agent with a profile whose authenticator is
-        AgentCertAuth (Dogtag's estServiceCert), or for a profile that accepts the device bootstrap credential
-        when the request carries a valid one; pending otherwise, an agent's request with a manual profile
+        AgentCertAuth (Dogtag's estServiceCert) or CMCAuthForEST (estFullcmcDeviceCert), or for a profile
+        that accepts the device bootstrap credential when the request carries a valid one; pending otherwise, an agent's request with a manual profile
         (caServerCert) included, as in Dogtag: an agent reviews and approves it.
 
         Args:
@@ -395,7 +399,7 @@ class IntermediateCA:
             raise ServiceError(400, str(exc)) from exc
         if not hold and profile.accepts_bootstrap_credential and self._valid_bootstrap(bootstrap_credential):
             return self._enroll_now(csr, profile, requester=f"bootstrap:{caller.name}")
-        if hold or not caller.is_agent or profile.authenticator != AGENT_CERT_AUTH:
+        if hold or not caller.is_agent or not profile.issues_agents_at_submit:
             try:
                 check_request(csr, profile)  # Dogtag's profile constraints run at submit: reject now, not at approval
             except PKIError as exc:
@@ -439,18 +443,15 @@ class IntermediateCA:
         return any([hmac.compare_digest(offered, digest) for digest in known])
 
     def approve(self, request_id: int, caller: Caller) -> RequestRecord:
-        self._require_agent(caller)
-        record = self.get_request(request_id)
-        if record.status is not RequestStatus.PENDING or record.csr_der is None:
-            raise ServiceError(409, f"request 0x{request_id:x} is {record.status.value}, not pending")
+        """Issue a pending request (Dogtag's approve). Raises ServiceError 400 NOT_PENDING, 403, 404."""
+        record = self._pending(request_id, caller)
+        assert record.csr_der is not None  # only enrollment requests are ever pending
         csr = x509.load_der_x509_csr(record.csr_der)
         return self._issue(request_id, csr, get_profile(record.profile_id))
 
     def reject(self, request_id: int, caller: Caller) -> RequestRecord:
-        self._require_agent(caller)
-        record = self.get_request(request_id)
-        if record.status is not RequestStatus.PENDING:
-            raise ServiceError(409, f"request 0x{request_id:x} is {record.status.value}, not pending")
+        """Reject a pending request (Dogtag's reject). Raises ServiceError 400 NOT_PENDING, 403, 404."""
+        self._pending(request_id, caller)
         self.store.set_request_status(request_id, RequestStatus.REJECTED, error=f"rejected by {caller.name}")
         return self._request(request_id)
 
@@ -462,20 +463,28 @@ class IntermediateCA:
         modification time (the lab keeps no edited values and no assigned owner), validate writes nothing.
 
         Raises:
-            ServiceError: 400 "Request Not In Pending State" as Dogtag (its BadRequestDataException, which
-                AgentCertRequestServlet answers as a BadRequestException); 403 for a non-agent; 404 unknown.
+            ServiceError: 400 NOT_PENDING; 403 for a non-agent; 404 unknown.
         """
-        self._require_agent(caller)
-        record = self.get_request(request_id)
-        if record.status is not RequestStatus.PENDING:
-            # AgentCertRequestServlet.postRequestOperation: "Bad request data: " + CMS_REQUEST_NOT_PENDING.
-            raise ServiceError(400, "Bad request data: Request Not In Pending State")
+        self._pending(request_id, caller)
         if action is RequestAction.CANCEL:
             self.store.set_request_status(request_id, RequestStatus.CANCELED, error=f"canceled by {caller.name}")
             log.info("request 0x%x canceled by %s", request_id, caller.name)
         elif action is not RequestAction.VALIDATE:
             self.store.set_request_status(request_id, RequestStatus.PENDING)
         return self._request(request_id)
+
+    def _pending(self, request_id: int, caller: Caller) -> RequestRecord:
+        """The request an agent acts on, when it is still pending: every one of Dogtag's request operations
+        (approve, reject, cancel, update, validate, assign, unassign) refuses any other alike.
+
+        Raises:
+            ServiceError: 400 NOT_PENDING, as Dogtag (BadRequestException); 403 for a non-agent; 404 unknown.
+        """
+        self._require_agent(caller)
+        record = self.get_request(request_id)
+        if record.status is not RequestStatus.PENDING:
+            raise ServiceError(400, NOT_PENDING)
+        return record
 
     def _enroll_now(self, csr: x509.CertificateSigningRequest, profile: Profile, *, requester: str) -> RequestRecord:
         """Issue at once: the request is recorded complete with its certificate, in one transaction."""
@@ -563,28 +572,52 @@ class IntermediateCA:
 
     # --- revocation ----------------------------------------------------------------------------
 
-    def revoke(self, serial: int, reason: RevocationReason, caller: Caller) -> tuple[CertRecord, int]:
-        """Revoke a certificate this CA issued and regenerate the CRL. Revoking twice is a 409.
+    def revoke(
+        self, serial: int, reason: RevocationReason, caller: Caller, *, revoking_ca_cert: bool = False
+    ) -> tuple[CertRecord, int]:
+        """Revoke a certificate this CA issued and regenerate the CRL (Dogtag's revoke, or its revoke-ca
+        with `revoking_ca_cert`).
 
         Returns:
             The certificate as revoked, and the revocation request's ID (Dogtag records a revocation
             as a request of its own).
+        Raises:
+            ServiceError: as _validate_certificate_to_revoke; 403 for a non-agent; 404 unknown.
         """
         self._require_agent(caller)
         if reason is RevocationReason.Remove_from_CRL:
             raise ServiceError(400, "Remove_from_CRL is no revocation: unrevoke the certificate")
         record = self.get_certificate(serial)
-        if record.status is CertStatus.REVOKED:
-            # A certificate on hold too: Dogtag's REST revoke refuses any revoked one (RevocationProcessor.
-            # validateCertificateToRevoke); only its CMC revocation turns a hold into another reason.
-            raise ServiceError(409, f"certificate 0x{serial:x} is already revoked ({record.revocation_reason})")
+        self._validate_certificate_to_revoke(record, revoking_ca_cert=revoking_ca_cert)
         request_id = self.store.revoke(serial, reason=reason.name, revoked_by=caller.name, reason_code=reason.code)
-        if request_id is None:
-            raise ServiceError(409, f"certificate 0x{serial:x} is already revoked")
+        if request_id is None:  # revoked by another call since the look-up
+            raise ServiceError(400, _already_revoked(serial))
         self._crl_der = None
         self.crl_der()
         log.info("revoked 0x%x (%s) by %s", serial, reason.name, caller.name)
         return self.get_certificate(serial), request_id
+
+    def _validate_certificate_to_revoke(self, record: CertRecord, *, revoking_ca_cert: bool) -> None:
+        """Dogtag's checks before a revocation, in its order, for an agent (who may revoke any subject's):
+        base/ca/.../cms/servlet/cert/RevocationProcessor.java validateCertificateToRevoke.
+
+        Raises:
+            ServiceError: 401 (Dogtag's UnauthorizedException) when revoke targets the CA's signing
+                certificate or revoke-ca targets anything else; 400 when it is revoked already, held included
+                (only Dogtag's CMC revocation turns a hold into another reason).
+        """
+        is_ca_cert = self._is_system_certificate(record.serial)
+        if is_ca_cert != revoking_ca_cert:
+            what = "is a" if is_ca_cert else "is not a"
+            raise ServiceError(401, f"Certificate 0x{record.serial:x} {what} CA signing certificate")
+        if record.status is CertStatus.REVOKED:
+            raise ServiceError(400, _already_revoked(record.serial))
+
+    def _is_system_certificate(self, serial: int) -> bool:
+        """RevocationProcessor.isSystemCertificate: the CA's own signing certificate, when self-signed. The
+        lab's CAs are Intermediates (the Root issued theirs, and it is in no CA's repository): never."""
+        certificate = self.issuer.certificate
+        return certificate.serial_number == serial and certificate.subject == certificate.issuer
 
     def unrevoke(self, serial: int, caller: Caller) -> tuple[bool, int]:
         """Take a certificate off hold (Dogtag's unrevoke): VALID again, off the CRL, good in OCSP.
@@ -637,6 +670,12 @@ class IntermediateCA:
     def _require_agent(self, caller: Caller) -> None:
         if not caller.is_agent:
             raise ServiceError(403, f"{caller.name} is not an agent of this CA")
+
+
+def _already_revoked(serial: int) -> str:
+    """base/server/src/main/resources/LogMessages.properties CA_CERTIFICATE_ALREADY_REVOKED_1, with the serial
+    as RevocationProcessor formats it: BigInteger.toString(16), lower-case hex without 0x."""
+    return f"certificate #{serial:x} has already been revoked"
 
 
 def _spki(public_key: object) -> bytes:

@@ -3,13 +3,16 @@
 WAL journal with synchronous=FULL: a commit that returned survives a crash or power loss, so a
 restarted CA forgets no certificate and no revocation. Serials are stored as hex text (they are
 up to 159 bits, wider than SQLite integers) under a UNIQUE constraint, so one is never reused.
+Look-ups stay index reads at a million certificates (benchmarks/scale.py): counts per status kept by
+triggers, each certificate's CNs in a table of their own, pages in (issued_at, serial) order by index.
 """
 
 from __future__ import annotations
 
 import enum
+import re
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,7 +50,13 @@ CREATE TABLE IF NOT EXISTS certs (
     revocation_reason TEXT,
     issued_at   TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS certs_status ON certs(status);
+-- Pages of certs and certs/search in their order (issued_at, serial), whole or of one status, without
+-- sorting the table; certs_status_issued supersedes the older certs_status. requests_status: the pending
+-- requests getStatus counts and agent/certrequests lists, without reading every request.
+CREATE INDEX IF NOT EXISTS certs_status_issued ON certs(status, issued_at, serial);
+CREATE INDEX IF NOT EXISTS certs_issued ON certs(issued_at, serial);
+DROP INDEX IF EXISTS certs_status;
+CREATE INDEX IF NOT EXISTS requests_status ON requests(status);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 -- A request held for approval under the RA's repeat key (labctl/services/est_ra/approval.py): the
 -- repeated EST request finds it again, across RA restarts. Its own table, so older databases gain it.
@@ -56,6 +65,41 @@ CREATE TABLE IF NOT EXISTS repeat_keys (
     request_id  INTEGER NOT NULL REFERENCES requests(id)
 );
 """
+
+# Kept by triggers in the transaction of every change to certs: getStatus's counts and a page's total
+# read one row per status instead of counting a million index entries.
+CERT_COUNTS = (
+    "CREATE TABLE cert_counts (status TEXT PRIMARY KEY, n INTEGER NOT NULL)",
+    "INSERT INTO cert_counts (status, n) SELECT status, COUNT(*) FROM certs GROUP BY status",
+    """CREATE TRIGGER cert_counts_insert AFTER INSERT ON certs BEGIN
+        INSERT INTO cert_counts (status, n) VALUES (NEW.status, 1) ON CONFLICT(status) DO UPDATE SET n = n + 1;
+    END""",
+    """CREATE TRIGGER cert_counts_update AFTER UPDATE OF status ON certs WHEN OLD.status IS NOT NEW.status BEGIN
+        UPDATE cert_counts SET n = n - 1 WHERE status = OLD.status;
+        INSERT INTO cert_counts (status, n) VALUES (NEW.status, 1) ON CONFLICT(status) DO UPDATE SET n = n + 1;
+    END""",
+    """CREATE TRIGGER cert_counts_delete AFTER DELETE ON certs BEGIN
+        UPDATE cert_counts SET n = n - 1 WHERE status = OLD.status;
+    END""",
+)
+# Each certificate's subject CNs (common_names), written with it: certs/search by exact CN is an index
+# look-up. A subject's CNs need parsing, which SQL cannot do, hence a table the store fills, not a trigger.
+CERT_NAMES = (
+    "CREATE TABLE cert_names (name TEXT NOT NULL, serial TEXT NOT NULL, PRIMARY KEY (name, serial)) WITHOUT ROWID"
+)
+# RFC 4514 text: RDNs are separated by "," (attributes of one RDN by "+"); an escaped "\," is part of a value.
+_SEPARATOR = re.compile(r"(?<!\\)[,+]")
+
+
+def common_names(subject: str) -> set[str]:
+    """The CN values of an RFC 4514 subject, lower-cased and as the text writes them (escapes kept): what
+    certs/search with matchExactly compares the commonName it is given with, also lower-cased."""
+    names = set()
+    for part in _SEPARATOR.split(subject):
+        key, equals, value = part.partition("=")
+        if equals and key.strip().lower() == "cn":
+            names.add(value.lower())
+    return names
 
 
 class RequestStatus(enum.StrEnum):
@@ -114,6 +158,32 @@ class NewRequest:
     requester: str
 
 
+@dataclass(frozen=True, slots=True)
+class ImportedRevocation:
+    reason: str  # a RevocationReason name: Key_Compromise, Certificate_Hold (on hold), ...
+    reason_code: int
+    revoked_by: str
+    revoked_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ImportedCertificate:
+    """A certificate issued before this store recorded it, with its enrollment and any revocation:
+    recorded as `add_certificate` and `revoke` would have, requests and events included."""
+
+    serial: int
+    profile_id: str
+    subject: str
+    issuer: str
+    der: bytes
+    csr_der: bytes
+    requester: str
+    not_before: datetime
+    not_after: datetime
+    issued_at: datetime
+    revocation: ImportedRevocation | None = None
+
+
 class SerialInUse(Exception):
     """The serial is already taken: draw another (a 159-bit random collision, in practice never)."""
 
@@ -136,11 +206,32 @@ class Store:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(SCHEMA)
+        self._migrate()
         # Its rows are written inside this store's transactions (an event commits with its certificate).
         self.outbox = Outbox(self._db)
 
     def close(self) -> None:
         self._db.close()
+
+    def _migrate(self) -> None:
+        """Give a store of an older labctl the tables derived from certs, filled from its rows (once, at open)."""
+        with self._transaction():
+            tables = {row[0] for row in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if "cert_counts" not in tables:
+                for statement in CERT_COUNTS:
+                    self._db.execute(statement)
+            if "cert_names" not in tables:
+                self._db.execute(CERT_NAMES)
+                # Row by row from the cursor: a million subjects need not sit in memory at once.
+                for serial, subject in self._db.execute("SELECT serial, subject FROM certs"):
+                    self._add_names(serial, subject)
+
+    def _add_names(self, serial: str, subject: str) -> None:
+        # OR IGNORE: a subject may repeat a CN; only a taken serial (in certs) is an error.
+        self._db.executemany(
+            "INSERT OR IGNORE INTO cert_names (name, serial) VALUES (?, ?)",
+            [(name, serial) for name in common_names(subject)],
+        )
 
     # requests
 
@@ -301,6 +392,7 @@ class Store:
                         now,
                     ),
                 )
+                self._add_names(f"{serial:x}", subject)
                 if request_id is not None and new_request is None:
                     self._db.execute(
                         "UPDATE requests SET status = ?, serial = ?, error = NULL, updated_at = ? WHERE id = ?",
@@ -317,6 +409,97 @@ class Store:
         except sqlite3.IntegrityError as exc:
             raise SerialInUse(f"serial 0x{serial:x} is already in use") from exc
         return request_id
+
+    def import_certificates(self, certificates: Iterable[ImportedCertificate]) -> int:
+        """Record many certificates in one transaction (one fsync): the scale benchmark seeds a CA this way.
+
+        Returns:
+            How many were recorded.
+
+        Raises:
+            SerialInUse: a serial is taken; nothing of the batch was written.
+        """
+        count = 0
+        try:
+            with self._transaction():
+                for certificate in certificates:
+                    self._import(certificate)
+                    count += 1
+        except sqlite3.IntegrityError as exc:
+            raise SerialInUse(f"an imported serial is already in use: {exc}") from exc
+        return count
+
+    def _import(self, certificate: ImportedCertificate) -> None:
+        serial, issued_at = f"{certificate.serial:x}", certificate.issued_at.isoformat()
+        cursor = self._db.execute(
+            "INSERT INTO requests (request_type, profile_id, csr_der, subject, status, requester, serial,"
+            " created_at, updated_at) VALUES ('enrollment', ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                certificate.profile_id,
+                certificate.csr_der,
+                certificate.subject,
+                RequestStatus.COMPLETE.value,
+                certificate.requester,
+                serial,
+                issued_at,
+                issued_at,
+            ),
+        )
+        revocation = certificate.revocation
+        self._db.execute(
+            "INSERT INTO certs (serial, request_id, profile_id, subject, issuer, der, not_before, not_after,"
+            " status, revoked_at, revoked_by, revocation_reason, issued_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                serial,
+                cursor.lastrowid,
+                certificate.profile_id,
+                certificate.subject,
+                certificate.issuer,
+                certificate.der,
+                certificate.not_before.isoformat(),
+                certificate.not_after.isoformat(),
+                (CertStatus.VALID if revocation is None else CertStatus.REVOKED).value,
+                None if revocation is None else revocation.revoked_at.isoformat(),
+                None if revocation is None else revocation.revoked_by,
+                None if revocation is None else revocation.reason,
+                issued_at,
+            ),
+        )
+        self._add_names(serial, certificate.subject)
+        self.outbox.append(
+            EventType.ISSUED,
+            serial=certificate.serial,
+            subject=certificate.subject,
+            profile_id=certificate.profile_id,
+            request_id=cursor.lastrowid,
+            time=certificate.issued_at,
+        )
+        if revocation is not None:
+            revoked_at = revocation.revoked_at.isoformat()
+            inserted = self._db.execute(
+                "INSERT INTO requests (request_type, profile_id, csr_der, subject, status, requester, serial,"
+                " created_at, updated_at) VALUES ('revocation', ?, NULL, ?, ?, ?, ?, ?, ?)",
+                (
+                    certificate.profile_id,
+                    certificate.subject,
+                    RequestStatus.COMPLETE.value,
+                    revocation.revoked_by,
+                    serial,
+                    revoked_at,
+                    revoked_at,
+                ),
+            )
+            self.outbox.append(
+                EventType.REVOKED,
+                serial=certificate.serial,
+                subject=certificate.subject,
+                profile_id=certificate.profile_id,
+                request_id=inserted.lastrowid,
+                time=revocation.revoked_at,
+                reason=revocation.reason,
+                reason_code=revocation.reason_code,
+            )
 
     def get_certificate(self, serial: int) -> CertRecord | None:
         row = self._db.execute("SELECT * FROM certs WHERE serial = ?", (f"{serial:x}",)).fetchone()
@@ -349,9 +532,13 @@ class Store:
             clauses.append("instr(lower(subject), lower(?)) > 0")
             args.append(subject_contains)
         if common_name:
-            # RFC 4514 text: the CN is one "CN=value" between commas (escaped commas stay "\,").
-            clauses.append("instr(',' || lower(subject) || ',', ',cn=' || lower(?) || ',') > 0")
-            args.append(common_name)
+            clauses.append("serial IN (SELECT serial FROM cert_names WHERE name = ?)")
+            args.append(common_name.lower())
+        if serial_from is not None and serial_from == serial_to:
+            # One certificate (Dogtag's search by serial): the primary key, not the range below.
+            clauses.append("serial = ?")
+            args.append(f"{serial_from:x}")
+            serial_from = serial_to = None
         # Serials are hex text without leading zeros: longer is larger, equal lengths compare as text.
         if serial_from is not None:
             low = f"{serial_from:x}"
@@ -362,7 +549,10 @@ class Store:
             clauses.append("(length(serial) < ? OR (length(serial) = ? AND serial <= ?))")
             args += [len(high), len(high), high]
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        total = self._db.execute(f"SELECT COUNT(*) FROM certs {where}", args).fetchone()[0]
+        if clauses in ([], ["status = ?"]):  # no filter but the status: the kept counts say how many
+            total = self._count(status)
+        else:
+            total = self._db.execute(f"SELECT COUNT(*) FROM certs {where}", args).fetchone()[0]
         rows = self._db.execute(
             f"SELECT * FROM certs {where} ORDER BY issued_at, serial LIMIT ? OFFSET ?", [*args, limit, start]
         )
@@ -465,8 +655,16 @@ class Store:
         ):
             yield _cert(row)
 
+    def _count(self, status: CertStatus | None) -> int:
+        """Certificates of `status` (any: None), from the kept counts."""
+        value = None if status is None else status.value
+        row = self._db.execute(
+            "SELECT COALESCE(SUM(n), 0) FROM cert_counts WHERE ?1 IS NULL OR status = ?1", (value,)
+        ).fetchone()
+        return int(row[0])
+
     def counts(self) -> dict[str, int]:
-        rows = self._db.execute("SELECT status, COUNT(*) FROM certs GROUP BY status").fetchall()
+        rows = self._db.execute("SELECT status, n FROM cert_counts").fetchall()
         counts = {status.value: 0 for status in CertStatus}
         counts.update({row[0]: row[1] for row in rows})
         pending = self._db.execute(

@@ -81,7 +81,9 @@ def _asymmetric_delivery(key_identifier: bytes, principal: Principal) -> KeyDeli
     certificate = principal.certificate
     if certificate is None:
         raise ServiceError(
-            400, "AsymmetricDecryptKeyIdentifier needs TLS client authentication with the certificate it names"
+            400,
+            "AsymmetricDecryptKeyIdentifier needs TLS client authentication with the certificate it names"
+            " (this request authenticated with a password: send it with that certificate and no -u)",
         )
     try:
         own = certificate.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
