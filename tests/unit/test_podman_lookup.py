@@ -20,13 +20,14 @@ class _Container:
     id: str
     name: str
     labels: dict[str, str] = field(default_factory=dict)
+    pid: int = 0  # podman's State.Pid: 0 when not running
 
     @property
     def attrs(self) -> dict[str, Any]:
         return {
             "Name": self.name,
             "Labels": self.labels,
-            "State": {"Status": "running"},
+            "State": {"Status": "running", "Pid": self.pid},
             "Config": {"Labels": self.labels},
         }
 
@@ -74,3 +75,11 @@ def test_two_containers_with_the_label_are_refused() -> None:
     runtime = _runtime(_Container("1", "a", {CONTAINER_LABEL: "ca"}), _Container("2", "b", {CONTAINER_LABEL: "ca"}))
     with pytest.raises(RuntimeBackendError, match=re.escape("2 containers are labelled io.labctl.container=ca")):
         runtime.inspect_container("ca")
+
+
+def test_main_pid_is_podmans_state_pid() -> None:
+    # What benchmarks/cpu.py reads the container's CPU from (labctl.cputime: its process tree in /proc).
+    runtime = _runtime(_Container("1", "ca", pid=4242), _Container("2", "ra"))
+    assert runtime.main_pid("ca") == 4242
+    assert runtime.main_pid("ra") is None  # Pid 0: not running
+    assert runtime.main_pid("missing") is None

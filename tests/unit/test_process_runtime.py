@@ -84,6 +84,17 @@ def test_stop_and_remove_leave_the_volume_only(runtime: ProcessRuntime) -> None:
     assert not (runtime.root / "containers" / "c1").exists()
 
 
+def test_main_pid_is_the_running_process(runtime: ProcessRuntime) -> None:
+    runtime.create_container(_spec())
+    assert runtime.main_pid("c1") is None  # created, not started
+    runtime.start_container("c1")
+    pid = runtime.main_pid("c1")
+    assert pid is not None and Path(f"/proc/{pid}/stat").exists()
+    runtime.stop_container("c1")
+    assert runtime.main_pid("c1") is None
+    assert runtime.main_pid("missing") is None
+
+
 def test_published_port_must_be_the_listening_port(runtime: ProcessRuntime) -> None:
     with pytest.raises(RuntimeBackendError, match="listens on the port it is given"):
         runtime.create_container(_spec(ports=(PortSpec(8443, 9443),)))
