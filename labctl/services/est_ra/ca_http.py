@@ -56,11 +56,8 @@ class _Connection:
 
 def user_timeout_socket(family: int, kind: int, proto: int, timeout_s: float) -> socket.socket:
     """A socket that gives up on data its peer's kernel has not acknowledged after `timeout_s` (Linux
-    TCP_USER_TIMEOUT): a stopped CA container answers nothing, not even a reset. Without Nagle's delay
-    (TCP_NODELAY, as aiohttp's connector): each request is one write, answered before the next."""
+    TCP_USER_TIMEOUT): a stopped CA container answers nothing, not even a reset."""
     sock = socket.socket(family=family, type=kind, proto=proto)
-    if family in (socket.AF_INET, socket.AF_INET6):
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     if hasattr(socket, "TCP_USER_TIMEOUT"):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, int(timeout_s * 1000))
     return sock
