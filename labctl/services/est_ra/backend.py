@@ -10,18 +10,20 @@ reaching the CA become 503 with Retry-After, never a hang: every call has a dead
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import socket
 import ssl
 from typing import Any, Protocol
 
+import aiohttp
 from cryptography import x509
 
 from labctl import dogtag
 from labctl.errors import PKIError, ServiceError
 from labctl.pki.issue import load_pem_certificates
 from labctl.pki.pkcs7 import load_certs_only
-from labctl.services.est_ra.ca_http import CAHTTPClient, CAHTTPError
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +34,15 @@ RETRY_AFTER_S = 10
 # kernel has not acknowledged (TCP_USER_TIMEOUT): a live CA acknowledges at once, however long it then
 # takes to answer, which backend.conf's timeout still bounds.
 CONNECT_TIMEOUT_S = 2.0
+
+
+def _ca_socket(addr_info: tuple[int, int, int, str, tuple[str, int] | tuple[str, int, int, int]]) -> socket.socket:
+    """A socket to the CA that gives up on unacknowledged data after CONNECT_TIMEOUT_S (Linux)."""
+    family, kind, proto, _, _ = addr_info
+    sock = socket.socket(family=family, type=kind, proto=proto)
+    if hasattr(socket, "TCP_USER_TIMEOUT"):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, int(CONNECT_TIMEOUT_S * 1000))
+    return sock
 
 
 class CABackend(Protocol):
@@ -45,51 +56,53 @@ class CABackend(Protocol):
 
 
 class DogtagRABackend:
-    """CA REST client with the RA's agent credential; one pool of keep-alive connections for all requests
-    (labctl/services/est_ra/ca_http.py)."""
+    """CA REST client with the RA's agent credential; one keep-alive connection pool for all requests."""
 
     def __init__(
         self, url: str, *, profile: str, ssl_context: ssl.SSLContext | None, timeout_s: float, api: str = "v2"
     ) -> None:
-        self._url = url
-        self._api = api
+        self._base = f"{url.rstrip('/')}/ca/{api}"
         self._profile = profile
         self._ssl = ssl_context
-        self._timeout_s = timeout_s
-        self._http: CAHTTPClient | None = None
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s, sock_connect=min(CONNECT_TIMEOUT_S, timeout_s))
+        self._session: aiohttp.ClientSession | None = None
 
-    def _client(self) -> CAHTTPClient:
-        if self._http is None:  # made on first use, inside the service's event loop
-            self._http = CAHTTPClient(
-                self._url,
-                ssl_context=self._ssl,
-                timeout_s=self._timeout_s,
-                connect_timeout_s=min(CONNECT_TIMEOUT_S, self._timeout_s),
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            # Idle connections are dropped well before the CA closes them (labctl.services.http's
+            # HEADER_TIMEOUT_S, 10 s), so a POST is never sent on a connection the CA is closing;
+            # aiohttp retries only idempotent requests on a stale connection.
+            connector = aiohttp.TCPConnector(
+                ssl=self._ssl if self._ssl is not None else False,
+                limit=64,
+                keepalive_timeout=5.0,
+                socket_factory=_ca_socket,
             )
-        return self._http
+            self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
+        return self._session
 
     async def close(self) -> None:
-        if self._http is not None:
-            await self._http.close()
-            self._http = None
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
     async def _call(
         self, method: str, path: str, *, payload: Any = None, accept: str = "application/json"
     ) -> tuple[int, bytes]:
-        client = self._client()
-        body = None if payload is None else json.dumps(payload).encode()
         try:
-            answer = await client.request(
-                method, f"{client.path_prefix}/ca/{self._api}{path}", body=body, accept=accept
-            )
-        except (OSError, CAHTTPError) as exc:  # TimeoutError is an OSError
-            reason = type(exc).__name__ if isinstance(exc, TimeoutError) else str(exc) or type(exc).__name__
+            async with self._client().request(
+                method, f"{self._base}{path}", json=payload, headers={"Accept": accept}
+            ) as response:
+                body = await response.read()
+                status = response.status
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            reason = type(exc).__name__ if isinstance(exc, asyncio.TimeoutError) else str(exc) or type(exc).__name__
             raise ServiceError(503, f"CA unreachable: {reason}", retry_after=RETRY_AFTER_S) from exc
-        if answer.status == 503:
+        if status == 503:
             raise ServiceError(503, "CA is not ready", retry_after=RETRY_AFTER_S)
-        if answer.status in (401, 403):
+        if status in (401, 403):
             raise ServiceError(502, "CA refused the RA's agent credential")
-        return answer.status, answer.body
+        return status, body
 
     async def _json(self, method: str, path: str, *, payload: Any = None) -> Any:
         """The CA's JSON answer; None for a 404; ServiceError for anything else that is not 2xx."""
