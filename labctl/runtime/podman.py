@@ -31,6 +31,7 @@ from podman import PodmanClient
 from podman.domain.containers import Container
 from podman.errors import APIError, NotFound, PodmanError
 
+from labctl.cputime import process_tree
 from labctl.errors import RuntimeBackendError
 from labctl.runtime.base import (
     CONTAINER_LABEL,
@@ -689,30 +690,23 @@ def _tree_memory(pid: int) -> tuple[int, int | None]:
 
     PSS is None where the kernel has no /proc/PID/smaps_rollup (before 4.14).
     """
-    rss, pss, pending = 0, 0, [pid]
+    rss, pss = 0, 0
     has_pss = True
-    while pending:
-        current = pending.pop()
-        proc = Path(f"/proc/{current}")
+    for member in process_tree(pid):
+        proc = Path(f"/proc/{member}")
         try:
             status = (proc / "status").read_text(encoding="utf-8")
             try:
                 rollup: str | None = (proc / "smaps_rollup").read_text(encoding="utf-8")
             except FileNotFoundError:
                 rollup = None
-            children = [
-                int(child)
-                for task in (proc / "task").iterdir()
-                for child in (task / "children").read_text(encoding="utf-8").split()
-            ]
-        except OSError:  # the process (or a thread) ended meanwhile
+        except OSError:  # the process ended meanwhile
             continue
         rss += _kilobytes(status, "VmRSS:")
         if rollup is None:
             has_pss = False
         else:
             pss += _kilobytes(rollup, "Pss:")
-        pending += children
     return rss * 1024, pss * 1024 if has_pss else None
 
 
