@@ -46,6 +46,10 @@ _RSA_KU = frozenset({DIGITAL_SIGNATURE, KEY_ENCIPHERMENT})
 _EC_KU = frozenset({DIGITAL_SIGNATURE, KEY_AGREEMENT})
 # RFC 9881: an ML-DSA certificate's key usage holds signature bits only.
 _MLDSA_KU = frozenset({DIGITAL_SIGNATURE})
+# The lab's device and credential profiles certify all three families, each with the bits it can use.
+_EVERY_FAMILY_KU: Mapping[KeyKind, frozenset[str]] = MappingProxyType(
+    {KeyKind.RSA: _RSA_KU, KeyKind.EC: _EC_KU, KeyKind.ML_DSA: _MLDSA_KU}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +129,7 @@ PROFILES: Mapping[str, Profile] = _profiles(
         "estServiceCert",
         # Dogtag's estServiceCert certifies RSA only; the lab enrolls all three families through it.
         "Device certificate enrolled through EST (Dogtag EST's default profile, 90 days)",
-        {KeyKind.RSA: _RSA_KU, KeyKind.EC: _EC_KU, KeyKind.ML_DSA: _MLDSA_KU},
+        _EVERY_FAMILY_KU,
         SERVER_AND_CLIENT,
         90,
         authenticator=AGENT_CERT_AUTH,  # estServiceCert.cfg: auth.instance_id=AgentCertAuth
@@ -136,7 +140,7 @@ PROFILES: Mapping[str, Profile] = _profiles(
         # names as fullcmc.profile: clientAuth, 180 days, keyEncipherment with digitalSignature. Dogtag's
         # certifies RSA only; the lab enrolls all three families through it, as through estServiceCert.
         "Device certificate enrolled through EST fullcmc (Dogtag estFullcmcDeviceCert, 180 days)",
-        {KeyKind.RSA: _RSA_KU, KeyKind.EC: _EC_KU, KeyKind.ML_DSA: _MLDSA_KU},
+        _EVERY_FAMILY_KU,
         CLIENT_ONLY,
         180,
         authenticator=CMC_AUTH_FOR_EST,
@@ -145,7 +149,7 @@ PROFILES: Mapping[str, Profile] = _profiles(
     Profile(
         "caIoTDeviceCert",
         "IoT device identity, enrolled directly at the CA when the RA is unavailable (bootstrap credential)",
-        {KeyKind.RSA: _RSA_KU, KeyKind.EC: _EC_KU, KeyKind.ML_DSA: _MLDSA_KU},
+        _EVERY_FAMILY_KU,
         CLIENT_ONLY,
         365,
         accepts_bootstrap_credential=True,
@@ -155,7 +159,7 @@ PROFILES: Mapping[str, Profile] = _profiles(
         "estRAAgentCert",
         # Dogtag maps such a certificate to an EST RA user in "Certificate Manager Agents".
         "Agent credential: the EST RA's identity towards its CA",
-        {KeyKind.RSA: _RSA_KU, KeyKind.EC: _EC_KU, KeyKind.ML_DSA: _MLDSA_KU},
+        _EVERY_FAMILY_KU,
         CLIENT_ONLY,
         720,
         copy_cn_to_san=False,
@@ -165,7 +169,7 @@ PROFILES: Mapping[str, Profile] = _profiles(
     Profile(
         "caAdminCert",
         "Lab administrator credential, issued at CA installation (Dogtag caAdminCert)",
-        {KeyKind.RSA: _RSA_KU, KeyKind.EC: _EC_KU, KeyKind.ML_DSA: _MLDSA_KU},
+        _EVERY_FAMILY_KU,
         CLIENT_ONLY,
         720,
         copy_cn_to_san=False,

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from labctl.services.ca.store import Store
 from tests.unit.test_orchestrator import LabRig, make_rig
 
 
@@ -22,3 +23,16 @@ def up_rig(rig: LabRig) -> LabRig:
     """The rig after a first, successful `up`."""
     rig.up()
     return rig
+
+
+@pytest.fixture
+def store_path(tmp_path: Path) -> Path:
+    """Where a CA store of the test's own lives (tests/unit/test_store*.py)."""
+    return tmp_path / "ca.db"
+
+
+@pytest.fixture
+def store(store_path: Path) -> Iterator[Store]:
+    opened = Store(store_path)
+    yield opened
+    opened.close()

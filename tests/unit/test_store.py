@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -12,18 +11,6 @@ import pytest
 from labctl.services.ca.store import CertStatus, RequestStatus, SerialInUse, Store
 
 SERIAL = 0x1F2E3D4C5B6A79
-
-
-@pytest.fixture
-def store_path(tmp_path: Path) -> Path:
-    return tmp_path / "ca.db"
-
-
-@pytest.fixture
-def store(store_path: Path) -> Iterator[Store]:
-    opened = Store(store_path)
-    yield opened
-    opened.close()
 
 
 def _add_request(store: Store) -> int:

@@ -4,7 +4,6 @@ single-serial search, counts kept by triggers, the migration of an older store, 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -35,18 +34,6 @@ DROP INDEX certs_issued;
 DROP INDEX requests_status;
 CREATE INDEX certs_status ON certs(status);
 """
-
-
-@pytest.fixture
-def store_path(tmp_path: Path) -> Path:
-    return tmp_path / "ca.db"
-
-
-@pytest.fixture
-def store(store_path: Path) -> Iterator[Store]:
-    opened = Store(store_path)
-    yield opened
-    opened.close()
 
 
 def _add(store: Store, serial: int, subject: str) -> None:
