@@ -27,6 +27,7 @@ import ssl
 import statistics
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -52,6 +53,7 @@ SERVERKEYGEN_CONCURRENCY = (8,)  # keep-alive, as simpleenroll's headline c=8
 OCSP_CONCURRENCY = (8,)  # keep-alive
 OCSP_POOL = 64  # OCSP requests cycled through, each with its own nonce
 SAMPLE_EVERY = 50  # answers checked in full: the first, then one in this many
+MAX_ERROR_KINDS = 8  # kinds of error told apart in a run's errors_by_kind; the rest count as "other"
 SIMPLEENROLL_PATH = "/.well-known/est/simpleenroll"
 SERVERKEYGEN_PATH = "/.well-known/est/serverkeygen"
 OCSP_REQUEST_TYPE = "application/ocsp-request"  # RFC 6960 Appendix A.1
@@ -84,6 +86,8 @@ class LoadSummary:
     # which the benchmark runner reads the services' CPU (labctl.cputime), wherever the client ran.
     started_at: float = 0.0
     ended_at: float = 0.0
+    # What the errors were: "HTTP 502 <the answer's first line>", an exception's name, ... -> how many.
+    errors_by_kind: Mapping[str, int] = field(default_factory=dict)
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -107,6 +111,13 @@ class LoadResult:
     succeeded: int = 0
     started_at: float = 0.0
     ended_at: float = 0.0
+    errors_by_kind: Counter[str] = field(default_factory=Counter)
+
+    def error(self, kind: str) -> None:
+        """Count an error, and what it was (a few kinds kept: one bad run must not grow without bound)."""
+        self.errors += 1
+        known = kind in self.errors_by_kind or len(self.errors_by_kind) < MAX_ERROR_KINDS
+        self.errors_by_kind[kind if known else "other"] += 1
 
     @property
     def per_s(self) -> float:
@@ -128,7 +139,14 @@ class LoadResult:
             succeeded=self.succeeded,
             started_at=round(self.started_at, 3),
             ended_at=round(self.ended_at, 3),
+            errors_by_kind=dict(self.errors_by_kind),
         )
+
+
+def error_kind(answer: Answer) -> str:
+    """A refused answer in a few words: its status and the first line of its body (the services' reason)."""
+    reason = answer.body.split(b"\n", 1)[0][:80].decode("utf-8", "replace").strip()
+    return f"HTTP {answer.status} {reason}".rstrip()
 
 
 def build_request(
@@ -267,16 +285,25 @@ async def run_load(
                         writer.write(requests[index])
                         sent += 1
                         answer = await _read_response(reader)
-                except (TimeoutError, OSError, ConnectionError, asyncio.IncompleteReadError, ValueError, IndexError):
-                    result.errors += 1
+                except (
+                    TimeoutError,
+                    OSError,
+                    ConnectionError,
+                    asyncio.IncompleteReadError,
+                    ValueError,
+                    IndexError,
+                ) as exc:
+                    result.error(type(exc).__name__)
                     if stream is not None:
                         await close_stream(stream[1])
                     stream = None
                     continue
                 result.requests += 1
                 result.latencies_ms.append((time.perf_counter() - started) * 1000)
-                if answer.status != 200 or (check is not None and not check(index, answer)):
-                    result.errors += 1
+                if answer.status != 200:
+                    result.error(error_kind(answer))
+                elif check is not None and not check(index, answer):
+                    result.error("HTTP 200 refused by the check")
                 else:
                     result.succeeded += 1
                 if not keepalive:
@@ -684,7 +711,16 @@ def _summary(data: Mapping[str, object]) -> LoadSummary:
         succeeded=_int(data, "succeeded"),
         started_at=_float(data, "started_at"),
         ended_at=_float(data, "ended_at"),
+        errors_by_kind=_counts(data, "errors_by_kind"),
     )
+
+
+def _counts(data: Mapping[str, object], key: str) -> dict[str, int]:
+    """A {kind: count} field; absent (an older client's record) is empty."""
+    value = data.get(key, {})
+    if not isinstance(value, dict) or not all(isinstance(k, str) and type(n) is int for k, n in value.items()):
+        raise _wrong(data, key, "an object of counts")
+    return dict(value)
 
 
 def _field(data: Mapping[str, object], key: str) -> object:

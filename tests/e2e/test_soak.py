@@ -109,9 +109,9 @@ def test_soak_every_hierarchy_at_once(lab_cli: LabCLI, runtime: PodmanRuntime) -
 
     for name, summary in sorted(results.items()):
         log.warning(
-            "soak %s: %d enrollments in %.0f s at c=%d, %.1f/s, p50 %.0f ms, p99 %.0f ms, %d errors; VALID %d -> %d",
+            "soak %s: %d enrollments in %.0f s at c=%d, %.1f/s, p50 %.0f ms, p99 %.0f ms, %d errors %s; VALID %d -> %d",
             name, summary.requests, SOAK_S, SOAK_CONCURRENCY, summary.per_s, summary.p50_ms, summary.p99_ms,
-            summary.errors, valid_before[name], valid_after[name],
+            summary.errors, summary.errors_by_kind, valid_before[name], valid_after[name],
         )  # fmt: skip
     for name in containers:
         log.warning(
@@ -120,7 +120,8 @@ def test_soak_every_hierarchy_at_once(lab_cli: LabCLI, runtime: PodmanRuntime) -
         )  # fmt: skip
 
     assert sorted(results) == ["ecc", "pqc", "rsa"], "a load thread did not finish"
-    assert {name: s.errors for name, s in results.items()} == {"ecc": 0, "pqc": 0, "rsa": 0}
+    errors = {name: s.errors for name, s in results.items()}
+    assert errors == {"ecc": 0, "pqc": 0, "rsa": 0}, {name: s.errors_by_kind for name, s in results.items()}
     assert all(s.requests > 0 for s in results.values())
     # Every answered enrollment is a VALID certificate in its CA's database, no more, no fewer.
     assert {name: valid_after[name] - valid_before[name] for name in results} == {

@@ -7,6 +7,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
+from labctl import loadgen
 from labctl.ceiling import Ceiling
 from labctl.cli import main
 from labctl.errors import LabctlError
@@ -141,3 +142,25 @@ def test_bench_ceiling_prints_records_the_host_reads() -> None:
     assert report.crypto_ceiling[0].issue_cpu_ms > 0
     assert [(row.label, row.keepalive) for row in report.handshake_ceiling] == [("ec-p384", False)]
     assert all(row.errors == 0 for row in [*report.client_ceiling, *report.handshake_ceiling])
+
+
+def test_errors_are_counted_by_kind_and_a_few_kinds_kept() -> None:
+    result = loadgen.LoadResult("t", 8, True)
+    result.error(loadgen.error_kind(loadgen.Answer(502, "text/plain", b"502 CA unreachable: timed out\nmore")))
+    result.error("TimeoutError")
+    for index in range(loadgen.MAX_ERROR_KINDS + 3):
+        result.error(f"kind {index}")
+    kinds = result.summary().errors_by_kind
+    assert kinds["HTTP 502 502 CA unreachable: timed out"] == 1
+    assert kinds["TimeoutError"] == 1
+    assert len(kinds) == loadgen.MAX_ERROR_KINDS + 1  # the rest as "other"
+    assert kinds["other"] == 5
+    assert sum(kinds.values()) == result.errors
+
+
+def test_error_kinds_survive_the_record_line() -> None:
+    result = loadgen.LoadResult("t", 8, True)
+    result.error("HTTP 503 CA starting")
+    line = loadgen.record_line(loadgen.RecordKind.ENROLLMENT, result.summary())
+    [summary] = loadgen.parse_records(line).enrollment
+    assert summary.errors_by_kind == {"HTTP 503 CA starting": 1}

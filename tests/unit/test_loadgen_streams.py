@@ -142,4 +142,5 @@ def test_server_that_never_answers_is_an_error_and_its_connection_is_closed(cont
     result, seen = _run(contexts, None, duration_s=0.3, request_timeout_s=0.1)
     assert result.requests == 0
     assert result.errors >= 8
+    assert result.errors_by_kind == {"TimeoutError": result.errors}
     assert seen == []
