@@ -27,6 +27,7 @@ from labctl.images import ensure_image
 from labctl.runtime.base import FileContent
 from labctl.runtime.podman import PodmanRuntime
 from labctl.specs import CLIENT_DIR
+from labctl.topology import Lab
 
 from .conftest import LabCLI
 
@@ -52,6 +53,18 @@ def _rss(runtime: PodmanRuntime, containers: list[str]) -> dict[str, int]:
     missing = [name for name, value in usage.items() if value is None]
     assert not missing, f"not running: {missing}"
     return {name: value.rss_bytes for name, value in usage.items() if value is not None}
+
+
+def _what_went_wrong(runtime: PodmanRuntime, lab: Lab, results: dict[str, loadgen.LoadSummary]) -> str:
+    """The errors by kind, and what the services of a hierarchy with errors logged besides their INFO lines."""
+    lines = [f"errors by kind: { {name: s.errors_by_kind for name, s in results.items()} }"]
+    for hierarchy in lab.hierarchies:
+        if results.get(hierarchy.name) is None or not results[hierarchy.name].errors:
+            continue
+        for container in (hierarchy.ra.container, hierarchy.ca.container):
+            logged = [line for line in runtime.logs(container, tail=20_000).splitlines() if " INFO " not in line]
+            lines += [f"{container}: {len(logged)} lines besides INFO, the first 15:", *logged[:15]]
+    return "\n".join(lines)
 
 
 def _host_load(endpoint: Endpoint, results: dict[str, loadgen.LoadSummary]) -> None:
@@ -121,7 +134,7 @@ def test_soak_every_hierarchy_at_once(lab_cli: LabCLI, runtime: PodmanRuntime) -
 
     assert sorted(results) == ["ecc", "pqc", "rsa"], "a load thread did not finish"
     errors = {name: s.errors for name, s in results.items()}
-    assert errors == {"ecc": 0, "pqc": 0, "rsa": 0}, {name: s.errors_by_kind for name, s in results.items()}
+    assert errors == {"ecc": 0, "pqc": 0, "rsa": 0}, _what_went_wrong(runtime, lab, results)
     assert all(s.requests > 0 for s in results.values())
     # Every answered enrollment is a VALID certificate in its CA's database, no more, no fewer.
     assert {name: valid_after[name] - valid_before[name] for name in results} == {
