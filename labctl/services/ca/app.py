@@ -3,8 +3,8 @@
 Served under /ca/rest, /ca/v1 and /ca/v2 alike. Agents authenticate with a TLS client certificate
 this CA issued with an agent profile, or with HTTP Basic as a password agent labctl listed in the data
 dir's agents.sha256 (Dogtag: a CA user in Certificate Manager Agents; PKIClient sends its username and
-password as Basic); a valid certificate wins over a password sent with it. An agent's enrollment with an AgentCertAuth profile is issued at
-submit, any other waits for an agent's approval (IntermediateCA.submit). Errors are Dogtag's
+password as Basic); a valid certificate wins over a password sent with it. An agent's enrollment with
+an AgentCertAuth profile is issued at submit, any other waits for an agent's approval (IntermediateCA.submit). Errors are Dogtag's
 PKIException JSON, so Dogtag clients raise the right exception.
 """
 

@@ -135,9 +135,9 @@ class Caller:
 
 
 ANONYMOUS = Caller("anonymous")
-# The CA's password agents, written by labctl at install (labctl/bootstrap.py install_agent_passwords,
-# labctl/ca_files.py names the file alike): one
-# `username sha256hex(password)` per line (Dogtag: CA users in "Certificate Manager Agents" with a password).
+# The CA's password agents (Dogtag: CA users in "Certificate Manager Agents" with a password): one
+# `username sha256hex(password)` per line, written by labctl at install (labctl/bootstrap.py
+# install_agent_passwords; labctl/ca_files.py names the file alike).
 AGENTS_FILE = "agents.sha256"
 
 

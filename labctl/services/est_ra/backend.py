@@ -2,10 +2,11 @@
 
 Dogtag EST's DogtagRABackend, step by step (dogtagpki/pki
 base/est/src/main/java/org/dogtagpki/est/DogtagRABackend.java, issueCertificate): as an agent (TLS
-client certificate, HTTP Basic username and password, or both, as backend.conf says) log in, fetch the profile's enrollment template, submit it filled with the CSR,
-review and approve the request when the profile left it pending, read the certificate by its ID.
-The CA chain for cacerts; a client certificate's status (a revoked one may not enroll). Failures
-reaching the CA become 503 with Retry-After, never a hang: every call has a deadline.
+client certificate, HTTP Basic username and password, or both, as backend.conf says) log in, fetch the
+profile's enrollment template, submit it filled with the CSR, review and approve the request when the
+profile left it pending, read the certificate by its ID. The CA chain for cacerts; a client
+certificate's status (a revoked one may not enroll). Failures reaching the CA become 503 with
+Retry-After, never a hang: every call has a deadline.
 """
 
 from __future__ import annotations
@@ -74,10 +75,11 @@ class DogtagRABackend:
         api: str = "v2",
         auth: tuple[str, str] | None = None,
     ) -> None:
-        """Args:
-        ssl_context: trusts the CA's chain; holds the agent certificate when backend.conf names `nickname`.
-        auth: backend.conf's `username` and password, sent as HTTP Basic on every call (Dogtag's PKIClient
-            with a username and password).
+        """
+        Args:
+            ssl_context: trusts the CA's chain; holds the agent certificate when backend.conf names `nickname`.
+            auth: backend.conf's `username` and password, sent as HTTP Basic on every call (Dogtag's
+                PKIClient with a username and password).
         """
         self._headers = {} if auth is None else {"Authorization": basic_authorization(*auth)}
         self._base = f"{url.rstrip('/')}/ca/{api}"
