@@ -3,7 +3,8 @@
 1. The offline root: created once in the host state dir, key 0600, never copied anywhere.
 2. Dogtag's two-step install: read the CA's CSR from its data dir, have the root sign it, drop
    root.crt and the lab admin CSR, then ca.crt last (the CA activates on it).
-3. Once the CA runs: fetch the admin credential, and as admin have the CA issue the RA's TLS
+3. Once the CA runs: fetch the admin credential, give the CA the IoT bootstrap credential's digest and
+   its password agent (est-ra-1), and as admin have the CA issue the RA's TLS
    certificate(s) with the hierarchy's server profile and the RA's agent credential.
 4. Render the RA's configuration from the templates.
 """
@@ -20,7 +21,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from labctl.ca_client import CAClient, ca_ssl_context, issued_by_check
-from labctl.ca_files import CAFiles
+from labctl.ca_files import AGENTS_FILE, CAFiles
 from labctl.errors import LabctlError, PKIError
 from labctl.files import write_atomic, write_secret
 from labctl.pki.issue import (
@@ -41,7 +42,7 @@ from labctl.pki.keys import KeyAlgorithm, PrivateKey, generate_private_key, read
 from labctl.pki.names import ReservedNames
 from labctl.pki.signatures import issued_by
 from labctl.render import AGENT_NICKNAME, render_ra_config
-from labctl.state import HierarchyState
+from labctl.state import EST_RA_USER, HierarchyState
 from labctl.tls import host_supports_tls
 from labctl.topology import Hierarchy
 
@@ -129,6 +130,17 @@ def install_bootstrap_credential(state: HierarchyState, files: CAFiles) -> bool:
     if files.read("bootstrap.sha256") == data:
         return False
     files.write("bootstrap.sha256", data)
+    return True
+
+
+def install_agent_passwords(state: HierarchyState, files: CAFiles) -> bool:
+    """Give the CA its password agents (agents.sha256: `username sha256hex(password)` per line): the EST RA
+    user of Dogtag's installation guide, whose password stays in the RA's state dir; True when it changed."""
+    digest = hashlib.sha256(state.est_ra_password().encode()).hexdigest()
+    data = f"{EST_RA_USER} {digest}\n".encode()
+    if files.read(AGENTS_FILE) == data:
+        return False
+    files.write(AGENTS_FILE, data)
     return True
 
 

@@ -14,8 +14,10 @@ from labctl.runtime.base import ContainerRuntime, FileContent
 
 # Host state file remembering a CA container's stable files (see ContainerCAFiles).
 CA_FILES_MEMO = ".ca-files.json"
+# The CA's password agents (labctl/services/ca/authority.py AGENTS_FILE): `username sha256hex(password)` lines.
+AGENTS_FILE = "agents.sha256"
 # Written once per CA container (at install, or by labctl) and never changed by the CA afterwards.
-STABLE_CA_FILES = frozenset({"ca.crt", "root.crt", "admin.crt", "bootstrap.sha256"})
+STABLE_CA_FILES = frozenset({"ca.crt", "root.crt", "admin.crt", "bootstrap.sha256", AGENTS_FILE})
 
 
 class CAFiles(Protocol):

@@ -20,6 +20,7 @@ from labctl import specs
 from labctl.bootstrap import (
     admin_client,
     collect_admin_credential,
+    install_agent_passwords,
     install_bootstrap_credential,
     install_intermediate,
     issue_ra_credentials,
@@ -356,6 +357,7 @@ class Orchestrator:
         if waited or not state.admin_cert.exists():
             collect_admin_credential(hierarchy, state, files)
         changed = install_bootstrap_credential(state, files)
+        changed |= install_agent_passwords(state, files)
         return None if waited or changed else "healthy"
 
     def _ra_credentials(self, hierarchy: Hierarchy) -> str | None:

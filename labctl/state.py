@@ -2,7 +2,7 @@
 credential, EST realm credentials and the RAs' rendered configuration.
 
 Layout: <state>/<hierarchy>/{root.key,root.crt,admin.key,admin.crt,ca-chain.pem,est-credentials,
-iot-bootstrap-credential,ra/}, <state>/devices/ (keys of devices enrolled from the host),
+iot-bootstrap-credential,ra/} (ra/ also holds est-ra-1.password, the EST RA user's CA password), <state>/devices/ (keys of devices enrolled from the host),
 <state>/serve-local/ (the processes of `labctl serve-local`: their files and the CA data).
 """
 
@@ -20,6 +20,9 @@ from labctl.files import write_secret
 from labctl.topology import Hierarchy
 
 EST_USERNAME = "est-client"
+# The EST RA's CA user of Dogtag's installation guide (docs/installation/est/installing-est-pki-server.adoc):
+# a password agent of each hierarchy's CA, for a backend.conf with `username` and `passwordFile`.
+EST_RA_USER = "est-ra-1"
 DEVICES_DIR = "devices"
 PROCESSES_DIR = "serve-local"
 # What marks a directory of the state dir as a hierarchy's (for a state dir whose lab is not known).
@@ -93,6 +96,24 @@ class HierarchyState:
         credential = secrets.token_urlsafe(24)
         write_secret(self.bootstrap_file, f"{credential}\n".encode())
         return credential
+
+    @property
+    def est_ra_password_file(self) -> Path:
+        """EST_RA_USER's password as DogtagRABackend reads a `passwordFile`: a properties file, `password=...`."""
+        return self.ra_dir / f"{EST_RA_USER}.password"
+
+    def est_ra_password(self) -> str:
+        """EST_RA_USER's CA password: a random 32-byte token, generated once, then kept (0600)."""
+        path = self.est_ra_password_file
+        if path.exists():
+            for line in path.read_text(encoding="utf-8").splitlines():
+                key, sep, value = line.partition("=")
+                if sep and key.strip() == "password" and value.strip():
+                    return value.strip()
+        password = secrets.token_urlsafe(32)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_secret(path, f"password={password}\n".encode())
+        return password
 
     def est_credentials(self) -> tuple[str, str]:
         """The EST realm user and password: generated once, then kept (0600)."""

@@ -5,11 +5,11 @@ its ExternalProcessRequestAuthorizer included, against the ecc CA running as a p
 The files are filled in only where Dogtag's installation guide says to (docs/installation/est/
 installing-est-pki-server.adoc): backend.conf's `url`, the EST RA account's credential, and authorizer.conf's
 `executable`. The credential is `nickname`, the guide's TLS client certificate form ("leave out username and
-password"): the lab CA authenticates agents by TLS client certificate only, so the RA refuses a
-`username`/`password` backend.conf without `nickname` at startup (labctl/services/est_ra/config.py, the
-README's EST configuration table). The RA reads `nickname` as <nickname>.crt/.key in its conf dir: here the
-agent credential `labctl up` issued for the ecc RA. server.conf (the listener) is labctl's own; Dogtag's is
-Tomcat's server.xml.
+password"): the RA reads it as <nickname>.crt/.key in its conf dir, here the agent credential `labctl up`
+issued for the ecc RA. A second RA takes the guide's password form instead: `username=est-ra-1` and
+`passwordFile=` the est-ra-1.password labctl wrote into the ecc RA's state dir (the CA knows the user from
+the agents.sha256 labctl wrote into its data dir), no `nickname` and no client certificate. server.conf (the
+listener) is labctl's own; Dogtag's is Tomcat's server.xml.
 
 The executable is this test's: it reads Dogtag's JSON on stdin (ExternalProcessRequestAuthorizer.Data)
 and exits 0 when the CSR names an allowed CN, 1 otherwise. The realm is the shipped one (admin, Secret.123)
@@ -21,6 +21,7 @@ either), which has no allowed CN and is refused: 403 with the executable's first
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import shutil
@@ -47,7 +48,7 @@ from labctl.pki.pkcs7 import load_certs_only
 from labctl.ports import free_ports
 from labctl.readiness import wait_until
 from labctl.render import AGENT_NICKNAME
-from labctl.state import HierarchyState
+from labctl.state import EST_RA_USER, HierarchyState
 from labctl.verify import AdminFactory
 from tests.helpers import assert_issued_by
 
@@ -99,16 +100,24 @@ def _fill_in(text: str, key: str, value: str) -> str:
     return "\n".join([*lines, entry]) + "\n"
 
 
-def _write_conf_dir(conf: Path, endpoint: Endpoint, ra_state: Path, executable: Path, port: int) -> None:
-    backend = (DOGTAG_FILES / "backend.conf").read_text()
-    backend = _fill_in(_fill_in(backend, "url", endpoint.ca_url), "nickname", AGENT_NICKNAME)
+def _write_conf_dir(
+    conf: Path, endpoint: Endpoint, ra_state: Path, executable: Path, port: int, **credential: str
+) -> None:
+    """Dogtag's files filled in as the guide says; `credential`: backend.conf's lines for the EST RA account
+    (default: the agent certificate's nickname)."""
+    backend = _fill_in((DOGTAG_FILES / "backend.conf").read_text(), "url", endpoint.ca_url)
+    for key, value in (credential or {"nickname": AGENT_NICKNAME}).items():
+        backend = _fill_in(backend, key, value)
     (conf / "backend.conf").write_text(backend)
     authorizer = _fill_in((DOGTAG_FILES / "authorizer.conf").read_text(), "executable", str(executable))
     (conf / "authorizer.conf").write_text(authorizer)
     # pki-server est: the realm's file goes to conf/est/realm.conf as it is.
     shutil.copyfile(DOGTAG_FILES / "realm" / "in-memory" / "in-memory.conf", conf / "realm.conf")
-    # The agent credential (nickname), the RA's TLS credential, and the CA chain (trustFile, clientCAFile defaults).
-    for name in (f"{AGENT_NICKNAME}.crt", f"{AGENT_NICKNAME}.key", "tls.crt", "tls.key", "ca-chain.pem"):
+    # The RA's TLS credential and the CA chain (trustFile, clientCAFile defaults); the agent certificate for a nickname.
+    names = ["tls.crt", "tls.key", "ca-chain.pem"]
+    if "nickname" in (credential or {"nickname": AGENT_NICKNAME}):
+        names += [f"{AGENT_NICKNAME}.crt", f"{AGENT_NICKNAME}.key"]
+    for name in names:
         shutil.copy2(ra_state / name, conf / name)
     (conf / "server.conf").write_text(f"host=127.0.0.1\nport={port}\ncertFile=tls.crt\nkeyFile=tls.key\n")
 
@@ -128,20 +137,21 @@ def _wait_ready(process: subprocess.Popen[bytes], url: str, trust: Path, log: Pa
     wait_until(probe, what="RA with Dogtag's files", timeout=60, diagnose=lambda: log.read_text()[-3000:])
 
 
-@pytest.fixture(scope="module")
-def dogtag_ra(
-    local_lab: tuple[LocalLab, dict[str, Endpoint], Path], tmp_path_factory: pytest.TempPathFactory
+@contextlib.contextmanager
+def _dogtag_ra(
+    local_lab: tuple[LocalLab, dict[str, Endpoint], Path], root: Path, **credential: str
 ) -> Iterator[DogtagRA]:
+    """An RA process started from Dogtag's files in root/conf, in front of the ecc CA; stopped on exit."""
     _, endpoints, state = local_lab
     endpoint = endpoints["ecc"]
-    root = tmp_path_factory.mktemp("dogtag-est")
     conf = root / "conf"
     conf.mkdir()
     executable = root / "estauthz"
     executable.write_text(ESTAUTHZ)
     executable.chmod(0o755)
     [port] = free_ports(1)
-    _write_conf_dir(conf, endpoint, HierarchyState.of(state, endpoint.hierarchy).ra_dir, executable, port)
+    ra_state = HierarchyState.of(state, endpoint.hierarchy).ra_dir
+    _write_conf_dir(conf, endpoint, ra_state, executable, port, **credential)
     url, log = f"https://127.0.0.1:{port}", root / "ra.log"
     command = [sys.executable, "-m", "labctl.services.est_ra", "--conf-dir", str(conf)]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
@@ -157,6 +167,26 @@ def dogtag_ra(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@pytest.fixture(scope="module")
+def dogtag_ra(
+    local_lab: tuple[LocalLab, dict[str, Endpoint], Path], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[DogtagRA]:
+    with _dogtag_ra(local_lab, tmp_path_factory.mktemp("dogtag-est")) as ra:
+        yield ra
+
+
+@pytest.fixture(scope="module")
+def password_ra(
+    local_lab: tuple[LocalLab, dict[str, Endpoint], Path], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[DogtagRA]:
+    """The guide's password form: username=est-ra-1 and passwordFile= the file labctl wrote, no nickname."""
+    _, endpoints, state = local_lab
+    password_file = HierarchyState.of(state, endpoints["ecc"].hierarchy).est_ra_password_file
+    root = tmp_path_factory.mktemp("dogtag-est-password")
+    with _dogtag_ra(local_lab, root, username=EST_RA_USER, passwordFile=str(password_file)) as ra:
+        yield ra
 
 
 def _curl(
@@ -246,3 +276,21 @@ def test_fullcmc_enrolls_with_the_shipped_fullcmc_profile(dogtag_ra: DogtagRA) -
         held = ca.certificate(certificate.serial_number)
     assert (held.status, held.profile_id) == ("VALID", "estFullcmcDeviceCert")
     assert _authorized(dogtag_ra)[-1]["operation"] == "fullcmc"
+
+
+def test_password_backend_simpleenroll_is_issued_by_the_ca(password_ra: DogtagRA, tmp_path: Path) -> None:
+    """The RA logs in to the CA as est-ra-1 with HTTP Basic (no client certificate): issued, VALID at the CA."""
+    backend = (password_ra.trust.parent / "backend.conf").read_text()
+    assert "nickname=" not in backend and f"username={EST_RA_USER}" in backend
+    assert not (password_ra.trust.parent / f"{AGENT_NICKNAME}.crt").exists()
+    key = generate_private_key(KeyAlgorithm.EC_P384)
+    csr = build_csr(key, common_name_subject(ALLOWED_CN))
+    status, body = _curl(password_ra, "simpleenroll", csr, tmp_path, "-u", f"{USER}:{PASSWORD}")
+    assert status == "200", body
+    [certificate] = load_certs_only(body)
+    assert certificate.subject == common_name_subject(ALLOWED_CN)
+    assert_issued_by(certificate, _intermediate(password_ra))
+    with password_ra.admin() as ca:
+        held = ca.certificate(certificate.serial_number)
+    assert (held.status, held.profile_id) == ("VALID", "estServiceCert")
+    assert _authorized(password_ra)[-1] == {"operation": "simpleenroll", "principal": USER, "cn": [ALLOWED_CN]}

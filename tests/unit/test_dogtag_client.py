@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import hashlib
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from labctl.pki.issue import build_csr, certificates_pem, common_name_subject, c
 from labctl.pki.keys import KeyAlgorithm, write_private_key
 from labctl.pki.profiles import SERVER_PROFILE_BY_KIND
 from labctl.services.ca.app import create_app
+from labctl.services.ca.authority import AGENTS_FILE
 from labctl.services.http import TLSSite, app_runner, server_ssl_context, tls_peer_certificate
 from tests.conftest import DEVICE_KEY, Hierarchy
 from tests.helpers import key_for
@@ -172,8 +174,13 @@ def _close_clients() -> Iterator[None]:
         _OPENED.pop().close()
 
 
-def _dogtag(served: Served, api: str | None, *, authenticated: bool = True) -> Dogtag:
-    dogtag = _build(served, api, authenticated=authenticated)
+def _dogtag(
+    served: Served, api: str | None, *, authenticated: bool = True, password: tuple[str, str] | None = None
+) -> Dogtag:
+    """`password`: a username and password instead of the admin certificate (Dogtag's `authenticate`)."""
+    dogtag = _build(served, api, authenticated=authenticated and password is None)
+    if password is not None:
+        (dogtag.pki_client or dogtag.certs.connection).authenticate(*password)
     _OPENED.append(dogtag)
     return dogtag
 
@@ -284,6 +291,22 @@ def test_enroll_cert_as_agent_approves_and_issues(served: Served, hierarchy: Hie
     certificate = x509.load_pem_x509_certificate(result.cert.encoded.encode())
     assert certificate.issuer == hierarchy.intermediate.subject
     assert result.cert.serial_number == f"0x{certificate.serial_number:x}"
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_enroll_cert_as_password_agent(served: Served, hierarchy: Hierarchy, api: str) -> None:
+    """Dogtag's client with a username and password (HTTP Basic), no certificate: a password agent labctl
+    listed in agents.sha256 submits and approves, as a certificate agent does."""
+    agents = hierarchy.ca.dir / AGENTS_FILE
+    agents.write_text(f"est-ra-1 {hashlib.sha256(b'password4ESTUser').hexdigest()}\n")
+    try:
+        dogtag = _dogtag(served, api, password=("est-ra-1", "password4ESTUser"))
+        result = _enroll(dogtag, hierarchy, f"dogtag-password-agent-{api}.cert-lab.local")
+    finally:
+        agents.unlink()
+    assert result.request.request_status == "complete"
+    certificate = x509.load_pem_x509_certificate(result.cert.encoded.encode())
+    assert certificate.issuer == hierarchy.intermediate.subject
 
 
 @pytest.mark.parametrize("api", APIS)

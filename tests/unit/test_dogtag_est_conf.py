@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import json
-import logging
 import re
 import sys
 from pathlib import Path
@@ -20,7 +19,6 @@ from cryptography.hazmat.primitives import serialization
 from labctl.pki.issue import build_csr, common_name_subject
 from labctl.pki.keys import KeyAlgorithm
 from labctl.pki.pkcs7 import load_certs_only
-from labctl.services.est_ra.__main__ import warn_unused
 from labctl.services.est_ra.config import (
     DEFAULT_AUTHORIZER_TIMEOUT_S,
     ConfigError,
@@ -107,7 +105,7 @@ def _load(tmp_path: Path, executable: Path, **extra: str) -> RAConfig:
 def test_dogtag_backend_conf_loads_with_fullcmc_profile_read(tmp_path: Path, allow: Path) -> None:
     backend = _load(tmp_path, allow).backend
     assert (backend.url, backend.profile) == ("https://fedora:8443", "estServiceCert")
-    assert backend.cert_file.name == "ra-agent.crt"
+    assert backend.cert_file is not None and backend.cert_file.name == "ra-agent.crt"
     assert backend.fullcmc_profile == "estFullcmcDeviceCert"
 
 
@@ -144,18 +142,12 @@ def test_dogtag_authorizer_names_missing_executable(tmp_path: Path) -> None:
         _load(tmp_path, missing)
 
 
-def test_dogtag_backend_without_credentials_needs_nickname(tmp_path: Path) -> None:
+def test_dogtag_backend_without_credentials_needs_nickname_or_username(tmp_path: Path) -> None:
     (tmp_path / "backend.conf").write_text(DOGTAG_FILES["backend.conf"])
     for name in ("authorizer.conf", "realm.conf", "server.conf"):
         (tmp_path / name).write_text("")
     with pytest.raises(ConfigError, match=re.escape(f"{tmp_path / 'backend.conf'}: 'nickname' is required")):
         load_config(tmp_path)
-
-
-def test_fullcmc_profile_is_used_not_warned(tmp_path: Path, allow: Path, caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING):
-        warn_unused(_load(tmp_path, allow))
-    assert "fullcmc.profile" not in caplog.text
 
 
 @pytest.mark.parametrize(

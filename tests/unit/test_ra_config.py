@@ -9,6 +9,7 @@ import pytest
 
 from labctl.pki.keys import KeyAlgorithm
 from labctl.render import environment, render_ra_config
+from labctl.services.est_ra.__main__ import backend_auth
 from labctl.services.est_ra.config import ConfigError, RAConfig, load_config
 from labctl.topology import dump_lab, load_lab, parse_lab, reserved_names
 
@@ -133,22 +134,70 @@ def test_load_config_missing_key_names_file_and_key(conf_dir: Path, name: str, k
     assert f"'{key}'" in str(caught.value)
 
 
-@pytest.mark.parametrize("password", ["password=Secret.123", "passwordFile=/etc/pki/est/password.conf"])
-def test_load_config_refuses_password_backend_without_nickname(conf_dir: Path, password: str) -> None:
+def test_load_config_reads_password_backend_without_nickname(conf_dir: Path) -> None:
+    """Dogtag's installation guide: `username=est-ra-1`, `password=...`, no nickname: no client certificate."""
     _rewrite(conf_dir, "backend.conf", drop="nickname", add="username=est-ra-1")
-    path = _rewrite(conf_dir, "backend.conf", add=password)
-    with pytest.raises(ConfigError, match="TLS client certificate only; set 'nickname'") as caught:
+    _rewrite(conf_dir, "backend.conf", add="password=password4ESTUser")
+    config = load_config(conf_dir)
+    backend = config.backend
+    assert (backend.username, backend.password) == ("est-ra-1", "password4ESTUser")
+    assert (backend.cert_file, backend.key_file) == (None, None)
+    assert "password4ESTUser" not in repr(backend)
+    # Every CA call then carries them as HTTP Basic.
+    assert backend_auth(config) == ("est-ra-1", "password4ESTUser")
+
+
+@pytest.mark.parametrize("relative", [True, False], ids=["relative", "absolute"])
+def test_load_config_reads_password_file_trimmed(conf_dir: Path, relative: bool) -> None:
+    """DogtagRABackend.start: passwordFile is a properties file; its `password` property is the password."""
+    (conf_dir / "est-ra-1.password").write_text("# the EST RA user's\n  password =  s3cret-token \n\n")
+    name = "est-ra-1.password" if relative else str(conf_dir / "est-ra-1.password")
+    _rewrite(conf_dir, "backend.conf", drop="nickname", add="username=est-ra-1")
+    # passwordFile wins over password, as in DogtagRABackend.
+    _rewrite(conf_dir, "backend.conf", add="password=ignored")
+    _rewrite(conf_dir, "backend.conf", add=f"passwordFile={name}")
+    backend = load_config(conf_dir).backend
+    assert (backend.username, backend.password, backend.cert_file) == ("est-ra-1", "s3cret-token", None)
+
+
+def test_load_config_missing_password_file_names_file_and_key(conf_dir: Path) -> None:
+    _rewrite(conf_dir, "backend.conf", drop="nickname", add="username=est-ra-1")
+    path = _rewrite(conf_dir, "backend.conf", add="passwordFile=est-ra-1.password")
+    with pytest.raises(ConfigError) as caught:
         load_config(conf_dir)
-    assert str(caught.value).startswith(f"{path}: 'username' agent login is not accepted")
-    assert "\n" not in str(caught.value)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: 'passwordFile' {conf_dir / 'est-ra-1.password'}: cannot read")
+    assert "\n" not in message
+
+
+def test_load_config_password_file_without_password_property_echoes_nothing(conf_dir: Path) -> None:
+    (conf_dir / "pw").write_text("bare-secret-token\n")
+    _rewrite(conf_dir, "backend.conf", drop="nickname", add="username=est-ra-1")
+    path = _rewrite(conf_dir, "backend.conf", add="passwordFile=pw")
+    with pytest.raises(
+        ConfigError, match=re.escape(f"{path}: 'passwordFile' {conf_dir / 'pw'} has no 'password'")
+    ) as caught:
+        load_config(conf_dir)
+    assert "bare-secret-token" not in str(caught.value)
+
+
+def test_load_config_without_nickname_or_username_is_refused(conf_dir: Path) -> None:
+    path = _rewrite(conf_dir, "backend.conf", drop="nickname")
+    with pytest.raises(ConfigError, match=re.escape(f"{path}: 'nickname' is required, or 'username' with")):
+        load_config(conf_dir)
 
 
 def test_load_config_reads_password_backend_beside_nickname(conf_dir: Path) -> None:
     _rewrite(conf_dir, "backend.conf", add="username=est-ra-1")
     _rewrite(conf_dir, "backend.conf", add="password=Secret.123")
-    backend = load_config(conf_dir).backend
-    assert backend.username == "est-ra-1"
-    assert backend.cert_file == conf_dir / "ra-agent.crt"
+    config = load_config(conf_dir)
+    assert (config.backend.username, config.backend.password) == ("est-ra-1", "Secret.123")
+    assert config.backend.cert_file == conf_dir / "ra-agent.crt"
+    assert backend_auth(config) == ("est-ra-1", "Secret.123")  # Basic beside the certificate, as Dogtag
+
+
+def test_nickname_backend_sends_no_basic(conf_dir: Path) -> None:
+    assert backend_auth(load_config(conf_dir)) is None
 
 
 def test_load_config_refuses_username_without_password(conf_dir: Path) -> None:

@@ -1,8 +1,10 @@
 """The Intermediate CA's REST API: Dogtag's paths and JSON for the subset the lab uses.
 
 Served under /ca/rest, /ca/v1 and /ca/v2 alike. Agents authenticate with a TLS client certificate
-this CA issued with an agent profile; an agent's enrollment with an AgentCertAuth profile is issued at
-submit, any other waits for an agent's approval (IntermediateCA.submit). Errors are Dogtag's
+this CA issued with an agent profile, or with HTTP Basic as a password agent labctl listed in the data
+dir's agents.sha256 (Dogtag: a CA user in Certificate Manager Agents; PKIClient sends its username and
+password as Basic); a valid certificate wins over a password sent with it. An agent's enrollment with
+an AgentCertAuth profile is issued at submit, any other waits for an agent's approval (IntermediateCA.submit). Errors are Dogtag's
 PKIException JSON, so Dogtag clients raise the right exception.
 """
 
@@ -15,7 +17,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from aiohttp import web
+from aiohttp import BasicAuth, web
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
@@ -146,8 +148,29 @@ def _authority(request: web.Request) -> IntermediateCA:
     return request.app[AUTHORITY]
 
 
+def _unauthorized(reason: str) -> ServiceError:
+    """401 with a Basic challenge, as Dogtag's CA answers."""
+    return ServiceError(401, reason, authenticate=f'Basic realm="{dogtag.AGENT_REALM}"')
+
+
 def _caller(request: web.Request) -> Caller:
-    return _authority(request).authenticate(request.app[PEER](request))
+    """Who calls: a valid TLS client certificate of this CA wins; else the HTTP Basic user, when the request
+    sends one (401 unless it is a listed password agent with its password); else the certificate's caller."""
+    authority = _authority(request)
+    caller = authority.authenticate(request.app[PEER](request))
+    authorization = request.headers.get("Authorization")
+    if caller.serial is not None or authorization is None:
+        return caller
+    authority.issuer  # noqa: B018 - 503 before install: no agent can be known yet
+    try:
+        credentials = BasicAuth.decode(authorization, encoding="utf-8")
+    except ValueError as exc:
+        raise _unauthorized(f"malformed Authorization header: {exc}") from exc
+    agent = authority.authenticate_password(credentials.login, credentials.password)
+    if agent is None:
+        # Unknown user or wrong password alike: the answer does not tell which names exist.
+        raise _unauthorized(f"wrong username or password for {credentials.login!r}")
+    return agent
 
 
 def _agent(request: web.Request) -> Caller:
@@ -155,11 +178,7 @@ def _agent(request: web.Request) -> Caller:
     caller = _caller(request)
     if caller is ANONYMOUS:
         _authority(request).issuer  # noqa: B018 - 503 before install: no agent can be known yet
-        raise ServiceError(
-            401,
-            "agent authentication required (TLS client certificate)",
-            authenticate=f'Basic realm="{dogtag.AGENT_REALM}"',
-        )
+        raise _unauthorized("agent authentication required (TLS client certificate or HTTP Basic)")
     if not caller.is_agent:
         raise ServiceError(403, f"{caller.name} is not an agent of this CA")
     return caller

@@ -126,7 +126,8 @@ class RevocationReason(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class Caller:
-    """Who is calling: an agent authenticated by TLS client certificate, or anonymous."""
+    """Who is calling: an agent authenticated by TLS client certificate (`serial` is its certificate's) or by
+    password (HTTP Basic, no serial), a certificate holder that is no agent, or anonymous."""
 
     name: str
     is_agent: bool = False
@@ -134,6 +135,10 @@ class Caller:
 
 
 ANONYMOUS = Caller("anonymous")
+# The CA's password agents (Dogtag: CA users in "Certificate Manager Agents" with a password): one
+# `username sha256hex(password)` per line, written by labctl at install (labctl/bootstrap.py
+# install_agent_passwords; labctl/ca_files.py names the file alike).
+AGENTS_FILE = "agents.sha256"
 
 
 @dataclass(frozen=True, slots=True)
@@ -358,6 +363,25 @@ class IntermediateCA:
         ):
             return Caller(name)
         return Caller(name, is_agent=record.is_agent, serial=record.serial)
+
+    def authenticate_password(self, username: str, password: str) -> Caller | None:
+        """The agent `username` when its password's SHA-256 is listed for it in AGENTS_FILE; None otherwise.
+
+        The passwords are random tokens labctl made (32 bytes), so a plain SHA-256 is enough.
+        """
+        path = self.dir / AGENTS_FILE
+        if not username or not path.exists():
+            return None
+        offered = f"{username} {hashlib.sha256(password.encode()).hexdigest()}".encode()
+        known = [
+            " ".join(line.split()).encode() for line in path.read_text(encoding="utf-8", errors="replace").splitlines()
+        ]
+        # Compare against each line without stopping early, so timing tells neither the user nor the password.
+        if not any([hmac.compare_digest(offered, line) for line in known if line]):
+            return None
+        # No serial: a password agent has no certificate, so an agent certificate's revocation does not apply;
+        # removing its line from AGENTS_FILE takes its agent rights away.
+        return Caller(username, is_agent=True)
 
     # --- enrollment ----------------------------------------------------------------------------
 

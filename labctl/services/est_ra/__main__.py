@@ -38,19 +38,18 @@ def intermediate_of(chain_file: Path) -> x509.Certificate:
 
 
 def backend_ssl_context(config: RAConfig) -> ssl.SSLContext:
-    """Trust the hierarchy's chain only; present the RA's agent credential (backend.conf's nickname)."""
+    """Trust the hierarchy's chain only; present the RA's agent certificate when backend.conf names `nickname`."""
     context = ssl.create_default_context(cafile=str(config.backend.trust_file))
-    context.load_cert_chain(config.backend.cert_file, config.backend.key_file)
+    if config.backend.cert_file is not None and config.backend.key_file is not None:
+        context.load_cert_chain(config.backend.cert_file, config.backend.key_file)
     return context
 
 
-def warn_unused(config: RAConfig) -> None:
-    """backend.conf keys Dogtag reads that this RA reads and does not use: said once, at startup."""
-    if config.backend.username is not None:
-        log.warning(
-            "backend.conf: username=%s read, not used: the lab CA takes the agent certificate 'nickname' only",
-            config.backend.username,
-        )
+def backend_auth(config: RAConfig) -> tuple[str, str] | None:
+    """backend.conf's `username` and password, for HTTP Basic on every CA call (beside `nickname`, too: as Dogtag)."""
+    if config.backend.username is None or config.backend.password is None:
+        return None
+    return config.backend.username, config.backend.password
 
 
 def _backend(config: RAConfig, profile: str) -> DogtagRABackend:
@@ -59,6 +58,7 @@ def _backend(config: RAConfig, profile: str) -> DogtagRABackend:
         profile=profile,
         ssl_context=backend_ssl_context(config) if config.backend.url.startswith("https") else None,
         timeout_s=config.backend.timeout_s,
+        auth=backend_auth(config),
     )
 
 
@@ -72,7 +72,6 @@ def fullcmc_service(config: RAConfig) -> FullCMC:
 
 
 async def run(config: RAConfig) -> None:
-    warn_unused(config)
     backend = _backend(config, config.backend.profile)
     issuer = intermediate_of(config.server.client_ca_file)
     authorizer = Authorizer(config.authorizer, config.realm, issuer, hint=credentials_hint(config.server.label))

@@ -2,15 +2,17 @@
 
 Dogtag EST's DogtagRABackend, step by step (dogtagpki/pki
 base/est/src/main/java/org/dogtagpki/est/DogtagRABackend.java, issueCertificate): as an agent (TLS
-client certificate) log in, fetch the profile's enrollment template, submit it filled with the CSR,
-review and approve the request when the profile left it pending, read the certificate by its ID.
-The CA chain for cacerts; a client certificate's status (a revoked one may not enroll). Failures
-reaching the CA become 503 with Retry-After, never a hang: every call has a deadline.
+client certificate, HTTP Basic username and password, or both, as backend.conf says) log in, fetch the
+profile's enrollment template, submit it filled with the CSR, review and approve the request when the
+profile left it pending, read the certificate by its ID. The CA chain for cacerts; a client
+certificate's status (a revoked one may not enroll). Failures reaching the CA become 503 with
+Retry-After, never a hang: every call has a deadline.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import logging
 import socket
@@ -45,6 +47,11 @@ def _ca_socket(addr_info: tuple[int, int, int, str, tuple[str, int] | tuple[str,
     return sock
 
 
+def basic_authorization(username: str, password: str) -> str:
+    """An HTTP Basic Authorization value (RFC 7617), UTF-8 as the lab CA decodes it."""
+    return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
+
+
 class CABackend(Protocol):
     async def cacerts(self) -> list[x509.Certificate]: ...
 
@@ -59,8 +66,22 @@ class DogtagRABackend:
     """CA REST client with the RA's agent credential; one keep-alive connection pool for all requests."""
 
     def __init__(
-        self, url: str, *, profile: str, ssl_context: ssl.SSLContext | None, timeout_s: float, api: str = "v2"
+        self,
+        url: str,
+        *,
+        profile: str,
+        ssl_context: ssl.SSLContext | None,
+        timeout_s: float,
+        api: str = "v2",
+        auth: tuple[str, str] | None = None,
     ) -> None:
+        """
+        Args:
+            ssl_context: trusts the CA's chain; holds the agent certificate when backend.conf names `nickname`.
+            auth: backend.conf's `username` and password, sent as HTTP Basic on every call (Dogtag's
+                PKIClient with a username and password).
+        """
+        self._headers = {} if auth is None else {"Authorization": basic_authorization(*auth)}
         self._base = f"{url.rstrip('/')}/ca/{api}"
         self._profile = profile
         self._ssl = ssl_context
@@ -78,7 +99,7 @@ class DogtagRABackend:
                 keepalive_timeout=5.0,
                 socket_factory=_ca_socket,
             )
-            self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
+            self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout, headers=self._headers)
         return self._session
 
     async def close(self) -> None:

@@ -144,12 +144,15 @@ class BackendConfig:
     url: str
     profile: str
     # Dogtag's `nickname` names a client certificate in the NSS db; here: <nickname>.crt and .key in the conf dir.
-    cert_file: Path
-    key_file: Path
+    # None without `nickname`: the RA then logs in with `username` and its password alone.
+    cert_file: Path | None
+    key_file: Path | None
     trust_file: Path
     timeout_s: float
-    # Read, not used: the lab CA takes the `nickname` certificate only.
+    # The EST RA user of Dogtag's installation guide (est-ra-1) and its password (`password`, or read from
+    # `passwordFile`): sent as HTTP Basic on every CA call, beside the `nickname` certificate when both are set.
     username: str | None = None
+    password: str | None = field(default=None, repr=False)
     # The profile fullcmc enrollments use (None: `profile`).
     fullcmc_profile: str | None = None
     # labctl's: who approves enrollments (Dogtag's DogtagRABackend always approves them itself), and
@@ -227,13 +230,9 @@ def _backend(base: Path, path: Path) -> BackendConfig:
     username = values.get("username") or None
     if username is not None and not (values.get("password") or values.get("passwordFile")):
         raise ConfigError(f"{path}: 'username' needs 'password' or 'passwordFile'")
-    if not values.get("nickname") and username is not None:
-        # DogtagRABackend logs in with username and password; the lab CA knows agents by certificate only.
-        raise ConfigError(
-            f"{path}: 'username' agent login is not accepted by this lab's CA, which authenticates agents"
-            " by TLS client certificate only; set 'nickname' (labctl renders it as <nickname>.crt/.key)"
-        )
-    nickname = _required(values, "nickname", path)
+    nickname = values.get("nickname") or None
+    if nickname is None and username is None:
+        raise ConfigError(f"{path}: 'nickname' is required, or 'username' with 'password' or 'passwordFile'")
     try:
         timeout = float(values.get("timeout", "10"))
     except ValueError:
@@ -242,15 +241,39 @@ def _backend(base: Path, path: Path) -> BackendConfig:
     return BackendConfig(
         url=url,
         profile=_required(values, "profile", path),
-        cert_file=base / f"{nickname}.crt",
-        key_file=base / f"{nickname}.key",
+        cert_file=None if nickname is None else base / f"{nickname}.crt",
+        key_file=None if nickname is None else base / f"{nickname}.key",
         trust_file=_resolve(base, values.get("trustFile", "ca-chain.pem")),
         timeout_s=timeout,
         username=username,
+        password=None if username is None else _password(base, values, path),
         fullcmc_profile=values.get("fullcmc.profile") or None,
         approval=approval,
         retry_after_s=retry_after,
     )
+
+
+def _password(base: Path, values: Mapping[str, str], path: Path) -> str:
+    """`passwordFile` before `password`, as DogtagRABackend.start: a properties file whose `password` is the
+    password (relative to the conf dir here; Dogtag: to its working directory)."""
+    if not values.get("passwordFile"):
+        return values["password"]
+    password_file = _resolve(base, values["passwordFile"])
+    try:
+        text = password_file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: 'passwordFile' {password_file}: cannot read: {exc.strerror}") from None
+    # java.util.Properties' reading, for the one key: a line that is no key=value is a key without a value
+    # there, so nothing here ever echoes a line of the file (it may be the bare password).
+    password = ""
+    for raw in text.splitlines():
+        line = raw.strip()
+        key, sep, value = line.partition("=")
+        if line and line[0] not in "#!" and sep and key.strip() == "password":
+            password = value.strip()
+    if not password:
+        raise ConfigError(f"{path}: 'passwordFile' {password_file} has no 'password' property (password=...)")
+    return password
 
 
 def _approval(values: Mapping[str, str], path: Path) -> tuple[Approval, int]:
