@@ -267,6 +267,40 @@ class Store:
         assert cursor.lastrowid is not None
         return cursor.lastrowid
 
+    def _complete_request(
+        self,
+        request_type: str,
+        *,
+        profile_id: str,
+        csr_der: bytes | None,
+        subject: str,
+        requester: str,
+        serial: str,
+        at: str,
+        error: str | None = None,
+    ) -> int:
+        """Insert a request recorded complete at `at` for the certificate `serial` (hex): an immediate
+        enrollment, or a revocation or unrevocation (Dogtag records each as a request of its own), with
+        `error` for one that failed. Inside the caller's transaction."""
+        cursor = self._db.execute(
+            "INSERT INTO requests (request_type, profile_id, csr_der, subject, status, requester, serial, error,"
+            " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                request_type,
+                profile_id,
+                csr_der,
+                subject,
+                RequestStatus.COMPLETE.value,
+                requester,
+                serial,
+                error,
+                at,
+                at,
+            ),
+        )
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
     def add_held_request(
         self, repeat_key: str, *, profile_id: str, csr_der: bytes, subject: str, requester: str
     ) -> int:
@@ -361,21 +395,15 @@ class Store:
         try:
             with self._transaction():
                 if new_request is not None:
-                    cursor = self._db.execute(
-                        "INSERT INTO requests (request_type, profile_id, csr_der, subject, status, requester, serial,"
-                        " created_at, updated_at) VALUES ('enrollment', ?, ?, ?, ?, ?, ?, ?, ?)",
-                        (
-                            profile_id,
-                            new_request.csr_der,
-                            new_request.subject,
-                            RequestStatus.COMPLETE.value,
-                            new_request.requester,
-                            f"{serial:x}",
-                            now,
-                            now,
-                        ),
+                    request_id = self._complete_request(
+                        "enrollment",
+                        profile_id=profile_id,
+                        csr_der=new_request.csr_der,
+                        subject=new_request.subject,
+                        requester=new_request.requester,
+                        serial=f"{serial:x}",
+                        at=now,
                     )
-                    request_id = cursor.lastrowid
                 self._db.execute(
                     "INSERT INTO certs (serial, request_id, profile_id, subject, issuer, der, not_before, not_after,"
                     " is_agent, issued_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -431,19 +459,14 @@ class Store:
 
     def _import(self, certificate: ImportedCertificate) -> None:
         serial, issued_at = f"{certificate.serial:x}", certificate.issued_at.isoformat()
-        cursor = self._db.execute(
-            "INSERT INTO requests (request_type, profile_id, csr_der, subject, status, requester, serial,"
-            " created_at, updated_at) VALUES ('enrollment', ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                certificate.profile_id,
-                certificate.csr_der,
-                certificate.subject,
-                RequestStatus.COMPLETE.value,
-                certificate.requester,
-                serial,
-                issued_at,
-                issued_at,
-            ),
+        request_id = self._complete_request(
+            "enrollment",
+            profile_id=certificate.profile_id,
+            csr_der=certificate.csr_der,
+            subject=certificate.subject,
+            requester=certificate.requester,
+            serial=serial,
+            at=issued_at,
         )
         revocation = certificate.revocation
         self._db.execute(
@@ -452,7 +475,7 @@ class Store:
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 serial,
-                cursor.lastrowid,
+                request_id,
                 certificate.profile_id,
                 certificate.subject,
                 certificate.issuer,
@@ -472,30 +495,25 @@ class Store:
             serial=certificate.serial,
             subject=certificate.subject,
             profile_id=certificate.profile_id,
-            request_id=cursor.lastrowid,
+            request_id=request_id,
             time=certificate.issued_at,
         )
         if revocation is not None:
-            revoked_at = revocation.revoked_at.isoformat()
-            inserted = self._db.execute(
-                "INSERT INTO requests (request_type, profile_id, csr_der, subject, status, requester, serial,"
-                " created_at, updated_at) VALUES ('revocation', ?, NULL, ?, ?, ?, ?, ?, ?)",
-                (
-                    certificate.profile_id,
-                    certificate.subject,
-                    RequestStatus.COMPLETE.value,
-                    revocation.revoked_by,
-                    serial,
-                    revoked_at,
-                    revoked_at,
-                ),
+            revocation_id = self._complete_request(
+                "revocation",
+                profile_id=certificate.profile_id,
+                csr_der=None,
+                subject=certificate.subject,
+                requester=revocation.revoked_by,
+                serial=serial,
+                at=revocation.revoked_at.isoformat(),
             )
             self.outbox.append(
                 EventType.REVOKED,
                 serial=certificate.serial,
                 subject=certificate.subject,
                 profile_id=certificate.profile_id,
-                request_id=inserted.lastrowid,
+                request_id=revocation_id,
                 time=revocation.revoked_at,
                 reason=revocation.reason,
                 reason_code=revocation.reason_code,
@@ -578,12 +596,15 @@ class Store:
             subject, profile_id = self._db.execute(
                 "SELECT subject, profile_id FROM certs WHERE serial = ?", (f"{serial:x}",)
             ).fetchone()
-            inserted = self._db.execute(
-                "INSERT INTO requests (request_type, profile_id, csr_der, subject, status, requester, serial,"
-                " created_at, updated_at) VALUES ('revocation', ?, NULL, ?, ?, ?, ?, ?, ?)",
-                (profile_id, subject, RequestStatus.COMPLETE.value, revoked_by, f"{serial:x}", now, now),
+            request_id = self._complete_request(
+                "revocation",
+                profile_id=profile_id,
+                csr_der=None,
+                subject=subject,
+                requester=revoked_by,
+                serial=f"{serial:x}",
+                at=now,
             )
-            request_id = inserted.lastrowid
             self.outbox.append(
                 EventType.REVOKED,
                 serial=serial,
@@ -622,22 +643,16 @@ class Store:
             if row is None:
                 return None
             subject, profile_id = row
-            inserted = self._db.execute(
-                "INSERT INTO requests (request_type, profile_id, csr_der, subject, status, requester, serial, error,"
-                " created_at, updated_at) VALUES ('unrevocation', ?, NULL, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    profile_id,
-                    subject,
-                    RequestStatus.COMPLETE.value,
-                    released_by,
-                    f"{serial:x}",
-                    None if released else error,
-                    now,
-                    now,
-                ),
+            request_id = self._complete_request(
+                "unrevocation",
+                profile_id=profile_id,
+                csr_der=None,
+                subject=subject,
+                requester=released_by,
+                serial=f"{serial:x}",
+                at=now,
+                error=None if released else error,
             )
-            request_id = inserted.lastrowid
-            assert request_id is not None
             if released:
                 self.outbox.append(
                     EventType.RELEASED,
