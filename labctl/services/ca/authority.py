@@ -376,8 +376,7 @@ class IntermediateCA:
         known = [
             " ".join(line.split()).encode() for line in path.read_text(encoding="utf-8", errors="replace").splitlines()
         ]
-        # Compare against each line without stopping early, so timing tells neither the user nor the password.
-        if not any([hmac.compare_digest(offered, line) for line in known if line]):
+        if not _listed(offered, [line for line in known if line]):
             return None
         # No serial: a password agent has no certificate, so an agent certificate's revocation does not apply;
         # removing its line from AGENTS_FILE takes its agent rights away.
@@ -461,10 +460,10 @@ class IntermediateCA:
         path = self.dir / "bootstrap.sha256"
         if not credential or not path.exists():
             return False
-        offered = hashlib.sha256(credential.encode()).hexdigest()
-        known = path.read_text(encoding="ascii", errors="replace").split()
-        # Compare against each without stopping early, so timing does not tell how much matched.
-        return any([hmac.compare_digest(offered, digest) for digest in known])
+        offered = hashlib.sha256(credential.encode()).hexdigest().encode()
+        return _listed(
+            offered, [digest.encode() for digest in path.read_text(encoding="ascii", errors="replace").split()]
+        )
 
     def approve(self, request_id: int, caller: Caller) -> RequestRecord:
         """Issue a pending request (Dogtag's approve). Raises ServiceError 400 NOT_PENDING, 403, 404."""
@@ -694,6 +693,12 @@ class IntermediateCA:
     def _require_agent(self, caller: Caller) -> None:
         if not caller.is_agent:
             raise ServiceError(403, f"{caller.name} is not an agent of this CA")
+
+
+def _listed(offered: bytes, known: list[bytes]) -> bool:
+    """Whether `offered` is one of `known` (a credential's digest): compared with each, without stopping early,
+    so timing tells neither which entry nor how much of it matched."""
+    return any([hmac.compare_digest(offered, entry) for entry in known])
 
 
 def _already_revoked(serial: int) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import enum
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,6 +38,17 @@ class ConfigError(LabctlError):
     """An RA configuration file is missing, malformed or inconsistent."""
 
 
+def _property_lines(text: str) -> Iterator[tuple[int, str, str | None]]:
+    """(line number, key, value) of each line that is not blank or a comment (`#`, `!`); value None for a
+    line that is no key=value (java.util.Properties, without escapes)."""
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line[0] in "#!":
+            continue
+        key, sep, value = line.partition("=")
+        yield number, key.strip() if sep else line, value.strip() if sep else None
+
+
 def read_properties(path: Path) -> dict[str, str]:
     """`key=value` lines; `#` and `!` start comments (java.util.Properties, without escapes)."""
     try:
@@ -45,14 +56,10 @@ def read_properties(path: Path) -> dict[str, str]:
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
     values: dict[str, str] = {}
-    for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.strip()
-        if not line or line[0] in "#!":
-            continue
-        key, sep, value = line.partition("=")
-        if not sep:
-            raise ConfigError(f"{path}:{number}: expected key=value, got {line!r}")
-        values[key.strip()] = value.strip()
+    for number, key, value in _property_lines(text):
+        if value is None:
+            raise ConfigError(f"{path}:{number}: expected key=value, got {key!r}")
+        values[key] = value
     return values
 
 
@@ -266,11 +273,9 @@ def _password(base: Path, values: Mapping[str, str], path: Path) -> str:
     # java.util.Properties' reading, for the one key: a line that is no key=value is a key without a value
     # there, so nothing here ever echoes a line of the file (it may be the bare password).
     password = ""
-    for raw in text.splitlines():
-        line = raw.strip()
-        key, sep, value = line.partition("=")
-        if line and line[0] not in "#!" and sep and key.strip() == "password":
-            password = value.strip()
+    for _number, key, value in _property_lines(text):
+        if key == "password" and value is not None:
+            password = value
     if not password:
         raise ConfigError(f"{path}: 'passwordFile' {password_file} has no 'password' property (password=...)")
     return password
