@@ -37,17 +37,14 @@ class Ceiling:
 
 def rate(work: Callable[[], object], seconds: float, *, at_least: int = 1) -> float:
     """How many times per second `work` runs, over about `seconds` and at least `at_least` times."""
-    count, started = 0, time.perf_counter()
-    while (elapsed := time.perf_counter() - started) < seconds or count < at_least:
-        work()
-        count += 1
-    return count / elapsed
+    return cpu_ms(work, seconds, at_least=at_least)[0]
 
 
-def cpu_ms(work: Callable[[], object], seconds: float) -> tuple[float, float]:
-    """`work`'s rate per second of wall time (as rate()) and its CPU ms per call on this thread."""
+def cpu_ms(work: Callable[[], object], seconds: float, *, at_least: int = 1) -> tuple[float, float]:
+    """`work`'s rate per second of wall time (over about `seconds`, at least `at_least` calls) and its CPU
+    ms per call on this thread."""
     count, started, cpu_started = 0, time.perf_counter(), time.thread_time()
-    while (elapsed := time.perf_counter() - started) < seconds or count < 1:
+    while (elapsed := time.perf_counter() - started) < seconds or count < at_least:
         work()
         count += 1
     return count / elapsed, (time.thread_time() - cpu_started) * 1000 / count
