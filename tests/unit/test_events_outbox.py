@@ -3,7 +3,6 @@ webhook cursors that survive a reopen."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,13 +13,6 @@ from labctl.services.ca.store import NewRequest, SerialInUse, Store
 
 HIERARCHY = "ecc"
 URL = "http://192.0.2.1:9797/events"
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    opened = Store(tmp_path / "ca.db")
-    yield opened
-    opened.close()
 
 
 def _issue(store: Store, serial: int, subject: str = "CN=device01") -> int | None:

@@ -7,7 +7,7 @@ import asyncio
 import dataclasses
 import logging
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -49,13 +49,6 @@ class Receiver:
     @property
     def serials(self) -> list[str]:
         return [event["serial"] for event in self.received]
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    opened = Store(tmp_path / "ca.db")
-    yield opened
-    opened.close()
 
 
 def _issue(store: Store, serial: int) -> None:
