@@ -122,9 +122,8 @@ def print_enrolled(enrolled: Enrolled) -> None:
 
 
 def print_certificate(hierarchy: str, info: CertInfo, as_json: bool) -> None:
-    from labctl import (
-        revocation,
-    )  # here, not at the top: OCSP and pyasn1 load with the commands that print certificates
+    # Here, not at the top: OCSP and pyasn1 load with the commands that print certificates.
+    from labctl import revocation
 
     if as_json:
         click.echo(json.dumps(revocation.status_record(hierarchy, info)))
