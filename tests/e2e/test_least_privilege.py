@@ -120,6 +120,39 @@ def test_ca_data_volume_is_the_only_writable_place_of_the_ca(lab_cli, runtime, h
     assert result.exit_code == 0, result.output
 
 
+# Inside a transaction, one statement that rewrites 2,000 rows under a UNIQUE index: its statement journal
+# outgrows the 64 KiB SQLite keeps in memory by default, as a deep b-tree rebalance of an INSERT does.
+_SPILLING_STATEMENT = """
+import os, sys
+from pathlib import Path
+from labctl.services.ca.store import connect
+path = Path(sys.argv[1])
+db = connect(path)
+try:
+    db.execute("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT UNIQUE, pad BLOB)")
+    db.execute("BEGIN IMMEDIATE")
+    db.executemany("INSERT INTO t (v, pad) VALUES (?, randomblob(500))", [(str(i),) for i in range(2000)])
+    db.execute("COMMIT")
+    db.execute("BEGIN IMMEDIATE")
+    db.execute("UPDATE t SET v = v || 'x', pad = randomblob(600)")
+    db.execute("COMMIT")
+finally:
+    db.close()
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+"""
+
+
+@pytest.mark.parametrize("hierarchy", HIERARCHIES)
+def test_ca_store_needs_no_writable_tmp(lab_cli, runtime, hierarchy):
+    """The CA's store keeps SQLite's temporary files in memory: /tmp is read-only in the CA, and a spilled
+    statement journal there was a "disk I/O error" on every later enrollment (the soak's rsa CA, issue 16)."""
+    container = LAB.hierarchy(hierarchy).ca.container
+    scratch = f"{CA_DATA_DIR}/.temp-store-probe.db"
+    result = runtime.exec(container, ("python", "-c", _SPILLING_STATEMENT, scratch))
+    assert result.exit_code == 0, result.output
+
+
 @pytest.mark.parametrize("container", CONTAINERS)
 def test_published_ports_bind_loopback_only(lab_cli, container):
     output = subprocess.run(

@@ -13,7 +13,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -55,6 +57,10 @@ def _rss(runtime: PodmanRuntime, containers: list[str]) -> dict[str, int]:
     return {name: value.rss_bytes for name, value in usage.items() if value is not None}
 
 
+# "sqlite3.OperationalError: ...", "ValueError: ...": the last line of a Python traceback.
+_EXCEPTION_LINE = re.compile(r"^\s*[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)\b(: .*)?$")
+
+
 def _what_went_wrong(runtime: PodmanRuntime, lab: Lab, results: dict[str, loadgen.LoadSummary]) -> str:
     """The errors by kind, and what the services of a hierarchy with errors logged besides their INFO lines."""
     lines = [f"errors by kind: { {name: s.errors_by_kind for name, s in results.items()} }"]
@@ -63,7 +69,13 @@ def _what_went_wrong(runtime: PodmanRuntime, lab: Lab, results: dict[str, loadge
             continue
         for container in (hierarchy.ra.container, hierarchy.ca.container):
             logged = [line for line in runtime.logs(container, tail=20_000).splitlines() if " INFO " not in line]
-            lines += [f"{container}: {len(logged)} lines besides INFO, the first 15:", *logged[:15]]
+            # The exception lines of every traceback, counted: the first 15 lines alone may be one
+            # traceback's middle, and the error that matters may be a chained one.
+            raised = Counter(line.strip() for line in logged if _EXCEPTION_LINE.match(line))
+            lines += [
+                f"{container}: {len(logged)} lines besides INFO; exceptions {dict(raised.most_common(8))}; the first 15:",
+                *logged[:15],
+            ]
     return "\n".join(lines)
 
 

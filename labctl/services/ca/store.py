@@ -196,15 +196,30 @@ def _time(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
+def connect(path: Path) -> sqlite3.Connection:
+    """The store's connection: autocommit (transactions are explicit), WAL, durable commits, and
+    temporary files in memory.
+
+    temp_store=MEMORY: the CA's root filesystem is read-only, /tmp included (specs.ca_spec), and a
+    statement inside a transaction keeps a statement journal that SQLite spills to a temp file past
+    64 KiB (https://www.sqlite.org/tempfiles.html, section 2.5). An INSERT whose b-tree rebalance
+    touches enough pages then fails with "disk I/O error", and keeps failing (the tree is unchanged
+    after the rollback): the soak's rsa CA stopped issuing at its 3,883rd certificate that way.
+    """
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=FULL")
+    db.execute("PRAGMA temp_store=MEMORY")
+    return db
+
+
 class Store:
     """The CA's database. One connection, used from the service's event loop thread only."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db = connect(path)
         self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(SCHEMA)
         self._migrate()
         # Its rows are written inside this store's transactions (an event commits with its certificate).
@@ -711,7 +726,13 @@ class _Transaction:
         self._db.execute("BEGIN IMMEDIATE")
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        self._db.execute("ROLLBACK" if exc_type else "COMMIT")
+        if not exc_type:
+            self._db.execute("COMMIT")
+        elif self._db.in_transaction:
+            self._db.execute("ROLLBACK")
+        # else SQLite already rolled back on its own (SQLITE_FULL, SQLITE_IOERR, SQLITE_NOMEM...:
+        # https://www.sqlite.org/lang_transaction.html "Response To Errors Within A Transaction");
+        # a ROLLBACK now would raise "no transaction is active" and hide the error that matters.
 
 
 def _request(row: sqlite3.Row) -> RequestRecord:
