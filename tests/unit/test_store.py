@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from labctl.services.ca.store import CertStatus, RequestStatus, SerialInUse, Store
+from labctl.services.ca.store import CertStatus, RequestStatus, SerialInUse, Store, connect
 
 SERIAL = 0x1F2E3D4C5B6A79
 
@@ -126,3 +126,26 @@ def test_release_makes_a_held_certificate_valid_and_survives_a_reopen(store_path
 def test_release_of_an_unknown_serial_writes_nothing(store: Store) -> None:
     assert store.release(SERIAL, released_by="agent", reason="Certificate_Hold", error="x") is None
     assert store.list_requests()[0] == 0
+
+
+def test_store_connection_keeps_temporary_files_in_memory(store_path: Path) -> None:
+    """The CA's /tmp is read-only: a statement journal spilled there fails (see store.connect; e2e:
+    test_least_privilege.py::test_ca_store_needs_no_writable_tmp runs one in each CA)."""
+    db = connect(store_path)
+    try:
+        assert db.execute("PRAGMA temp_store").fetchone()[0] == 2  # MEMORY
+    finally:
+        db.close()
+
+
+def test_an_error_sqlite_rolled_back_itself_is_the_error_raised(store: Store) -> None:
+    """SQLITE_FULL, SQLITE_IOERR... end the transaction in SQLite; the ROLLBACK after them would raise
+    "no transaction is active" and hide what happened."""
+
+    class Failure(Exception):
+        pass
+
+    with pytest.raises(Failure), store._transaction():
+        store._db.execute("ROLLBACK")  # what SQLite does on its own after such an error
+        raise Failure
+    assert store.counts()["VALID"] == 0  # and the store goes on
