@@ -1,6 +1,6 @@
 """RA + CA CPU ms per enrollment for one hierarchy, repeated: the figure issue 16's changes are measured by.
 
-    python -m benchmarks.cpu_enroll [--hierarchy ecc] [--duration 5] [--repeat 3] [--concurrency 8]
+    python -m benchmarks.cpu_enroll [--hierarchy ecc] [--duration 5] [--repeat 3] [--concurrency 8] [--ra-workers N]
 
 Brings the hierarchy up as host processes (LocalLab) once, then runs simpleenroll keep-alive at the
 given concurrency `--repeat` times, each with the RA's and the CA's CPU read from /proc around it
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import sys
 import tempfile
@@ -36,8 +37,16 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=5.0)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--ra-workers", type=int, default=None, help="the RA's worker processes (default: auto)")
     args = parser.parse_args()
     lab = with_free_ports(load_lab())
+    if args.ra_workers is not None:
+        lab = dataclasses.replace(
+            lab,
+            hierarchies=tuple(
+                dataclasses.replace(h, ra=dataclasses.replace(h.ra, workers=args.ra_workers)) for h in lab.hierarchies
+            ),
+        )
     hierarchy = lab.hierarchy(args.hierarchy)
     failed = False
     with tempfile.TemporaryDirectory(prefix="labctl-cpu-") as state:

@@ -57,6 +57,9 @@ class RegistrationAuthority:
     # Who approves EST enrollments: "auto" (the RA, as agent) or "manual" (a CA agent: `labctl approve`;
     # the RA answers 202 Retry-After until then, RFC 7030 section 4.2.3). Rendered into backend.conf.
     approval: str = "auto"
+    # Worker processes serving the RA's port (docs/workers.md); None: one per CPU the container may use,
+    # at most 16 (labctl.services.workers.default_workers). Rendered into server.conf.
+    workers: int | None = None
 
 
 APPROVALS = ("auto", "manual")
@@ -214,6 +217,8 @@ def dump_lab(lab: Lab) -> str:
             ca["http_port"] = h.ca.http_port
         if h.ra.approval != "auto":
             ra["approval"] = h.ra.approval
+        if h.ra.workers is not None:
+            ra["workers"] = h.ra.workers
         if h.ca.address is not None:
             ca["address"] = str(h.ca.address)
         if h.ra.address is not None:
@@ -309,10 +314,21 @@ def _parse_hierarchy(reader: _Reader, name: str, table: Mapping[str, Any]) -> Hi
         enroll_profile=reader.string(ra_table, "enroll_profile", f"{where}.ra"),
         allow_lab_names=reader.boolean(ra_table, "allow_lab_names", f"{where}.ra", default=False),
         approval=reader.choice(ra_table, "approval", f"{where}.ra", APPROVALS, default="auto"),
+        workers=_workers(reader, ra_table, f"{where}.ra") if "workers" in ra_table else None,
     )
     reader.no_extra(
         ra_table,
-        {"container", "hostname", "address", "port", "tls_profile", "enroll_profile", "allow_lab_names", "approval"},
+        {
+            "container",
+            "hostname",
+            "address",
+            "port",
+            "tls_profile",
+            "enroll_profile",
+            "allow_lab_names",
+            "approval",
+            "workers",
+        },
         f"{where}.ra",
     )
     hierarchy = Hierarchy(
@@ -331,6 +347,17 @@ def _parse_hierarchy(reader: _Reader, name: str, table: Mapping[str, Any]) -> Hi
         where,
     )
     return hierarchy
+
+
+# More workers than this is a typo, not a lab: each is a whole Python process.
+MAX_WORKERS = 64
+
+
+def _workers(reader: _Reader, table: Mapping[str, Any], where: str) -> int:
+    workers = reader.positive_int(table, "workers", where)
+    if workers > MAX_WORKERS:
+        raise TopologyError(f"{reader.source}: {where}.workers must be at most {MAX_WORKERS}, got {workers}")
+    return workers
 
 
 WEBHOOK_PLACEHOLDERS = ("gateway", "hierarchy")

@@ -192,7 +192,7 @@ class TLSSite(web.BaseSite):
     header timeout does not cover it.
     """
 
-    __slots__ = ("_bound_port", "_handshake_timeout_s", "_host", "_port")
+    __slots__ = ("_bound_port", "_handshake_timeout_s", "_host", "_port", "_reuse_port")
 
     def __init__(
         self,
@@ -203,10 +203,12 @@ class TLSSite(web.BaseSite):
         ssl_context: ssl.SSLContext,
         handshake_timeout_s: float = HANDSHAKE_TIMEOUT_S,
         backlog: int = 1024,
+        reuse_port: bool = False,
     ) -> None:
         super().__init__(runner, ssl_context=ssl_context, backlog=backlog)
         self._host = host
         self._port = port
+        self._reuse_port = reuse_port
         self._handshake_timeout_s = handshake_timeout_s
         self._bound_port: int | None = None
 
@@ -231,6 +233,7 @@ class TLSSite(web.BaseSite):
             ssl_handshake_timeout=self._handshake_timeout_s,
             backlog=self._backlog,
             reuse_address=True,
+            reuse_port=self._reuse_port or None,  # SO_REUSEPORT: several workers on one port (labctl.services.workers)
         )
         self._server = listening
         self._bound_port = int(listening.sockets[0].getsockname()[1])
@@ -247,15 +250,21 @@ async def serve(
     header_timeout_s: float = HEADER_TIMEOUT_S,
     body_timeout_s: float = BODY_TIMEOUT_S,
     handshake_timeout_s: float = HANDSHAKE_TIMEOUT_S,
+    reuse_port: bool = False,
 ) -> None:
-    """Serve until SIGTERM or SIGINT; rebuild the TLS listener whenever `reload` is set, then set `reloaded`."""
+    """Serve until SIGTERM or SIGINT; rebuild the TLS listener whenever `reload` is set, then set `reloaded`.
+
+    With `reuse_port`, other processes may listen on the same port (labctl.services.workers).
+    """
     runner = app_runner(app, header_timeout_s=header_timeout_s, body_timeout_s=body_timeout_s)
     await runner.setup()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    site = TLSSite(runner, host, port, ssl_context=ssl_context(), handshake_timeout_s=handshake_timeout_s)
+    site = TLSSite(
+        runner, host, port, ssl_context=ssl_context(), handshake_timeout_s=handshake_timeout_s, reuse_port=reuse_port
+    )
     await site.start()
     log.info("listening on https://%s:%d", host, port)
     try:
@@ -270,7 +279,14 @@ async def serve(
                 reload.clear()
                 # A new listener with the new certificates; ssl contexts cannot swap their chain in place.
                 await site.stop()
-                site = TLSSite(runner, host, port, ssl_context=ssl_context(), handshake_timeout_s=handshake_timeout_s)
+                site = TLSSite(
+                    runner,
+                    host,
+                    port,
+                    ssl_context=ssl_context(),
+                    handshake_timeout_s=handshake_timeout_s,
+                    reuse_port=reuse_port,
+                )
                 await site.start()
                 log.info("TLS certificates reloaded")
                 if reloaded is not None:
@@ -294,5 +310,7 @@ async def plain_listener(app: web.Application, *, host: str, port: int) -> Async
         await runner.cleanup()
 
 
-def configure_logging(level: str = "INFO") -> None:
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+def configure_logging(level: str = "INFO", *, with_pid: bool = False) -> None:
+    """Log lines to stderr; `with_pid` names the process in each (several workers share one log)."""
+    process = " [%(process)d]" if with_pid else ""
+    logging.basicConfig(level=level, format=f"%(asctime)s{process} %(levelname)s %(name)s: %(message)s", force=True)

@@ -11,7 +11,7 @@ from labctl.pki.keys import KeyAlgorithm
 from labctl.render import environment, render_ra_config
 from labctl.services.est_ra.__main__ import backend_auth
 from labctl.services.est_ra.config import ConfigError, RAConfig, load_config
-from labctl.topology import dump_lab, load_lab, parse_lab, reserved_names
+from labctl.topology import DEFAULT_LAB_FILE, dump_lab, load_lab, parse_lab, reserved_names
 
 FILES = {
     "backend.conf": """\
@@ -301,3 +301,45 @@ def test_load_config_rejects_bad_reserved_address(conf_dir: Path) -> None:
 def test_templates_compile_once_per_process() -> None:
     # A no-op `up` renders every hierarchy's RA configuration: one environment keeps the compiled templates.
     assert environment() is environment()
+
+
+# --- workers (docs/workers.md) ---------------------------------------------------------------------
+
+
+def test_workers_default_to_auto(conf_dir: Path) -> None:
+    assert load_config(conf_dir).server.workers is None
+
+
+@pytest.mark.parametrize(("text", "workers"), [("auto", None), ("1", 1), ("4", 4)])
+def test_workers_is_auto_or_a_count(conf_dir: Path, text: str, workers: int | None) -> None:
+    _rewrite(conf_dir, "server.conf", add=f"workers={text}")
+    assert load_config(conf_dir).server.workers == workers
+
+
+@pytest.mark.parametrize(("text", "message"), [("0", "at least 1, got 0"), ("two", "'auto' or a whole number")])
+def test_bad_workers_name_the_file(conf_dir: Path, text: str, message: str) -> None:
+    path = _rewrite(conf_dir, "server.conf", add=f"workers={text}")
+    with pytest.raises(ConfigError, match=re.escape(f"{path}: workers must be")) as info:
+        load_config(conf_dir)
+    assert message in str(info.value)
+
+
+def test_several_workers_need_a_fixed_port(conf_dir: Path) -> None:
+    _rewrite(conf_dir, "server.conf", drop="port", add="port=0")
+    _rewrite(conf_dir, "server.conf", add="workers=2")
+    with pytest.raises(ConfigError, match="port 0 with workers=2"):
+        load_config(conf_dir)
+
+
+@pytest.mark.parametrize(("line", "workers"), [("", None), ("workers = 3\n", 3)])
+def test_lab_file_workers_reach_server_conf(tmp_path: Path, line: str, workers: int | None) -> None:
+    lab = parse_lab(DEFAULT_LAB_FILE.read_text().replace("port = 8466\n", f"port = 8466\n{line}"))
+    hierarchy = lab.hierarchy("ecc")
+    files = render_ra_config(
+        hierarchy, ca_url="https://ca:8443", username="u", password="p", compat_tls=False,
+        reserved=reserved_names(lab, hierarchy),
+    )  # fmt: skip
+    assert f"\nworkers={workers or 'auto'}\n" in files["server.conf"]
+    for path, content in files.items():
+        (tmp_path / path).write_text(content)
+    assert load_config(tmp_path).server.workers == workers

@@ -364,3 +364,23 @@ def test_http_port_clashing_with_its_own_tls_port_is_refused() -> None:
 
 def test_http_port_must_be_a_tcp_port() -> None:
     assert "hierarchy.rsa.ca.http_port 0 is not a TCP port" in _error(_variant("http_port = 8044", "http_port = 0"))
+
+
+# --- RA workers (docs/workers.md) ----------------------------------------------------------------
+
+
+def test_ra_workers_default_to_none_meaning_one_per_cpu() -> None:
+    assert {h.ra.workers for h in load_lab().hierarchies} == {None}
+
+
+def test_ra_workers_round_trip_through_dump_lab() -> None:
+    lab = parse_lab(_variant("port = 8466\n", "port = 8466\nworkers = 2\n"))
+    assert lab.hierarchy("ecc").ra.workers == 2
+    assert parse_lab(dump_lab(lab)).hierarchies == lab.hierarchies
+
+
+@pytest.mark.parametrize(("workers", "message"), [(0, "must be positive, got 0"), (65, "must be at most 64, got 65")])
+def test_ra_workers_out_of_range_are_refused(workers: int, message: str) -> None:
+    assert f"hierarchy.ecc.ra.workers {message}" in _error(
+        _variant("port = 8466\n", f"port = 8466\nworkers = {workers}\n")
+    )

@@ -24,6 +24,7 @@ from labctl.services.est_ra.config import READY_MARKER, Approval, ConfigError, R
 from labctl.services.est_ra.fullcmc import CMCSigner, FullCMC
 from labctl.services.http import configure_logging, serve, server_ssl_context
 from labctl.services.profiling import profiled
+from labctl.services.workers import default_workers, run_workers
 
 log = logging.getLogger("labctl.est_ra")
 
@@ -71,7 +72,7 @@ def fullcmc_service(config: RAConfig) -> FullCMC:
     return FullCMC(CMCSigner.from_files(cert_file, key_file), backend)
 
 
-async def run(config: RAConfig) -> None:
+async def run(config: RAConfig, *, reuse_port: bool = False) -> None:
     backend = _backend(config, config.backend.profile)
     issuer = intermediate_of(config.server.client_ca_file)
     authorizer = Authorizer(config.authorizer, config.realm, issuer, hint=credentials_hint(config.server.label))
@@ -91,7 +92,7 @@ async def run(config: RAConfig) -> None:
     def ssl_context() -> ssl.SSLContext:
         return server_ssl_context(config.server.chains, client_ca=config.server.client_ca_file)
 
-    await serve(app, host=config.server.host, port=config.server.port, ssl_context=ssl_context)
+    await serve(app, host=config.server.host, port=config.server.port, ssl_context=ssl_context, reuse_port=reuse_port)
 
 
 def wait_for_config(conf_dir: Path, *, interval_s: float = 0.5) -> None:
@@ -120,8 +121,23 @@ def main(argv: list[str] | None = None) -> None:
         config = load_config(args.conf_dir)
     except LabctlError as exc:
         parser.exit(2, f"labctl-est-ra: {exc}\n")
-    with profiled("est-ra"):
-        asyncio.run(run(config))
+    # Port 0 (tests): the kernel picks a port per socket, so workers could not share one.
+    workers = config.server.workers or (default_workers() if config.server.port else 1)
+    if workers == 1:
+        with profiled("est-ra"):
+            asyncio.run(run(config))
+        return
+    # The RA keeps no state between requests beyond its backend's connection pool: any worker may
+    # answer any request, so the workers share nothing but the port (docs/workers.md).
+    configure_logging(args.log_level, with_pid=True)
+
+    def worker() -> None:
+        with profiled("est-ra"):
+            asyncio.run(run(config, reuse_port=True))
+
+    code = run_workers(workers, worker)
+    if code:
+        parser.exit(code, f"labctl-est-ra: a worker exited with code {code}\n")
 
 
 if __name__ == "__main__":

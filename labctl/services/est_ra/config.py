@@ -102,7 +102,18 @@ _AUTHORIZER_KEYS = {
 }
 _REALM_KEYS = frozenset({"username", "password", "roles"})
 _SERVER_KEYS = frozenset(
-    {"host", "port", "certFile", "keyFile", "compatCertFile", "compatKeyFile", "clientCAFile", "label", "maxBodyBytes"}
+    {
+        "host",
+        "port",
+        "certFile",
+        "keyFile",
+        "compatCertFile",
+        "compatKeyFile",
+        "clientCAFile",
+        "label",
+        "maxBodyBytes",
+        "workers",
+    }
 )
 # ExternalProcessRequestAuthorizer.DEFAULT_TIMEOUT, in seconds.
 DEFAULT_AUTHORIZER_TIMEOUT_S = 3
@@ -207,6 +218,8 @@ class ServerConfig:
     client_ca_file: Path
     label: str | None
     max_body_bytes: int
+    # Worker processes serving the port (labctl.services.workers); None ("auto"): one per CPU, capped.
+    workers: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -371,6 +384,11 @@ def _server(base: Path, path: Path) -> ServerConfig:
         max_body = int(values.get("maxBodyBytes", str(64 * 1024)))
     except ValueError:
         raise ConfigError(f"{path}: port and maxBodyBytes must be integers") from None
+    workers = _workers(values.get("workers", "auto"), path)
+    if workers != 1 and port == 0:
+        raise ConfigError(
+            f"{path}: port 0 with workers={values.get('workers', 'auto')}: each worker would bind its own port"
+        )
     return ServerConfig(
         host=values.get("host", "0.0.0.0"),
         port=port,
@@ -378,4 +396,18 @@ def _server(base: Path, path: Path) -> ServerConfig:
         client_ca_file=_resolve(base, values.get("clientCAFile", "ca-chain.pem")),
         label=values.get("label") or None,
         max_body_bytes=max_body,
+        workers=workers,
     )
+
+
+def _workers(text: str, path: Path) -> int | None:
+    """server.conf's `workers`: "auto" (None) or a whole number from 1."""
+    if text.strip() == "auto":
+        return None
+    try:
+        workers = int(text)
+    except ValueError:
+        raise ConfigError(f"{path}: workers must be 'auto' or a whole number, got {text!r}") from None
+    if workers < 1:
+        raise ConfigError(f"{path}: workers must be at least 1, got {workers}")
+    return workers

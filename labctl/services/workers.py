@@ -1,0 +1,114 @@
+"""Several worker processes serving one port (docs/workers.md).
+
+Each worker is a forked copy of the service that binds the same host:port with SO_REUSEPORT: the
+kernel spreads new connections over the workers' listening sockets, and a worker that stops leaves
+the group without dropping the others' connections. The parent serves nothing: it forwards SIGTERM
+and SIGINT to the workers, waits for them, and stops them all when one exits on its own (so the
+container, or LocalLab.wait, sees the service fail instead of running at reduced capacity).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from types import FrameType
+
+log = logging.getLogger(__name__)
+
+# The default (`workers` unset, "auto") is one worker per CPU the process may run on, at most this:
+# beyond it the RA's CA backend, not the RA, is the bottleneck (docs/workers.md).
+MAX_DEFAULT_WORKERS = 16
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+def default_workers() -> int:
+    """One per CPU in this process's affinity mask (a container's --cpuset-cpus), 1 to MAX_DEFAULT_WORKERS.
+
+    os.cpu_count() would count the host's CPUs; a CPU quota (--cpus) shows in neither.
+    """
+    return max(1, min(len(os.sched_getaffinity(0)), MAX_DEFAULT_WORKERS))
+
+
+def run_workers(count: int, worker: Callable[[], None], *, orphan_poll_s: float = 1.0) -> int:
+    """Fork `count` processes that each run `worker` (which must serve with reuse_port); wait for all.
+
+    Returns:
+        0 when every worker exited 0 after SIGTERM/SIGINT reached this process; otherwise the first
+        non-zero exit code of a worker (or 1 when one exited 0 on its own), after stopping the others.
+    """
+    parent = os.getpid()
+    children: set[int] = set()
+    stopping = False
+
+    def stop_all(signum: int | None = None, frame: FrameType | None = None) -> None:
+        nonlocal stopping
+        stopping = True
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):  # exited, not yet waited for
+                os.kill(pid, signal.SIGTERM)
+
+    # Signals stay blocked while forking: a SIGTERM between two forks must reach every worker.
+    signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+    previous = {sig: signal.signal(sig, stop_all) for sig in _STOP_SIGNALS}
+    try:
+        for _ in range(count):
+            pid = os.fork()
+            if pid == 0:
+                _run_child(worker, parent, previous, orphan_poll_s)  # never returns
+            children.add(pid)
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+    log.info("%d workers: pids %s", count, " ".join(str(pid) for pid in sorted(children)))
+    result = 0
+    try:
+        while children:
+            pid, status = os.wait()  # PEP 475: a signal runs stop_all, then the wait resumes
+            children.discard(pid)
+            code = os.waitstatus_to_exitcode(status)
+            if not stopping:
+                log.error("worker %d exited with code %d; stopping the other workers", pid, code)
+                result = code or 1
+                stop_all()
+            elif code != 0 and result == 0:
+                result = code
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return result
+
+
+def _run_child(
+    worker: Callable[[], None],
+    parent: int,
+    handlers: dict[signal.Signals, Callable[[int, FrameType | None], object] | int | None],
+    orphan_poll_s: float,
+) -> None:
+    """A worker's life: the parent's signal handlers undone, `worker` run, then os._exit (never back into the parent's code)."""
+    code = 0
+    try:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+        threading.Thread(target=_stop_when_orphaned, args=(parent, orphan_poll_s), daemon=True).start()
+        worker()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    except BaseException:  # a worker's failure is its exit code; the traceback goes to the log
+        traceback.print_exc()
+        code = 1
+    finally:
+        logging.shutdown()
+        os._exit(code)
+
+
+def _stop_when_orphaned(parent: int, poll_s: float) -> None:
+    """SIGTERM this worker once its parent is gone (SIGKILLed after its grace period): no worker outlives the service."""
+    while os.getppid() == parent:
+        time.sleep(poll_s)
+    os.kill(os.getpid(), signal.SIGTERM)

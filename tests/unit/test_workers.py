@@ -1,0 +1,65 @@
+"""labctl.services.workers: N forked workers, SIGTERM reaching them all, one failing stopping the rest."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from labctl.services.workers import MAX_DEFAULT_WORKERS, default_workers, run_workers
+
+
+def test_default_workers_follow_the_affinity_mask_capped() -> None:
+    assert default_workers() == max(1, min(len(os.sched_getaffinity(0)), MAX_DEFAULT_WORKERS))
+
+
+def _wait_for_files(directory: Path, count: int, *, timeout_s: float = 10.0) -> list[Path]:
+    deadline = time.monotonic() + timeout_s
+    while len(files := list(directory.iterdir())) < count:
+        assert time.monotonic() < deadline, f"only {len(files)} of {count} workers started"
+        time.sleep(0.02)
+    return files
+
+
+def _until_sigterm(directory: Path) -> None:
+    """A worker: announce its pid in a file, then run until SIGTERM (the default handler would kill it: exit 0 instead)."""
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    (directory / str(os.getpid())).touch()
+    while not stop.wait(0.05):
+        pass
+
+
+def test_sigterm_to_the_parent_stops_every_worker(tmp_path: Path) -> None:
+    def terminate_when_started() -> None:
+        _wait_for_files(tmp_path, 2)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=terminate_when_started, daemon=True).start()
+    before = signal.getsignal(signal.SIGTERM)
+    assert run_workers(2, lambda: _until_sigterm(tmp_path)) == 0
+    pids = [int(path.name) for path in tmp_path.iterdir()]
+    assert len(set(pids)) == 2 and os.getpid() not in pids
+    for pid in pids:
+        with pytest.raises(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)  # reaped by run_workers
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_a_worker_that_fails_stops_the_others(tmp_path: Path) -> None:
+    def worker() -> None:
+        try:
+            os.close(os.open(tmp_path / "first", os.O_CREAT | os.O_EXCL))
+        except FileExistsError:
+            _until_sigterm(tmp_path)  # the other: stopped by run_workers
+        else:
+            time.sleep(0.2)
+            raise SystemExit(3)
+
+    started = time.monotonic()
+    assert run_workers(2, worker) == 3
+    assert time.monotonic() - started < 10
