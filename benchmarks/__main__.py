@@ -64,7 +64,7 @@ from labctl.local import LocalLab
 from labctl.ports import with_free_ports
 from labctl.runtime.process import ProcessRuntime
 from labctl.tls import host_supports_tls
-from labctl.topology import Hierarchy, Lab, load_lab
+from labctl.topology import Hierarchy, Lab, load_lab, with_workers
 
 
 def _progress(message: str) -> None:
@@ -187,7 +187,7 @@ def _podman(args: argparse.Namespace, report: dict[str, Any]) -> None:
     try:
         if shutil.which("podman") is None:
             raise LabctlError("podman is not installed; scripts/setup-host installs it")
-        bench = BenchLab()
+        bench = BenchLab(workers=args.workers)
     except LabctlError as exc:
         section["reason"] = str(exc).splitlines()[0]
         _progress(
@@ -415,6 +415,11 @@ def main() -> int:
         action="store_false",
         help="build the bench image on the shared default base instead of bootstrapping one (mmdebstrap, Debian mirror)",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        help="every CA's and RA's worker processes, on the host and in the podman lab (default: the lab file's, auto)",
+    )
     parser.add_argument("--json-out", type=Path)
     args = parser.parse_args()
     if args.quick:
@@ -423,7 +428,7 @@ def main() -> int:
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
     args.crypto_seconds = min(2.0, args.duration)
-    lab = with_free_ports(load_lab())
+    lab = with_free_ports(with_workers(load_lab(), ca=args.workers, ra=args.workers))
     host_names = args.hierarchy or [h.name for h in lab.hierarchies if host_supports_tls(h.algorithm)]
     try:
         for name in [*host_names, *args.container_hierarchy]:
@@ -433,6 +438,7 @@ def main() -> int:
     report: dict[str, Any] = {
         "machine": _machine(),
         "duration_s": args.duration,
+        "workers": args.workers,  # None: the lab file's (auto)
         "ceiling": {},
         "client_ceiling": [],
         "enrollment": {},

@@ -1,6 +1,7 @@
 """RA + CA CPU ms per enrollment for one hierarchy, repeated: the figure issue 16's changes are measured by.
 
-    python -m benchmarks.cpu_enroll [--hierarchy ecc] [--duration 5] [--repeat 3] [--concurrency 8] [--ra-workers N]
+    python -m benchmarks.cpu_enroll [--hierarchy ecc] [--duration 5] [--repeat 3] [--concurrency 8]
+                                     [--workers N] [--ca-workers N] [--ra-workers N]
 
 Brings the hierarchy up as host processes (LocalLab) once, then runs simpleenroll keep-alive at the
 given concurrency `--repeat` times, each with the RA's and the CA's CPU read from /proc around it
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import json
 import sys
 import tempfile
@@ -28,7 +28,7 @@ from labctl.est_client import est_ssl_context
 from labctl.loadgen import measure_enrollment
 from labctl.local import LocalLab
 from labctl.ports import with_free_ports
-from labctl.topology import load_lab
+from labctl.topology import load_lab, with_workers
 
 
 def main() -> int:
@@ -37,16 +37,15 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=5.0)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--ra-workers", type=int, default=None, help="the RA's worker processes (default: auto)")
+    parser.add_argument("--workers", type=int, default=None, help="each service's worker processes (default: auto)")
+    parser.add_argument("--ca-workers", type=int, default=None, help="the CA's, instead of --workers")
+    parser.add_argument("--ra-workers", type=int, default=None, help="the RA's, instead of --workers")
     args = parser.parse_args()
-    lab = with_free_ports(load_lab())
-    if args.ra_workers is not None:
-        lab = dataclasses.replace(
-            lab,
-            hierarchies=tuple(
-                dataclasses.replace(h, ra=dataclasses.replace(h.ra, workers=args.ra_workers)) for h in lab.hierarchies
-            ),
-        )
+    lab = with_workers(
+        with_free_ports(load_lab()),
+        ca=args.ca_workers if args.ca_workers is not None else args.workers,
+        ra=args.ra_workers if args.ra_workers is not None else args.workers,
+    )
     hierarchy = lab.hierarchy(args.hierarchy)
     failed = False
     with tempfile.TemporaryDirectory(prefix="labctl-cpu-") as state:

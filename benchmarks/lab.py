@@ -28,7 +28,7 @@ from labctl.orchestrator import Orchestrator
 from labctl.ports import with_free_ports
 from labctl.runtime.base import LAB_LABEL, ContainerRuntime
 from labctl.runtime.podman import PodmanRuntime
-from labctl.topology import dump_lab, load_lab, renamed, with_subnets
+from labctl.topology import dump_lab, load_lab, renamed, with_subnets, with_workers
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +42,12 @@ UP_TIMEOUT_S = 90.0
 class BenchLab:
     """The bench lab's files, podman service and images. Raises RuntimeBackendError when podman is unavailable."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, workers: int | None = None) -> None:
+        """`workers`: every CA's and RA's worker processes (None: the lab file's, auto by default)."""
         self.work = Path(tempfile.mkdtemp(prefix="labctl-bench-"))
         try:
-            lab = with_free_ports(with_subnets(renamed(load_lab(), LAB_NAME), SUBNETS))
+            shipped = with_workers(load_lab(), ca=workers, ra=workers)
+            lab = with_free_ports(with_subnets(renamed(shipped, LAB_NAME), SUBNETS))
             self.lab_file = self.work / "lab.toml"
             self.lab_file.write_text(dump_lab(lab), encoding="utf-8")
             self.lab = load_lab(self.lab_file)  # its source is a file: in-network clients are handed it

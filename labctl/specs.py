@@ -87,6 +87,7 @@ def ca_command(
         "--host", addressing.listen_host,
         "--port", str(ca.port),
         "--tls-name", ca.container, "--tls-name", "localhost", "--tls-name", "127.0.0.1",
+        "--workers", "auto" if ca.workers is None else str(ca.workers),
     ]  # fmt: skip
     if needs_compat_tls(hierarchy):
         command.append("--tls-compat-rsa")

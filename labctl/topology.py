@@ -41,6 +41,9 @@ class IntermediateCA:
     # (labctl.services.ca.public). None: no such port, and certificates carry no CRL DP or AIA (labs
     # recorded before the key existed).
     http_port: int | None = None
+    # Worker processes serving the CA's ports (docs/workers.md); None: one per CPU the container may use,
+    # at most labctl.services.workers.MAX_DEFAULT_WORKERS. Rendered into the CA's command line.
+    workers: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +173,19 @@ def renamed(lab: Lab, name: str) -> Lab:
     return moved
 
 
+def with_workers(lab: Lab, *, ca: int | None, ra: int | None) -> Lab:
+    """The same lab with every CA's and every RA's worker processes set (None: as `lab` has them)."""
+    hierarchies = tuple(
+        dataclasses.replace(
+            h,
+            ca=h.ca if ca is None else dataclasses.replace(h.ca, workers=ca),
+            ra=h.ra if ra is None else dataclasses.replace(h.ra, workers=ra),
+        )
+        for h in lab.hierarchies
+    )
+    return dataclasses.replace(lab, hierarchies=hierarchies)
+
+
 def with_subnets(lab: Lab, subnets: Sequence[ipaddress.IPv4Network]) -> Lab:
     """The same lab on other subnets; static addresses keep their host part (172.26.0.11 -> 10.90.3.11)."""
     if len(subnets) != len(lab.hierarchies):
@@ -219,6 +235,8 @@ def dump_lab(lab: Lab) -> str:
             ra["approval"] = h.ra.approval
         if h.ra.workers is not None:
             ra["workers"] = h.ra.workers
+        if h.ca.workers is not None:
+            ca["workers"] = h.ca.workers
         if h.ca.address is not None:
             ca["address"] = str(h.ca.address)
         if h.ra.address is not None:
@@ -303,8 +321,9 @@ def _parse_hierarchy(reader: _Reader, name: str, table: Mapping[str, Any]) -> Hi
         address=reader.ipv4(ca_table, "address", f"{where}.ca"),
         port=reader.port(ca_table, "port", f"{where}.ca"),
         http_port=reader.port(ca_table, "http_port", f"{where}.ca") if "http_port" in ca_table else None,
+        workers=_workers(reader, ca_table, f"{where}.ca") if "workers" in ca_table else None,
     )
-    reader.no_extra(ca_table, {"container", "common_name", "address", "port", "http_port"}, f"{where}.ca")
+    reader.no_extra(ca_table, {"container", "common_name", "address", "port", "http_port", "workers"}, f"{where}.ca")
     ra = RegistrationAuthority(
         container=reader.string(ra_table, "container", f"{where}.ra", pattern=_CONTAINER),
         hostname=reader.string(ra_table, "hostname", f"{where}.ra", pattern=_HOSTNAME),

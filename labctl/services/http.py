@@ -296,12 +296,14 @@ async def serve(
 
 
 @contextlib.asynccontextmanager
-async def plain_listener(app: web.Application, *, host: str, port: int) -> AsyncIterator[web.TCPSite]:
+async def plain_listener(
+    app: web.Application, *, host: str, port: int, reuse_port: bool = False
+) -> AsyncIterator[web.TCPSite]:
     """Serve `app` over plain HTTP on host:port while the block runs, with the same header and body
-    timeouts as the TLS listener (no handshake to bound)."""
+    timeouts as the TLS listener (no handshake to bound); `reuse_port` as serve's."""
     runner = app_runner(app)
     await runner.setup()
-    site = web.TCPSite(runner, host, port, reuse_address=True)
+    site = web.TCPSite(runner, host, port, reuse_address=True, reuse_port=reuse_port or None)
     try:
         await site.start()
         log.info("listening on http://%s:%d", host, port)

@@ -10,6 +10,7 @@ container, or LocalLab.wait, sees the service fail instead of running at reduced
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import signal
@@ -21,9 +22,10 @@ from types import FrameType
 
 log = logging.getLogger(__name__)
 
-# The default (`workers` unset, "auto") is one worker per CPU the process may run on, at most this:
-# beyond it the RA's CA backend, not the RA, is the bottleneck (docs/workers.md).
-MAX_DEFAULT_WORKERS = 16
+# The default (`workers` unset, "auto") is one worker per CPU the process may run on, at most this. A lab
+# is six services (three hierarchies, CA and RA) beside everything else a workstation runs, and each
+# worker is a Python process (~25 MiB of its own); more is for a lab file to ask (docs/workers.md).
+MAX_DEFAULT_WORKERS = 4
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
@@ -35,8 +37,9 @@ def default_workers() -> int:
     return max(1, min(len(os.sched_getaffinity(0)), MAX_DEFAULT_WORKERS))
 
 
-def run_workers(count: int, worker: Callable[[], None], *, orphan_poll_s: float = 1.0) -> int:
-    """Fork `count` processes that each run `worker` (which must serve with reuse_port); wait for all.
+def run_workers(count: int, worker: Callable[[int], None], *, orphan_poll_s: float = 1.0) -> int:
+    """Fork `count` processes that each run `worker(index)`, index 0 to count - 1 (each must serve with
+    reuse_port; index 0 may do what one process alone must, as the CA's webhook delivery); wait for all.
 
     Returns:
         0 when every worker exited 0 after SIGTERM/SIGINT reached this process; otherwise the first
@@ -57,10 +60,10 @@ def run_workers(count: int, worker: Callable[[], None], *, orphan_poll_s: float 
     signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
     previous = {sig: signal.signal(sig, stop_all) for sig in _STOP_SIGNALS}
     try:
-        for _ in range(count):
+        for index in range(count):
             pid = os.fork()
             if pid == 0:
-                _run_child(worker, parent, previous, orphan_poll_s)  # never returns
+                _run_child(functools.partial(worker, index), parent, previous, orphan_poll_s)  # never returns
             children.add(pid)
     finally:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)

@@ -41,7 +41,7 @@ def test_sigterm_to_the_parent_stops_every_worker(tmp_path: Path) -> None:
 
     threading.Thread(target=terminate_when_started, daemon=True).start()
     before = signal.getsignal(signal.SIGTERM)
-    assert run_workers(2, lambda: _until_sigterm(tmp_path)) == 0
+    assert run_workers(2, lambda _index: _until_sigterm(tmp_path)) == 0
     pids = [int(path.name) for path in tmp_path.iterdir()]
     assert len(set(pids)) == 2 and os.getpid() not in pids
     for pid in pids:
@@ -51,15 +51,14 @@ def test_sigterm_to_the_parent_stops_every_worker(tmp_path: Path) -> None:
 
 
 def test_a_worker_that_fails_stops_the_others(tmp_path: Path) -> None:
-    def worker() -> None:
-        try:
-            os.close(os.open(tmp_path / "first", os.O_CREAT | os.O_EXCL))
-        except FileExistsError:
-            _until_sigterm(tmp_path)  # the other: stopped by run_workers
-        else:
+    def worker(index: int) -> None:
+        (tmp_path / f"index-{index}").touch()
+        if index == 0:
             time.sleep(0.2)
             raise SystemExit(3)
+        _until_sigterm(tmp_path)  # the other: stopped by run_workers
 
     started = time.monotonic()
     assert run_workers(2, worker) == 3
     assert time.monotonic() - started < 10
+    assert sorted(p.name for p in tmp_path.glob("index-*")) == ["index-0", "index-1"]  # each index once

@@ -21,6 +21,7 @@ from labctl.services.ca.authority import CAConfig, CAState, IntermediateCA
 from labctl.services.ca.public import create_public_app
 from labctl.services.http import configure_logging, plain_listener, serve, server_ssl_context
 from labctl.services.profiling import profiled
+from labctl.services.workers import default_workers, run_workers
 
 # How often a CA awaiting its certificate looks for it in the data dir.
 INSTALL_POLL_S = 0.2
@@ -49,28 +50,46 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=300.0,
         help="seconds an event may stay undelivered to a webhook before it is reported",
     )
+    parser.add_argument(
+        "--workers",
+        type=_workers,
+        default=None,
+        help="worker processes serving the ports: a whole number, or auto (the default: one per CPU, capped)",
+    )
     parser.add_argument("--log-level", default="INFO")
     return parser.parse_args(argv)
 
 
-async def run(args: argparse.Namespace) -> None:
+def _workers(text: str) -> int | None:
+    if text == "auto":
+        return None
+    value = int(text)  # argparse turns a ValueError into "invalid _workers value"
+    if value < 1:
+        raise ValueError(text)
+    return value
+
+
+def ca_config(args: argparse.Namespace, *, deliver_events: bool = True) -> CAConfig:
     names = tuple(args.tls_name) or ("localhost", "127.0.0.1")
     distribution = None
     if args.http_port is not None:
         distribution = DistributionPoints(args.public_name or names[0], args.http_port)
-    authority = IntermediateCA(
-        CAConfig(
-            data_dir=args.data_dir,
-            algorithm=args.algorithm,
-            common_name=args.common_name,
-            tls_names=names,
-            tls_compat_rsa=args.tls_compat_rsa,
-            distribution=distribution,
-            hierarchy=args.hierarchy,
-            webhooks=tuple(args.webhook),
-            events_report_after_s=args.events_report_after,
-        )
+    return CAConfig(
+        data_dir=args.data_dir,
+        algorithm=args.algorithm,
+        common_name=args.common_name,
+        tls_names=names,
+        tls_compat_rsa=args.tls_compat_rsa,
+        distribution=distribution,
+        hierarchy=args.hierarchy,
+        webhooks=tuple(args.webhook),
+        events_report_after_s=args.events_report_after,
+        deliver_events=deliver_events,
     )
+
+
+async def run(args: argparse.Namespace, *, reuse_port: bool = False, deliver_events: bool = True) -> None:
+    authority = IntermediateCA(ca_config(args, deliver_events=deliver_events))
     authority.try_install()
     reload = asyncio.Event()
     # Set once the listener serves the CA-issued TLS certificate (at once when already installed).
@@ -92,7 +111,9 @@ async def run(args: argparse.Namespace) -> None:
         async with contextlib.AsyncExitStack() as plain:
             if args.http_port is not None:
                 await plain.enter_async_context(
-                    plain_listener(create_public_app(authority), host=args.host, port=args.http_port)
+                    plain_listener(
+                        create_public_app(authority), host=args.host, port=args.http_port, reuse_port=reuse_port
+                    )
                 )
             app = create_app(authority, tls_ready=serving_issued_tls.is_set)
             await serve(
@@ -102,6 +123,7 @@ async def run(args: argparse.Namespace) -> None:
                 ssl_context=ssl_context,
                 reload=reload,
                 reloaded=serving_issued_tls,
+                reuse_port=reuse_port,
             )
     finally:
         if watcher is not None:
@@ -111,11 +133,38 @@ async def run(args: argparse.Namespace) -> None:
         authority.store.close()
 
 
+def prepare(args: argparse.Namespace) -> None:
+    """What the workers would otherwise race to do, done once before they start: the CA's key and CSR,
+    the store's schema, the install when the certificate is there, the TLS certificates."""
+    authority = IntermediateCA(ca_config(args))
+    try:
+        authority.try_install()
+        authority.tls_material()
+    finally:
+        authority.store.close()  # a SQLite connection must not cross a fork
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    configure_logging(args.log_level)
-    with profiled("ca"):
-        asyncio.run(run(args))
+    # Port 0 (tests): the kernel picks a port per socket, so workers could not share one.
+    workers = args.workers or (default_workers() if args.port and args.http_port != 0 else 1)
+    if workers == 1:
+        configure_logging(args.log_level)
+        with profiled("ca"):
+            asyncio.run(run(args))
+        return
+    # Each worker has its own SQLite connection; serials, nonces and the CRL live in the store, the
+    # CA's own files are written under a lock, one worker delivers webhooks (docs/workers.md).
+    configure_logging(args.log_level, with_pid=True)
+    prepare(args)
+
+    def worker(index: int) -> None:
+        with profiled("ca"):
+            asyncio.run(run(args, reuse_port=True, deliver_events=index == 0))
+
+    code = run_workers(workers, worker)
+    if code:
+        raise SystemExit(f"labctl-ca: a worker exited with code {code}")
 
 
 if __name__ == "__main__":

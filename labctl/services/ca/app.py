@@ -44,8 +44,6 @@ log = logging.getLogger(__name__)
 
 AUTHORITY = web.AppKey("authority", IntermediateCA)
 PEER: web.AppKey[PeerCertificate] = web.AppKey("peer_certificate")
-NONCES: web.AppKey[dict[int, str]] = web.AppKey("nonces")
-CERT_NONCES: web.AppKey[dict[int, int]] = web.AppKey("cert_nonces")
 TLS_READY: web.AppKey[Callable[[], bool]] = web.AppKey("tls_ready")
 MAX_BODY = 256 * 1024
 
@@ -67,8 +65,6 @@ def create_app(
     app[AUTHORITY] = authority
     app[PEER] = peer_certificate
     app[TLS_READY] = tls_ready
-    app[NONCES] = {}
-    app[CERT_NONCES] = {}
     app[MAX_BODY_KEY] = MAX_BODY
     routes = [
         web.get("/ca/admin/ca/getStatus", get_status),
@@ -382,7 +378,8 @@ async def review_request(request: web.Request) -> web.Response:
     _agent(request)
     record = _get_request(request)
     nonce = dogtag.new_nonce()
-    request.app[NONCES][record.request_id] = nonce
+    # In the store, not in this process: with several workers the approve may reach another one.
+    _authority(request).store.put_nonce("request", str(record.request_id), nonce)
     csr_b64 = dogtag.b64_single_line(record.csr_der) if record.csr_der else ""
     review = dogtag.review_response(
         _profile(record.profile_id),
@@ -434,7 +431,7 @@ async def change_request(request: web.Request) -> web.Response:
 def _check_nonce(request: web.Request, request_id: int, body: Any) -> None:
     """Dogtag replays the review's nonce on approve; a stale or foreign one is refused."""
     sent = body.get("nonce") if isinstance(body, dict) else None
-    expected = request.app[NONCES].pop(request_id, None)
+    expected = _authority(request).store.take_nonce("request", str(request_id))
     if sent is not None and sent != expected:
         raise ServiceError(400, f"nonce does not match the last review of request 0x{request_id:x}")
 
@@ -480,7 +477,7 @@ async def review_cert(request: web.Request) -> web.Response:
     record = _get_certificate(request)
     data = _cert_data(_authority(request), record)
     nonce = int(dogtag.new_nonce())  # certsrv/cert/CertData.java: Long nonce
-    request.app[CERT_NONCES][record.serial] = nonce
+    _authority(request).store.put_nonce("cert", f"{record.serial:x}", str(nonce))
     data["Nonce"] = nonce
     return web.json_response(data)
 
@@ -638,7 +635,7 @@ async def _revoke(request: web.Request, *, revoking_ca_cert: bool) -> web.Respon
         # AgentCertServlet.revokeCert: "if (revReason == RevocationReason.REMOVE_FROM_CRL) return unrevokeCert(...)".
         return _unrevoke(request, caller, serial)
     sent = body.get("Nonce")
-    expected = request.app[CERT_NONCES].pop(serial, None)
+    expected = _authority(request).store.take_nonce("cert", f"{serial:x}")
     if sent is not None and str(sent) != str(expected):
         raise ServiceError(400, f"Nonce does not match the last review of certificate 0x{serial:x}")
     authority = _authority(request)

@@ -9,17 +9,19 @@ certificate(s) and the lab admin credential, and reports `running`. Its key neve
 
 from __future__ import annotations
 
+import contextlib
 import enum
+import fcntl
 import hashlib
 import hmac
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 
 from labctl.errors import PKIError, ServiceError
 from labctl.files import write_atomic
@@ -68,6 +70,8 @@ COMPAT_TLS_PROFILE = "caServerCert"
 # Dogtag rebuilds its MasterCRL every 240 minutes (base/ca/shared/conf/CS.cfg:
 # ca.crl.MasterCRL.autoUpdateInterval=240) besides on revocation; its nextUpdate is a day on (build_crl).
 CRL_UPDATE_INTERVAL = timedelta(minutes=240)
+# In the data dir: held while a worker writes the CA's own files (IntermediateCA._exclusive).
+INSTALL_LOCK = ".install.lock"
 # base/ca/.../rest/v2/AgentCertRequestServlet.java postRequestOperation (v1: AgentCertRequestService.
 # changeRequestState): RequestProcessor.processRequest's BadRequestDataException(CMS_REQUEST_NOT_PENDING,
 # base/server/src/main/resources/UserMessages.properties) answered as a BadRequestException with this prefix.
@@ -158,6 +162,9 @@ class CAConfig:
     # may stay undelivered before it is reported.
     webhooks: tuple[str, ...] = ()
     events_report_after_s: float = 300.0
+    # Whether this process delivers the events to the webhooks: with several workers one does (each reads
+    # the shared outbox; two would send every event twice).
+    deliver_events: bool = True
 
 
 @dataclass(slots=True)
@@ -176,16 +183,15 @@ class IntermediateCA:
         self.dir = config.data_dir
         self.dir.mkdir(parents=True, exist_ok=True)
         self.dir.chmod(0o700)
-        self._key = self._load_or_create_key()
-        self._ensure_csr()
+        with self._exclusive():
+            self._key = self._load_or_create_key()
+            self._ensure_csr()
         self.store = Store(self.dir / "ca.db")
         self.state = CAState.AWAITING_CERTIFICATE
         self.install_error: str | None = None
         self._installed_mtime: float | None = None
         self._issuer: Issuer | None = None
         self._chain: list[x509.Certificate] = []
-        self._crl_der: bytes | None = None
-        self._crl_built_at: datetime | None = None
         self._verified_peers: dict[bytes, x509.Certificate] = {}
         self._extensions = config.distribution.extensions() if config.distribution is not None else ()
 
@@ -219,6 +225,14 @@ class IntermediateCA:
         log.info("generated %s signing key in %s", self.config.algorithm.label, self.key_path)
         return key
 
+    @contextlib.contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        """One worker at a time (docs/workers.md) creates the CA's key and CSR, installs its certificate
+        and issues its own TLS certificates: the first writes them, the others then find them."""
+        with (self.dir / INSTALL_LOCK).open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file closes
+            yield
+
     def _ensure_csr(self) -> None:
         if not self.csr_path.exists():
             csr = build_csr(self._key, common_name_subject(self.config.common_name))
@@ -245,7 +259,8 @@ class IntermediateCA:
             return False  # still being written (copied in from outside): look again at the next poll
         self._installed_mtime = mtime
         try:
-            self._activate()
+            with self._exclusive():
+                self._activate()
         except PKIError as exc:
             self.state = CAState.INSTALL_FAILED
             self.install_error = str(exc)
@@ -273,7 +288,6 @@ class IntermediateCA:
         self._issuer = Issuer(certificate, self._key)
         self._chain = [certificate, *roots]
         write_atomic(self.chain_path, certificates_pem(self._chain))
-        self._crl_der = None
         self._issue_admin_credential()
 
     def _issue_admin_credential(self) -> None:
@@ -286,6 +300,10 @@ class IntermediateCA:
 
     def tls_material(self) -> TLSMaterial:
         """The CA's own TLS certificates: issued by itself once running, self-signed before."""
+        with self._exclusive():
+            return self._tls_material()
+
+    def _tls_material(self) -> TLSMaterial:
         names = self.config.tls_names
         main = self._tls_chain("tls", self.config.algorithm, SERVER_PROFILE_BY_KIND[self.config.algorithm.kind], names)
         chains = [main]
@@ -615,8 +633,7 @@ class IntermediateCA:
         request_id = self.store.revoke(serial, reason=reason.name, revoked_by=caller.name, reason_code=reason.code)
         if request_id is None:  # revoked by another call since the look-up
             raise ServiceError(400, _already_revoked(serial))
-        self._crl_der = None
-        self.crl_der()
+        self.crl_der()  # the revocation changed what a CRL lists (the store's trigger counted it)
         log.info("revoked 0x%x (%s) by %s", serial, reason.name, caller.name)
         return self.get_certificate(serial), request_id
 
@@ -664,7 +681,6 @@ class IntermediateCA:
             raise ServiceError(404, f"certificate 0x{serial:x} not found on this CA ({self.config.common_name})")
         request_id, released = outcome
         if released:
-            self._crl_der = None
             self.crl_der()
             log.info("released 0x%x from hold by %s", serial, caller.name)
         else:
@@ -673,22 +689,31 @@ class IntermediateCA:
 
     def crl_der(self, *, now: datetime | None = None) -> bytes:
         """The current full CRL: regenerated after every revocation, and when older than CRL_UPDATE_INTERVAL
-        (so the one served never passes its nextUpdate); kept on disk."""
+        (so the one served never passes its nextUpdate); kept in the store, so every worker serves the
+        same one with the same number (docs/workers.md), and on disk."""
         moment = now or datetime.now(UTC)
-        if self._crl_der is None or self._crl_built_at is None or moment - self._crl_built_at >= CRL_UPDATE_INTERVAL:
+        issuer = self.issuer
+        fingerprint = issuer.certificate.fingerprint(hashes.SHA256()).hex()
+        built_after = moment - CRL_UPDATE_INTERVAL
+        current = self.store.current_crl(issuer=fingerprint, built_after=built_after)
+        if current is not None:
+            return current
+
+        def build(revoked: list[CertRecord], number: int) -> bytes:
             entries = [
                 RevokedEntry(
                     rec.serial,
                     rec.revoked_at or moment,
                     RevocationReason[rec.revocation_reason or "Unspecified"].flag,
                 )
-                for rec in self.store.revoked()
+                for rec in revoked
             ]
-            crl = build_crl(self.issuer, entries, number=self.store.next_crl_number(), now=moment)
-            self._crl_der = crl.public_bytes(serialization.Encoding.DER)
-            self._crl_built_at = moment
-            write_atomic(self.dir / "crl.der", self._crl_der)
-        return self._crl_der
+            return build_crl(issuer, entries, number=number, now=moment).public_bytes(serialization.Encoding.DER)
+
+        der, built = self.store.rebuild_crl(issuer=fingerprint, built_after=built_after, at=moment, build=build)
+        if built:
+            write_atomic(self.dir / "crl.der", der)
+        return der
 
     def _require_agent(self, caller: Caller) -> None:
         if not caller.is_agent:

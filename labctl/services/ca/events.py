@@ -37,7 +37,7 @@ def attach_events(app: web.Application, authority: IntermediateCA, *, agent: Cal
         return web.json_response(events_page(authority, after=_number(request, "after", 0), limit=_limit(request)))
 
     app.router.add_get(EVENTS_PATH, list_events)
-    if authority.config.webhooks:
+    if authority.config.webhooks and authority.config.deliver_events:
         app.cleanup_ctx.append(_delivery(authority))
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import enum
 import re
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -64,6 +64,36 @@ CREATE TABLE IF NOT EXISTS repeat_keys (
     repeat_key  TEXT PRIMARY KEY,
     request_id  INTEGER NOT NULL REFERENCES requests(id)
 );
+-- The CRL every worker serves (docs/workers.md): `revocations` counts changes to what a CRL lists (the
+-- triggers below), `built_from` is the count the stored CRL was built at; equal, and built by the current
+-- issuer within CRL_UPDATE_INTERVAL, it is current. One row.
+CREATE TABLE IF NOT EXISTS crl_state (
+    id          INTEGER PRIMARY KEY CHECK (id = 1),
+    revocations INTEGER NOT NULL DEFAULT 0,
+    built_from  INTEGER,
+    issuer      TEXT,
+    built_at    TEXT,
+    der         BLOB
+);
+INSERT OR IGNORE INTO crl_state (id) VALUES (1);
+CREATE TRIGGER IF NOT EXISTS crl_revocation_changed
+    AFTER UPDATE OF status, revocation_reason ON certs
+    WHEN OLD.status IS NOT NEW.status OR OLD.revocation_reason IS NOT NEW.revocation_reason
+BEGIN
+    UPDATE crl_state SET revocations = revocations + 1;
+END;
+CREATE TRIGGER IF NOT EXISTS crl_revoked_inserted AFTER INSERT ON certs WHEN NEW.status IS NOT 'VALID'
+BEGIN
+    UPDATE crl_state SET revocations = revocations + 1;
+END;
+-- Dogtag's review nonces (a review's, replayed on approve/reject; a certificate's, on revoke): in the
+-- store, so the agent's next call may reach any worker. kind: "request" or "cert"; subject: its ID.
+CREATE TABLE IF NOT EXISTS nonces (
+    kind        TEXT NOT NULL,
+    subject     TEXT NOT NULL,
+    nonce       TEXT NOT NULL,
+    PRIMARY KEY (kind, subject)
+) WITHOUT ROWID;
 """
 
 # Kept by triggers in the transaction of every change to certs: getStatus's counts and a page's total
@@ -196,6 +226,10 @@ def _time(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
+# How long a write waits for another worker's transaction: far beyond one issuance's (about a millisecond).
+BUSY_TIMEOUT_MS = 5000
+
+
 def connect(path: Path) -> sqlite3.Connection:
     """The store's connection: autocommit (transactions are explicit), WAL, durable commits, and
     temporary files in memory.
@@ -207,6 +241,9 @@ def connect(path: Path) -> sqlite3.Connection:
     after the rollback): the soak's rsa CA stopped issuing at its 3,883rd certificate that way.
     """
     db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    # Several worker processes share the database (docs/workers.md): a writer waits for the one before it
+    # (BEGIN IMMEDIATE takes the write lock first, so no deadlock), up to this, instead of failing at once.
+    db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=FULL")
     db.execute("PRAGMA temp_store=MEMORY")
@@ -705,14 +742,62 @@ class Store:
 
     def next_crl_number(self) -> int:
         with self._transaction():
-            row = self._db.execute("SELECT value FROM meta WHERE key = 'crl_number'").fetchone()
-            number = int(row[0]) + 1 if row else 1
-            self._db.execute(
-                "INSERT INTO meta (key, value) VALUES ('crl_number', ?)"
-                " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                (str(number),),
-            )
+            return self._next_crl_number()
+
+    def _next_crl_number(self) -> int:
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'crl_number'").fetchone()
+        number = int(row[0]) + 1 if row else 1
+        self._db.execute(
+            "INSERT INTO meta (key, value) VALUES ('crl_number', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (str(number),),
+        )
         return number
+
+    def current_crl(self, *, issuer: str, built_after: datetime) -> bytes | None:
+        """The stored CRL when it lists the current revocations, by `issuer`, built after `built_after`."""
+        row = self._db.execute(
+            "SELECT der FROM crl_state WHERE id = 1 AND built_from = revocations AND issuer = ? AND built_at > ?",
+            (issuer, built_after.isoformat()),
+        ).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def rebuild_crl(
+        self, *, issuer: str, built_after: datetime, at: datetime, build: Callable[[list[CertRecord], int], bytes]
+    ) -> tuple[bytes, bool]:
+        """The current CRL, built by `build(revoked, number)` and stored unless another worker stored one
+        while this one waited for the write lock.
+
+        Returns:
+            The CRL's DER, and whether this call built it.
+        """
+        with self._transaction():  # BEGIN IMMEDIATE: one worker builds, the others then read what it stored
+            current = self.current_crl(issuer=issuer, built_after=built_after)
+            if current is not None:
+                return current, False
+            der = build(list(self.revoked()), self._next_crl_number())
+            self._db.execute(
+                "UPDATE crl_state SET built_from = revocations, issuer = ?, built_at = ?, der = ? WHERE id = 1",
+                (issuer, at.isoformat(), der),
+            )
+        return der, True
+
+    def put_nonce(self, kind: str, subject: str, nonce: str) -> None:
+        """Remember the nonce of a review of `subject`; a later review replaces it."""
+        with self._transaction():
+            self._db.execute(
+                "INSERT INTO nonces (kind, subject, nonce) VALUES (?, ?, ?)"
+                " ON CONFLICT(kind, subject) DO UPDATE SET nonce = excluded.nonce",
+                (kind, subject, nonce),
+            )
+
+    def take_nonce(self, kind: str, subject: str) -> str | None:
+        """The nonce of the last review of `subject`, forgotten as it is read (it is good for one call)."""
+        with self._transaction():
+            # fetchall: the statement runs to its end before COMMIT.
+            rows = self._db.execute(
+                "DELETE FROM nonces WHERE kind = ? AND subject = ? RETURNING nonce", (kind, subject)
+            ).fetchall()
+        return str(rows[0][0]) if rows else None
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self._db)

@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> None:
     # answer any request, so the workers share nothing but the port (docs/workers.md).
     configure_logging(args.log_level, with_pid=True)
 
-    def worker() -> None:
+    def worker(_index: int) -> None:
         with profiled("est-ra"):
             asyncio.run(run(config, reuse_port=True))
 
