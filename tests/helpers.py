@@ -1,4 +1,4 @@
-"""Certificate assertions and a cached key factory shared by the unit tests.
+"""Certificate assertions, a cached key factory and an EST enrollment shared by the tests.
 
 Key generation is slow (RSA-4096 takes about a second), so `key_for` memoizes keys per
 (algorithm, index) for the whole test session. Tests that need distinct keys ask for
@@ -7,10 +7,17 @@ distinct indexes; tests that need "a key of this algorithm" use index 0.
 
 from __future__ import annotations
 
+import base64
+
+import httpx
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ObjectIdentifier
 
+from labctl.endpoint import Endpoint
+from labctl.est_client import est_ssl_context
+from labctl.pki.issue import build_csr, common_name_subject
 from labctl.pki.keys import KeyAlgorithm, PrivateKey, generate_private_key
 
 __all__ = [
@@ -22,6 +29,7 @@ __all__ = [
     "eku",
     "key_for",
     "key_usage_bits",
+    "simpleenroll",
     "small_ec_key",
     "small_rsa_key",
 ]
@@ -154,3 +162,17 @@ class FakeClock:
     def sleep(self, seconds: float) -> None:
         self.sleeps.append(seconds)
         self.now += seconds
+
+
+def simpleenroll(endpoint: Endpoint, common_name: str, key: PrivateKey | None = None) -> httpx.Response:
+    """POST /.well-known/est/simpleenroll to the endpoint's RA with its EST password, on a connection of
+    its own (with several workers, any one may answer), for a CSR of `key` (a new one by default)."""
+    key = key or generate_private_key(endpoint.hierarchy.algorithm)
+    csr = build_csr(key, common_name_subject(common_name))
+    with httpx.Client(verify=est_ssl_context(endpoint.trust_file)) as client:
+        return client.post(
+            f"{endpoint.ra_url}/.well-known/est/simpleenroll",
+            content=base64.b64encode(csr.public_bytes(serialization.Encoding.DER)),
+            headers={"Content-Type": "application/pkcs10"},
+            auth=(endpoint.username, endpoint.password),
+        )

@@ -20,14 +20,12 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from labctl.endpoint import Endpoint
-from labctl.est_client import est_ssl_context
 from labctl.local import LocalLab
-from labctl.pki.issue import build_csr, common_name_subject
-from labctl.pki.keys import generate_private_key
 from labctl.ports import with_free_ports
 from labctl.state import HierarchyState
 from labctl.topology import DEFAULT_LAB_FILE, parse_lab
 from tests.dogtag_flows import assert_dogtag_semantics, run_from_host
+from tests.helpers import simpleenroll
 
 pytestmark = pytest.mark.integration
 # "<time> [<pid>] INFO labctl.services.http: <peer> GET /ca/ee/ca/getCRL 200 <ms>ms"
@@ -58,17 +56,9 @@ def _agent(endpoint: Endpoint, state: Path) -> httpx.Client:
 
 
 def _enroll(endpoint: Endpoint, name: str) -> int:
-    csr = build_csr(generate_private_key(endpoint.hierarchy.algorithm), common_name_subject(name))
-    with httpx.Client(verify=est_ssl_context(endpoint.trust_file)) as client:
-        response = client.post(
-            f"{endpoint.ra_url}/.well-known/est/simpleenroll",
-            content=base64.b64encode(csr.public_bytes(serialization.Encoding.DER)),
-            headers={"Content-Type": "application/pkcs10"},
-            auth=(endpoint.username, endpoint.password),
-        )
+    response = simpleenroll(endpoint, name)
     assert response.status_code == 200, response.text
-    pkcs7 = base64.b64decode(response.content)
-    [certificate] = serialization.pkcs7.load_der_pkcs7_certificates(pkcs7)
+    [certificate] = serialization.pkcs7.load_der_pkcs7_certificates(base64.b64decode(response.content))
     return certificate.serial_number
 
 

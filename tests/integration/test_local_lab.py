@@ -23,6 +23,7 @@ from labctl.pki.keys import generate_private_key, write_private_key
 from labctl.pki.pkcs7 import load_certs_only
 from labctl.state import HierarchyState
 from labctl.verify import REVOCATION_CHECKS, verify_endpoint
+from tests.helpers import simpleenroll
 
 pytestmark = pytest.mark.integration
 HIERARCHIES = pytest.mark.parametrize("name", ["rsa", "ecc"])
@@ -50,14 +51,7 @@ def test_verify_checks_pass(local_lab, name):
 def test_enroll_with_httpx_returns_certificate_chaining_to_root(local_lab, name):
     endpoint = _endpoint(local_lab, name)
     key = generate_private_key(endpoint.hierarchy.algorithm)
-    csr = build_csr(key, common_name_subject(f"httpx-{name}.cert-lab.local"))
-    with httpx.Client(verify=est_ssl_context(endpoint.trust_file)) as client:
-        response = client.post(
-            f"{endpoint.ra_url}/.well-known/est/simpleenroll",
-            content=base64.b64encode(csr.public_bytes(serialization.Encoding.DER)),
-            headers={"Content-Type": "application/pkcs10"},
-            auth=(endpoint.username, endpoint.password),
-        )
+    response = simpleenroll(endpoint, f"httpx-{name}.cert-lab.local", key)
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/pkcs7-mime; smime-type=certs-only"
     assert response.headers["content-length"] == str(len(response.content))

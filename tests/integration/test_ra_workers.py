@@ -3,23 +3,18 @@ by both workers (the pid in each log line), and SIGTERM stops the RA and its wor
 
 from __future__ import annotations
 
-import base64
 import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
-from cryptography.hazmat.primitives import serialization
 
 from labctl.endpoint import Endpoint
-from labctl.est_client import est_ssl_context
 from labctl.local import LocalLab
-from labctl.pki.issue import build_csr, common_name_subject
-from labctl.pki.keys import generate_private_key
 from labctl.ports import with_free_ports
 from labctl.topology import DEFAULT_LAB_FILE, parse_lab
+from tests.helpers import simpleenroll
 
 pytestmark = pytest.mark.integration
 # "<time> [<pid>] INFO labctl.services.http: <peer> POST /.well-known/est/simpleenroll 200 <ms>ms"
@@ -39,15 +34,7 @@ def two_workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Loca
 
 
 def _enroll(endpoint: Endpoint, name: str) -> int:
-    csr = build_csr(generate_private_key(endpoint.hierarchy.algorithm), common_name_subject(name))
-    with httpx.Client(verify=est_ssl_context(endpoint.trust_file)) as client:  # a connection of its own
-        response = client.post(
-            f"{endpoint.ra_url}/.well-known/est/simpleenroll",
-            content=base64.b64encode(csr.public_bytes(serialization.Encoding.DER)),
-            headers={"Content-Type": "application/pkcs10"},
-            auth=(endpoint.username, endpoint.password),
-        )
-    return response.status_code
+    return simpleenroll(endpoint, name).status_code
 
 
 def _pid_alive(pid: int) -> bool:
