@@ -22,19 +22,22 @@ from types import FrameType
 
 log = logging.getLogger(__name__)
 
-# The default (`workers` unset, "auto") is one worker per CPU the process may run on, at most this. A lab
-# is six services (three hierarchies, CA and RA) beside everything else a workstation runs, and each
-# worker is a Python process (~25 MiB of its own); more is for a lab file to ask (docs/workers.md).
+# The default (`workers` unset, "auto"): one worker per two CPUs the process may run on, 1 to this. A
+# busy hierarchy's RA and CA split the CPUs between them (about 45/55 per enrollment, BENCHMARKS.md), so
+# one worker per CPU for each would put two workers on every core: measured on 2 CPUs, that costs 10-30%
+# more CPU per enrollment and doubles p99 for no throughput (BENCHMARKS.md, "Worker processes"). The cap:
+# a lab is six services beside whatever else the machine runs, each worker a Python process (~25 MiB of
+# its own); more is for a lab file to ask (docs/workers.md).
 MAX_DEFAULT_WORKERS = 4
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 def default_workers() -> int:
-    """One per CPU in this process's affinity mask (a container's --cpuset-cpus), 1 to MAX_DEFAULT_WORKERS.
+    """One per two CPUs in this process's affinity mask (a container's --cpuset-cpus), 1 to MAX_DEFAULT_WORKERS.
 
     os.cpu_count() would count the host's CPUs; a CPU quota (--cpus) shows in neither.
     """
-    return max(1, min(len(os.sched_getaffinity(0)), MAX_DEFAULT_WORKERS))
+    return max(1, min(len(os.sched_getaffinity(0)) // 2, MAX_DEFAULT_WORKERS))
 
 
 def run_workers(count: int, worker: Callable[[int], None], *, orphan_poll_s: float = 1.0) -> int:

@@ -1,6 +1,8 @@
 """Two labs on one host: `--lab NAME` with `--subnets auto --ports auto` beside the default lab.
 
-Both are verified while both run, and taking the second down leaves the default one untouched.
+Both are verified while both run, and taking the second down leaves the default one untouched. The
+second lab's file sets two worker processes for every CA and RA (docs/workers.md; auto gives one on 2
+CPUs): the whole of verify then runs against services of several workers, in podman.
 """
 
 from __future__ import annotations
@@ -14,17 +16,25 @@ import pytest
 from labctl.placement import RECORDED_LAB
 from labctl.runtime.base import LAB_LABEL
 from labctl.runtime.podman import PodmanRuntime
-from labctl.topology import load_lab
+from labctl.topology import dump_lab, load_lab, with_workers
 from tests.e2e.conftest import VERIFY_CHECKS, LabCLI
 
 SECOND = "e2e-second"
+WORKERS = 2
+_PARENT_PIDS = (
+    "import glob\n"
+    "for path in glob.glob('/proc/[0-9]*/stat'):\n"
+    "    print(open(path).read().rsplit(') ', 1)[1].split()[1])\n"
+)
 
 
 @pytest.fixture(scope="module")
 def second(lab_cli: LabCLI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabCLI]:
     cli = LabCLI(tmp_path_factory.mktemp("second-state"), lab_cli.lab)
+    lab_file = tmp_path_factory.mktemp("second-lab") / "lab.toml"
+    lab_file.write_text(dump_lab(with_workers(lab_cli.lab, ca=WORKERS, ra=WORKERS)), encoding="utf-8")
     cli.run("--lab", SECOND, "down", "--volumes")
-    cli.run("--lab", SECOND, "up", "--subnets", "auto", "--ports", "auto", timeout=900)
+    cli.run("--config", str(lab_file), "--lab", SECOND, "up", "--subnets", "auto", "--ports", "auto", timeout=900)
     try:
         yield cli
     finally:
@@ -49,6 +59,17 @@ def test_both_labs_verify_while_both_run(lab_cli: LabCLI, second: LabCLI) -> Non
         output = cli.run(*args, "verify", "--json").stdout
         results = [json.loads(line) for line in output.splitlines()]
         assert len(results) == VERIFY_CHECKS and all(r["passed"] for r in results), output
+
+
+def test_each_service_of_the_second_lab_runs_its_workers(second: LabCLI, runtime: PodmanRuntime) -> None:
+    placed = load_lab(second.state_dir / RECORDED_LAB)
+    for hierarchy in placed.hierarchies:
+        assert (hierarchy.ca.workers, hierarchy.ra.workers) == (WORKERS, WORKERS)
+        for container in (hierarchy.ca.container, hierarchy.ra.container):
+            # The service is PID 1 and its workers are its children: each process's parent PID, from /proc.
+            result = runtime.exec(container, ("python", "-c", _PARENT_PIDS))
+            parents = result.output.split()
+            assert parents.count("1") >= WORKERS, (container, result.output)
 
 
 def test_status_of_the_second_lab_finds_its_recorded_ports(second: LabCLI) -> None:

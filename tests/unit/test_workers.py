@@ -13,8 +13,13 @@ import pytest
 from labctl.services.workers import MAX_DEFAULT_WORKERS, default_workers, run_workers
 
 
-def test_default_workers_follow_the_affinity_mask_capped() -> None:
-    assert default_workers() == max(1, min(len(os.sched_getaffinity(0)), MAX_DEFAULT_WORKERS))
+@pytest.mark.parametrize(("cpus", "workers"), [(1, 1), (2, 1), (3, 1), (4, 2), (8, 4), (16, 4), (64, 4)])
+def test_default_workers_are_one_per_two_cpus_of_the_affinity_mask_capped(
+    monkeypatch: pytest.MonkeyPatch, cpus: int, workers: int
+) -> None:
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: set(range(cpus)))
+    assert MAX_DEFAULT_WORKERS == 4
+    assert default_workers() == workers
 
 
 def _wait_for_files(directory: Path, count: int, *, timeout_s: float = 10.0) -> list[Path]:
