@@ -13,11 +13,12 @@ import contextlib
 import functools
 import logging
 import os
+import select
 import signal
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from types import FrameType
 
 log = logging.getLogger(__name__)
@@ -70,11 +71,14 @@ def run_workers(count: int, worker: Callable[[int], None], *, orphan_poll_s: flo
             children.add(pid)
     finally:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+    if stopping:
+        # The mask holds for this thread only: a signal another thread took can have run stop_all
+        # between two forks, before the later workers existed.
+        stop_all()
     log.info("%d workers: pids %s", count, " ".join(str(pid) for pid in sorted(children)))
     result = 0
     try:
-        while children:
-            pid, status = os.wait()  # PEP 475: a signal runs stop_all, then the wait resumes
+        for pid, status in _exits(children):
             children.discard(pid)
             code = os.waitstatus_to_exitcode(status)
             if not stopping:
@@ -87,6 +91,29 @@ def run_workers(count: int, worker: Callable[[int], None], *, orphan_poll_s: flo
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return result
+
+
+def _exits(children: set[int]) -> Iterator[tuple[int, int]]:
+    """(pid, wait status) of each of `children` as it exits, until all have.
+
+    Through a pidfd per child (pidfd_open(2), Linux 5.3), not os.wait(): that reaps any child of the
+    process, and a process that has others (a test runner, say) would take theirs for a worker's.
+    """
+    fds = {os.pidfd_open(pid): pid for pid in children}
+    poller = select.poll()
+    for fd in fds:
+        poller.register(fd, select.POLLIN)
+    try:
+        while fds:
+            for fd, _events in poller.poll():  # PEP 475: a signal runs stop_all, then the poll resumes
+                pid = fds.pop(fd)
+                poller.unregister(fd)
+                os.close(fd)
+                _, status = os.waitpid(pid, 0)
+                yield pid, status
+    finally:
+        for fd in fds:
+            os.close(fd)
 
 
 def _run_child(

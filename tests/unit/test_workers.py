@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -53,6 +54,21 @@ def test_sigterm_to_the_parent_stops_every_worker(tmp_path: Path) -> None:
         with pytest.raises(ChildProcessError):
             os.waitpid(pid, os.WNOHANG)  # reaped by run_workers
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_another_child_of_the_process_is_not_taken_for_a_worker(tmp_path: Path) -> None:
+    """A test runner has children of its own: one that exits while the workers run is neither reaped nor
+    a worker's exit (os.wait() took it for one, in CI)."""
+    other = subprocess.Popen(["sleep", "0.2"])
+
+    def terminate_after_the_other_exits() -> None:
+        _wait_for_files(tmp_path, 2)
+        time.sleep(0.6)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=terminate_after_the_other_exits, daemon=True).start()
+    assert run_workers(2, lambda _index: _until_sigterm(tmp_path)) == 0
+    assert other.wait(timeout=5) == 0  # its status is still there for its owner
 
 
 def test_a_worker_that_fails_stops_the_others(tmp_path: Path) -> None:
