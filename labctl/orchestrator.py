@@ -465,15 +465,16 @@ class Orchestrator:
     def status(self) -> list[ServiceStatus]:
         result = []
         for hierarchy in self.lab.hierarchies:
-            for role, name, port in (
+            services: tuple[tuple[Role, str, int], ...] = (
                 ("ca", hierarchy.ca.container, hierarchy.ca.port),
                 ("ra", hierarchy.ra.container, hierarchy.ra.port),
-            ):
+            )
+            for role, name, port in services:
                 info = self.runtime.inspect_container(name)
                 if info is None or info.labels.get(LAB_LABEL) != self.lab.name:
                     result.append(ServiceStatus(hierarchy.name, role, name, "missing", "-", None, port))
                     continue
-                health = self.runtime.run_healthcheck(name).value if info.is_running else "-"
+                health = self._health(name, self._probe_target(hierarchy, role)) if info.is_running else "-"
                 ca_status, counts = self._ca_status(port) if role == "ca" and info.is_running else (None, {})
                 root = self._root_fingerprint(hierarchy) if role == "ca" else None
                 result.append(
@@ -482,6 +483,13 @@ class Orchestrator:
                     )
                 )
         return result
+
+    def _health(self, name: str, target: ProbeTarget | None) -> str:
+        """The health check's verdict: asked from the host where it can run there (as a no-op `up` asks,
+        no exec), else, and whenever the host gets no healthy answer, by the container's own check."""
+        if self._healthy_from_host(target):
+            return Health.HEALTHY.value
+        return self.runtime.run_healthcheck(name).value
 
     def _root_fingerprint(self, hierarchy: Hierarchy) -> str | None:
         root_cert = HierarchyState(self.state_dir / hierarchy.name).root_cert  # no mkdir: status changes nothing

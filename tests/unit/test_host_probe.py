@@ -1,4 +1,4 @@
-"""A no-op `up` asks the services from the host (labctl.probe) before it execs their health checks.
+"""A no-op `up` and `status` ask the services from the host (labctl.probe) before they exec health checks.
 
 The orchestrator on FakeRuntime with a fake probe: a healthy answer spares the exec, anything else falls
 back to the container's check as before, and a check the host cannot run (the pqc RA's) is never asked.
@@ -89,6 +89,22 @@ def test_a_no_op_up_answered_healthy_from_the_host_runs_no_container_health_chec
     assert sorted(target.role for target in probe.asked) == ["ca", "ra"]
     steps = {step.step_id for step in build_plan(up_rig.lab.hierarchies).steps}
     assert up_rig.statuses(StepStatus.SKIPPED) == steps  # still a no-op: kept, and healthy without asking again
+
+
+def test_status_answered_healthy_from_the_host_runs_no_container_health_check(up_rig: LabRig) -> None:
+    with_probe(up_rig, FakeProbe(healthy=True))
+    checked = counting_healthchecks(up_rig)
+    assert {s.health for s in up_rig.orchestrator.status()} == {"healthy"}
+    assert checked == []
+
+
+def test_status_reports_the_container_check_when_the_host_gets_no_healthy_answer(up_rig: LabRig) -> None:
+    with_probe(up_rig, FakeProbe(healthy=False))
+    up_rig.runtime.on_healthcheck[RA] = lambda runtime, name: Health.UNHEALTHY
+    checked = counting_healthchecks(up_rig)
+    by_role = {s.role: s.health for s in up_rig.orchestrator.status()}
+    assert by_role == {"ca": "healthy", "ra": "unhealthy"}  # the container's verdict, not the host's silence
+    assert sorted(checked) == sorted([CA, RA])
 
 
 def test_a_no_op_up_falls_back_to_the_container_check_when_the_host_gets_no_healthy_answer(up_rig: LabRig) -> None:
