@@ -41,8 +41,8 @@ class IntermediateCA:
     # (labctl.services.ca.public). None: no such port, and certificates carry no CRL DP or AIA (labs
     # recorded before the key existed).
     http_port: int | None = None
-    # Worker processes serving the CA's ports (docs/workers.md); None: one per CPU the container may use,
-    # at most labctl.services.workers.MAX_DEFAULT_WORKERS. Rendered into the CA's command line.
+    # Worker processes serving the CA's ports (docs/workers.md); None: auto, one per two CPUs the container
+    # may use, 1 to 4 (labctl.services.workers.default_workers). Rendered into the CA's command line.
     workers: int | None = None
 
 
@@ -60,8 +60,8 @@ class RegistrationAuthority:
     # Who approves EST enrollments: "auto" (the RA, as agent) or "manual" (a CA agent: `labctl approve`;
     # the RA answers 202 Retry-After until then, RFC 7030 section 4.2.3). Rendered into backend.conf.
     approval: str = "auto"
-    # Worker processes serving the RA's port (docs/workers.md); None: one per CPU the container may use,
-    # at most 16 (labctl.services.workers.default_workers). Rendered into server.conf.
+    # Worker processes serving the RA's port (docs/workers.md); None: auto, one per two CPUs the container
+    # may use, 1 to 4 (labctl.services.workers.default_workers). Rendered into server.conf.
     workers: int | None = None
 
 

@@ -21,6 +21,8 @@ import traceback
 from collections.abc import Callable, Iterator
 from types import FrameType
 
+from labctl.services.profiling import profiled
+
 log = logging.getLogger(__name__)
 
 # The default (`workers` unset, "auto"): one worker per two CPUs the process may run on, 1 to this. A
@@ -39,6 +41,32 @@ def default_workers() -> int:
     os.cpu_count() would count the host's CPUs; a CPU quota (--cpus) shows in neither.
     """
     return max(1, min(len(os.sched_getaffinity(0)) // 2, MAX_DEFAULT_WORKERS))
+
+
+def worker_count(requested: int | None, *ports: int | None) -> int:
+    """`requested`, or for auto (None) default_workers(); but one when a port is 0 (tests): the kernel picks
+    a port per socket, so workers could not share it."""
+    if requested is not None:
+        return requested
+    return 1 if 0 in ports else default_workers()
+
+
+def run_service(service: str, count: int, serve: Callable[[int], None]) -> int:
+    """Run `serve(index)`, profiled as `service` (labctl.services.profiling): in this process (index 0) when
+    `count` is 1, else in `count` workers (run_workers).
+
+    Returns:
+        0 for one process; run_workers' exit code for several.
+    """
+
+    def profiled_serve(index: int) -> None:
+        with profiled(service):
+            serve(index)
+
+    if count == 1:
+        profiled_serve(0)
+        return 0
+    return run_workers(count, profiled_serve)
 
 
 def run_workers(count: int, worker: Callable[[int], None], *, orphan_poll_s: float = 1.0) -> int:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from labctl.services.workers import MAX_DEFAULT_WORKERS, default_workers, run_workers
+from labctl.services.workers import MAX_DEFAULT_WORKERS, default_workers, run_workers, worker_count
 
 
 @pytest.mark.parametrize(("cpus", "workers"), [(1, 1), (2, 1), (3, 1), (4, 2), (8, 4), (16, 4), (64, 4)])
@@ -21,6 +21,13 @@ def test_default_workers_are_one_per_two_cpus_of_the_affinity_mask_capped(
     monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: set(range(cpus)))
     assert MAX_DEFAULT_WORKERS == 4
     assert default_workers() == workers
+
+
+def test_worker_count_is_the_setting_else_auto_but_one_on_a_port_the_kernel_picks() -> None:
+    assert worker_count(3, 8443, 0) == 3  # set explicitly: as set
+    assert worker_count(None, 8443, None) == default_workers()  # auto; no plain-HTTP port
+    assert worker_count(None, 8443, 0) == 1  # port 0: each worker would get a port of its own
+    assert worker_count(None, 0) == 1
 
 
 def _wait_for_files(directory: Path, count: int, *, timeout_s: float = 10.0) -> list[Path]:

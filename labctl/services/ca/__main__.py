@@ -20,8 +20,7 @@ from labctl.services.ca.app import create_app
 from labctl.services.ca.authority import CAConfig, CAState, IntermediateCA
 from labctl.services.ca.public import create_public_app
 from labctl.services.http import configure_logging, plain_listener, serve, server_ssl_context
-from labctl.services.profiling import profiled
-from labctl.services.workers import default_workers, run_workers
+from labctl.services.workers import run_service, worker_count
 
 # How often a CA awaiting its certificate looks for it in the data dir.
 INSTALL_POLL_S = 0.2
@@ -146,23 +145,17 @@ def prepare(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    # Port 0 (tests): the kernel picks a port per socket, so workers could not share one.
-    workers = args.workers or (default_workers() if args.port and args.http_port != 0 else 1)
-    if workers == 1:
-        configure_logging(args.log_level)
-        with profiled("ca"):
-            asyncio.run(run(args))
-        return
-    # Each worker has its own SQLite connection; serials, nonces and the CRL live in the store, the
-    # CA's own files are written under a lock, one worker delivers webhooks (docs/workers.md).
-    configure_logging(args.log_level, with_pid=True)
-    prepare(args)
+    count = worker_count(args.workers, args.port, args.http_port)
+    configure_logging(args.log_level, with_pid=count > 1)
+    if count > 1:
+        # Each worker has its own SQLite connection; serials, nonces and the CRL live in the store, the
+        # CA's own files are written under a lock, one worker delivers webhooks (docs/workers.md).
+        prepare(args)
 
-    def worker(index: int) -> None:
-        with profiled("ca"):
-            asyncio.run(run(args, reuse_port=True, deliver_events=index == 0))
+    def serve(index: int) -> None:
+        asyncio.run(run(args, reuse_port=count > 1, deliver_events=index == 0))
 
-    code = run_workers(workers, worker)
+    code = run_service("ca", count, serve)
     if code:
         raise SystemExit(f"labctl-ca: a worker exited with code {code}")
 

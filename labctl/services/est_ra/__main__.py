@@ -23,8 +23,7 @@ from labctl.services.est_ra.backend import DogtagRABackend
 from labctl.services.est_ra.config import READY_MARKER, Approval, ConfigError, RAConfig, load_config
 from labctl.services.est_ra.fullcmc import CMCSigner, FullCMC
 from labctl.services.http import configure_logging, serve, server_ssl_context
-from labctl.services.profiling import profiled
-from labctl.services.workers import default_workers, run_workers
+from labctl.services.workers import run_service, worker_count
 
 log = logging.getLogger("labctl.est_ra")
 
@@ -121,21 +120,16 @@ def main(argv: list[str] | None = None) -> None:
         config = load_config(args.conf_dir)
     except LabctlError as exc:
         parser.exit(2, f"labctl-est-ra: {exc}\n")
-    # Port 0 (tests): the kernel picks a port per socket, so workers could not share one.
-    workers = config.server.workers or (default_workers() if config.server.port else 1)
-    if workers == 1:
-        with profiled("est-ra"):
-            asyncio.run(run(config))
-        return
-    # The RA keeps no state between requests beyond its backend's connection pool: any worker may
-    # answer any request, so the workers share nothing but the port (docs/workers.md).
-    configure_logging(args.log_level, with_pid=True)
+    count = worker_count(config.server.workers, config.server.port)
+    if count > 1:
+        # The RA keeps no state between requests beyond its backend's connection pool: any worker may
+        # answer any request, so the workers share nothing but the port (docs/workers.md).
+        configure_logging(args.log_level, with_pid=True)
 
-    def worker(_index: int) -> None:
-        with profiled("est-ra"):
-            asyncio.run(run(config, reuse_port=True))
+    def serve(_index: int) -> None:
+        asyncio.run(run(config, reuse_port=count > 1))
 
-    code = run_workers(workers, worker)
+    code = run_service("est-ra", count, serve)
     if code:
         parser.exit(code, f"labctl-est-ra: a worker exited with code {code}\n")
 
