@@ -106,6 +106,7 @@ def _host_ceilings(lab: Lab, args: argparse.Namespace, report: dict[str, Any]) -
             "sign_per_s": round(ceiling.sign_per_s, 1),
             "serverkeygen_per_s": round(ceiling.serverkeygen_per_s, 1),
             "issue_cpu_ms": ceiling.issue_cpu_ms,
+            "pop_cpu_ms": ceiling.pop_cpu_ms,
         }
         if host_supports_tls(hierarchy.algorithm):
             handshakes = asyncio.run(measure_handshake_ceiling(hierarchy.algorithm, args.duration))

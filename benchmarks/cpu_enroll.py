@@ -5,8 +5,8 @@
 
 Brings the hierarchy up as host processes (LocalLab) once, then runs simpleenroll keep-alive at the
 given concurrency `--repeat` times, each with the RA's and the CA's CPU read from /proc around it
-(benchmarks/cpu.py), and the one-core issuance CPU ms measured between them (labctl.ceiling). One
-line of JSON per run on stdout. With LABCTL_PROFILE=DIR set, both services write a cProfile of their
+(benchmarks/cpu.py), and the one-core issuance and proof-of-possession CPU ms measured between them
+(labctl.ceiling; "bound" is the efficiency the crypto alone allows). One line of JSON per run on stdout. With LABCTL_PROFILE=DIR set, both services write a cProfile of their
 whole run into DIR when they stop (labctl/services/profiling.py).
 """
 
@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 from benchmarks.cpu import add_cpu, service_sampler
 from labctl.ceiling import measure_ceiling
-from labctl.cputime import efficiency
+from labctl.cputime import efficiency, efficiency_bound
 from labctl.est_client import est_ssl_context
 from labctl.loadgen import measure_enrollment
 from labctl.local import LocalLab
@@ -65,9 +65,10 @@ def main() -> int:
                     )  # fmt: skip
                 result = asdict(row)
                 add_cpu([result], cpu)
-                issuance = measure_ceiling(hierarchy.algorithm, seconds=1.0).issue_cpu_ms
-                result["issue_cpu_ms"] = issuance
-                result["efficiency"] = efficiency(issuance, result["cpu"]["total_ms"])
+                ceiling = measure_ceiling(hierarchy.algorithm, seconds=1.0)
+                result["issue_cpu_ms"], result["pop_cpu_ms"] = ceiling.issue_cpu_ms, ceiling.pop_cpu_ms
+                result["efficiency"] = efficiency(ceiling.issue_cpu_ms, result["cpu"]["total_ms"])
+                result["bound"] = efficiency_bound(ceiling.issue_cpu_ms, ceiling.pop_cpu_ms)
                 failed |= bool(row.errors)
                 print(json.dumps(result), flush=True)
         finally:

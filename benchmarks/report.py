@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from labctl.cputime import efficiency
+from labctl.cputime import efficiency, efficiency_bound
 
 MB = 1000 * 1000
 
@@ -56,18 +56,23 @@ def _enrollment_table(
 
 CPU_COLUMNS = (
     "| hierarchy | mode | c | enrollments/s | errors | p99 ms | RA CPU ms | CA CPU ms | RA+CA CPU ms"
-    " | issuance CPU ms (1 core) | efficiency (issuance / RA+CA) |"
+    " | issuance CPU ms (1 core) | efficiency (issuance / RA+CA) | PoP check CPU ms (1 core)"
+    " | bound (issuance / (issuance + 2 PoP)) |"
 )
 
 
 def cpu_table(
-    rows_by_hierarchy: Mapping[str, Sequence[Mapping[str, Any]]], issue_cpu_ms: Mapping[str, float]
+    rows_by_hierarchy: Mapping[str, Sequence[Mapping[str, Any]]],
+    issue_cpu_ms: Mapping[str, float],
+    pop_cpu_ms: Mapping[str, float],
 ) -> list[str]:
     """RA, CA and RA+CA CPU ms per successful enrollment of each load row that measured them (labctl.cputime),
-    beside the one-core issuance CPU ms of the same algorithm in the same run (labctl.ceiling) and their ratio."""
-    lines = [CPU_COLUMNS, "|---|---|---|---|---|---|---|---|---|---|---|"]
+    beside the one-core issuance CPU ms of the same algorithm in the same run (labctl.ceiling) and their ratio;
+    then the one-core CPU ms of a proof-of-possession check and the bound it puts on that ratio (the RA and the
+    CA each make one, as Dogtag's do: labctl.cputime.efficiency_bound)."""
+    lines = [CPU_COLUMNS, "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, rows in rows_by_hierarchy.items():
-        issuance = issue_cpu_ms.get(name)
+        issuance, pop = issue_cpu_ms.get(name), pop_cpu_ms.get(name)
         for row in rows:
             cpu = row.get("cpu")
             if not isinstance(cpu, Mapping):
@@ -76,15 +81,19 @@ def cpu_table(
             lines.append(
                 f"| {name} | {mode} | {row['concurrency']} | {row['per_s']} | {row['errors']} | {row['p99_ms']}"
                 f" | {_number(cpu.get('ra_ms'))} | {_number(cpu.get('ca_ms'))} | {_number(cpu.get('total_ms'))}"
-                f" | {_number(issuance)} | {_number(efficiency(issuance, cpu.get('total_ms')))} |"
+                f" | {_number(issuance)} | {_number(efficiency(issuance, cpu.get('total_ms')))}"
+                f" | {_number(pop)} | {_number(efficiency_bound(issuance, pop))} |"
             )
     return lines if len(lines) > 2 else []
 
 
 def _cpu_section(
-    title: str, rows_by_hierarchy: Mapping[str, Sequence[Mapping[str, Any]]], issue_cpu_ms: Mapping[str, float]
+    title: str,
+    rows_by_hierarchy: Mapping[str, Sequence[Mapping[str, Any]]],
+    issue_cpu_ms: Mapping[str, float],
+    pop_cpu_ms: Mapping[str, float],
 ) -> list[str]:
-    table = cpu_table(rows_by_hierarchy, issue_cpu_ms)
+    table = cpu_table(rows_by_hierarchy, issue_cpu_ms, pop_cpu_ms)
     return ["", f"CPU per enrollment, {title}:", "", *table] if table else []
 
 
@@ -183,11 +192,12 @@ def markdown(report: Mapping[str, Any]) -> str:
     container_crypto = (container.get("ceilings") or {}).get("crypto_ceiling", {})
 
     host_issue_cpu = {name: c["issue_cpu_ms"] for name, c in report["ceiling"].items() if c.get("issue_cpu_ms")}
+    host_pop_cpu = {name: c["pop_cpu_ms"] for name, c in report["ceiling"].items() if c.get("pop_cpu_ms")}
     if report["enrollment"]:
         lines += ["", "Enrollment, CA and RA as processes on the host (load client on the host):", ""]
         ceilings = {name: c["issue_per_s"] for name, c in report["ceiling"].items()}
         lines += _enrollment_table(report["enrollment"], ceilings)
-        lines += _cpu_section("CA and RA as processes on the host", report["enrollment"], host_issue_cpu)
+        lines += _cpu_section("CA and RA as processes on the host", report["enrollment"], host_issue_cpu, host_pop_cpu)
     # The CA issues in its container: the container's ceilings, wherever the load client runs.
     in_container = {
         name: round(container_crypto[algorithm]["issue_per_s"], 1)
@@ -195,6 +205,7 @@ def markdown(report: Mapping[str, Any]) -> str:
         if algorithm in container_crypto
     }
     container_issue_cpu = _container_ceilings(podman, "issue_cpu_ms", digits=3)
+    container_pop_cpu = _container_ceilings(podman, "pop_cpu_ms", digits=3)
     if container.get("enrollment"):
         lines += ["", "Enrollment, the podman lab (load client in a container on the hierarchy's network):", ""]
         lines += _enrollment_table(container["enrollment"], in_container)
@@ -202,6 +213,7 @@ def markdown(report: Mapping[str, Any]) -> str:
             "the podman lab (load client in a container on the hierarchy's network)",
             container["enrollment"],
             container_issue_cpu,
+            container_pop_cpu,
         )
     if podman.get("published"):
         lines += ["", "Enrollment, the podman lab (load client on the host, through the RA's published port):", ""]
@@ -210,6 +222,7 @@ def markdown(report: Mapping[str, Any]) -> str:
             "the podman lab (load client on the host, through the RA's published port)",
             podman["published"],
             container_issue_cpu,
+            container_pop_cpu,
         )
     lines += serverkeygen_tables(report)
     lines += ocsp_tables(report)

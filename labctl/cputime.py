@@ -125,6 +125,15 @@ def efficiency(issue_cpu_ms: float | None, total_ms: float | None) -> float | No
     return round(issue_cpu_ms / total_ms, 2)
 
 
+def efficiency_bound(issue_cpu_ms: float | None, pop_cpu_ms: float | None) -> float | None:
+    """The highest efficiency an enrollment can have: its cryptography alone, the issuance and the two
+    proof-of-possession checks (the RA's and the CA's, as Dogtag makes them: labctl.ceiling.Ceiling), with
+    TLS, HTTP, JSON, SQLite and logging costing nothing."""
+    if not issue_cpu_ms or not pop_cpu_ms:
+        return None
+    return round(issue_cpu_ms / (issue_cpu_ms + 2 * pop_cpu_ms), 2)
+
+
 class CpuSampler:
     """Samples the CPU seconds of named process trees every `interval_s` on a thread of its own, until stopped.
 

@@ -682,6 +682,7 @@ def parse_records(output: str) -> LoadReport:
                     _float(data, "sign_per_s"),
                     _float(data, "serverkeygen_per_s"),
                     _float(data, "issue_cpu_ms"),
+                    _float(data, "pop_cpu_ms"),
                 )
             )
         else:

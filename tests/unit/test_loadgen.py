@@ -64,7 +64,7 @@ def test_records_round_trip_among_other_lines() -> None:
             '{"error": "not a record"}',
             record_line(RecordKind.CLIENT_CEILING, SUMMARY),
             record_line(RecordKind.HANDSHAKE_CEILING, SUMMARY),
-            record_line(RecordKind.CRYPTO_CEILING, Ceiling("ml-dsa-87", 579.6, 608.3, 401.2, 1.72)),
+            record_line(RecordKind.CRYPTO_CEILING, Ceiling("ml-dsa-87", 579.6, 608.3, 401.2, 1.72, 0.45)),
         ]
     )
     report = parse_records(output)
@@ -72,7 +72,7 @@ def test_records_round_trip_among_other_lines() -> None:
     assert report.enrollment == [SUMMARY]
     assert report.client_ceiling == [SUMMARY]
     assert report.handshake_ceiling == [SUMMARY]
-    assert report.crypto_ceiling == [Ceiling("ml-dsa-87", 579.6, 608.3, 401.2, 1.72)]
+    assert report.crypto_ceiling == [Ceiling("ml-dsa-87", 579.6, 608.3, 401.2, 1.72, 0.45)]
 
 
 def test_no_records_is_an_empty_report() -> None:
@@ -88,9 +88,10 @@ def test_integer_rates_are_read_as_numbers() -> None:
             "sign_per_s": 3861,
             "serverkeygen_per_s": 1002,
             "issue_cpu_ms": 1,
+            "pop_cpu_ms": 2,
         }
     )
-    assert parse_records(line).crypto_ceiling == [Ceiling("ec-p384", 1696.0, 3861.0, 1002.0, 1.0)]
+    assert parse_records(line).crypto_ceiling == [Ceiling("ec-p384", 1696.0, 3861.0, 1002.0, 1.0, 2.0)]
 
 
 @pytest.mark.parametrize(
@@ -140,6 +141,7 @@ def test_bench_ceiling_prints_records_the_host_reads() -> None:
     assert [c.algorithm for c in report.crypto_ceiling] == ["ec-p384"]
     assert report.crypto_ceiling[0].serverkeygen_per_s > 0
     assert report.crypto_ceiling[0].issue_cpu_ms > 0
+    assert report.crypto_ceiling[0].pop_cpu_ms > 0
     assert [(row.label, row.keepalive) for row in report.handshake_ceiling] == [("ec-p384", False)]
     assert all(row.errors == 0 for row in [*report.client_ceiling, *report.handshake_ceiling])
 

@@ -645,18 +645,10 @@ class Store:
             )
             if cursor.rowcount != 1:
                 return None
-            subject, profile_id = self._db.execute(
-                "SELECT subject, profile_id FROM certs WHERE serial = ?", (f"{serial:x}",)
-            ).fetchone()
-            request_id = self._complete_request(
-                "revocation",
-                profile_id=profile_id,
-                csr_der=None,
-                subject=subject,
-                requester=revoked_by,
-                serial=f"{serial:x}",
-                at=now,
-            )
+            recorded = self._status_request("revocation", serial, requester=revoked_by, at=now)
+            if recorded is None:  # not after the UPDATE above found the row; for the type checker
+                return None
+            request_id, subject, profile_id = recorded
             self.outbox.append(
                 EventType.REVOKED,
                 serial=serial,
@@ -689,22 +681,12 @@ class Store:
                 (CertStatus.VALID.value, f"{serial:x}", CertStatus.REVOKED.value, reason),
             )
             released = cursor.rowcount == 1
-            row = self._db.execute(
-                "SELECT subject, profile_id FROM certs WHERE serial = ?", (f"{serial:x}",)
-            ).fetchone()
-            if row is None:
-                return None
-            subject, profile_id = row
-            request_id = self._complete_request(
-                "unrevocation",
-                profile_id=profile_id,
-                csr_der=None,
-                subject=subject,
-                requester=released_by,
-                serial=f"{serial:x}",
-                at=now,
-                error=None if released else error,
+            recorded = self._status_request(
+                "unrevocation", serial, requester=released_by, at=now, error=None if released else error
             )
+            if recorded is None:
+                return None
+            request_id, subject, profile_id = recorded
             if released:
                 self.outbox.append(
                     EventType.RELEASED,
@@ -715,6 +697,31 @@ class Store:
                     time=moment,
                 )
         return request_id, released
+
+    def _status_request(
+        self, kind: str, serial: int, *, requester: str, at: str, error: str | None = None
+    ) -> tuple[int, str, str] | None:
+        """Record a revocation or an unrevocation of `serial` as a completed request of its own (Dogtag keeps
+        one per status change), inside the caller's transaction.
+
+        Returns:
+            The request's ID and the certificate's subject and profile; None for an unknown serial.
+        """
+        row = self._db.execute("SELECT subject, profile_id FROM certs WHERE serial = ?", (f"{serial:x}",)).fetchone()
+        if row is None:
+            return None
+        subject, profile_id = row
+        request_id = self._complete_request(
+            kind,
+            profile_id=profile_id,
+            csr_der=None,
+            subject=subject,
+            requester=requester,
+            serial=f"{serial:x}",
+            at=at,
+            error=error,
+        )
+        return request_id, subject, profile_id
 
     def revoked(self) -> Iterator[CertRecord]:
         for row in self._db.execute(
