@@ -14,7 +14,7 @@ import pytest
 
 from labctl import probe as probe_module
 from labctl.events import StepStatus
-from labctl.orchestrator import Orchestrator
+from labctl.orchestrator import EXEC_POLL_S, HOST_POLL_S, Orchestrator
 from labctl.pki.keys import KeyAlgorithm
 from labctl.plan import build_plan
 from labctl.probe import Probe, ProbeTarget, probe_target
@@ -153,6 +153,41 @@ def test_a_no_op_up_never_asks_the_host_about_the_pqc_ra(tmp_path: Path, no_ml_d
     assert [target.role for target in probe.asked] == ["ca"]
     assert checked == [rig.hierarchy.ra.container]
     assert not rig.runtime.calls_of("create_container")
+
+
+class HealthyAfter:
+    """A service starting, as the host sees it: healthy once asked about it more than `asks` times."""
+
+    def __init__(self, asks: int) -> None:
+        self.asks = asks
+        self.asked: dict[str, int] = {}
+
+    def __call__(self, target: ProbeTarget) -> bool:
+        self.asked[target.role] = self.asked.get(target.role, 0) + 1
+        return self.asked[target.role] > self.asks
+
+
+def test_a_first_up_waits_on_the_host_and_runs_each_container_check_once(rig: LabRig) -> None:
+    """Execs that can only fail (the service still starting) are not made: the host asks every HOST_POLL_S, and
+    the container's own check runs once the host gets a healthy answer, so podman records the health."""
+    probe = HealthyAfter(asks=5)  # answers at the 6th ask: within EXEC_POLL_S of the first
+    assert probe.asks * HOST_POLL_S < EXEC_POLL_S
+    with_probe(rig, probe)
+    checked = counting_healthchecks(rig)
+    rig.up()
+    assert sorted(checked) == sorted([CA, RA])
+    assert probe.asked == {"ca": 6, "ra": 6}
+    assert {"ecc/ca/healthy", "ecc/ra/healthy"} <= rig.statuses(StepStatus.DONE)  # they waited
+
+
+def test_a_host_that_never_gets_an_answer_still_brings_the_lab_up(rig: LabRig) -> None:
+    """The host's answer only hurries the wait: where the published ports are out of its reach, the
+    container's check decides, every EXEC_POLL_S."""
+    with_probe(rig, FakeProbe(healthy=False))
+    checked = counting_healthchecks(rig)
+    rig.up()
+    assert sorted(checked) == sorted([CA, RA])  # each healthy at its first check, EXEC_POLL_S in
+    assert not rig.statuses(StepStatus.FAILED)
 
 
 # --- what the host asks ----------------------------------------------------------------------------
