@@ -6,8 +6,9 @@
 Brings the hierarchy up as host processes (LocalLab) once, then runs simpleenroll keep-alive at the
 given concurrency `--repeat` times, each with the RA's and the CA's CPU read from /proc around it
 (benchmarks/cpu.py), and the one-core issuance and proof-of-possession CPU ms measured between them
-(labctl.ceiling; "bound" is the efficiency the crypto alone allows). One line of JSON per run on stdout. With LABCTL_PROFILE=DIR set, both services write a cProfile of their
-whole run into DIR when they stop (labctl/services/profiling.py).
+(labctl.ceiling; "bound" is the efficiency the crypto alone allows). One line of JSON per run on
+stdout. With LABCTL_PROFILE=DIR set, both services write a cProfile of their whole run into DIR when
+they stop (labctl/services/profiling.py).
 """
 
 from __future__ import annotations

@@ -34,7 +34,7 @@ from labctl.events import Cancelled, EventSink, ignore_events, timed_step
 from labctl.images import DEFAULT_BASE, ImageResult, ensure_image
 from labctl.pki.issue import load_pem_certificates, sha256_fingerprint
 from labctl.plan import Plan, Step, StepKind, build_plan
-from labctl.probe import Probe, ProbeTarget, no_probe, probe_target
+from labctl.probe import Probe, ProbeTarget, probe_target
 from labctl.readiness import Clock, SystemClock, wait_until
 from labctl.runtime.base import (
     LAB_LABEL,
@@ -136,9 +136,10 @@ class Orchestrator:
         base_image: str = DEFAULT_BASE,
         build_image: Callable[[ContainerRuntime, str], ImageResult] | None = None,
         ca_clients: CAClients = CAClients(),
-        probe: Probe = no_probe,
+        probe: Probe | None = None,
     ) -> None:
-        """`probe`: asks a service from the host before its container's health check runs (labctl.probe)."""
+        """`probe`: asks a service from the host before its container's health check runs (labctl.probe);
+        None: the host asks nothing, every check execs (tests, runtimes whose ports are not the host's)."""
         self.lab = lab
         self.runtime = runtime
         self.state_dir = state_dir
@@ -405,19 +406,19 @@ class Orchestrator:
         return lambda: f"last log lines:\n{self.runtime.logs(name)}"
 
     def _probe_target(self, hierarchy: Hierarchy, role: Role) -> ProbeTarget | None:
-        """Where the host asks the service; None where it cannot, or asks nothing (no_probe: every check execs)."""
-        if self._probe is no_probe:
+        """Where the host asks the service; None where it cannot, or asks nothing (no probe: every check execs)."""
+        if self._probe is None:
             return None
         return probe_target(self.lab, self.state_dir, hierarchy, role)
 
     def _healthy_from_host(self, target: ProbeTarget | None) -> bool:
         """The container's health check, run from the host (no exec) where it can be; only a healthy answer counts."""
-        return target is not None and self._probe(target)
+        return target is not None and self._probe is not None and self._probe(target)
 
     def _healthy_now(self, name: str, target: ProbeTarget | None) -> bool:
         """Healthy now: from the host, else by one run of the container's health check. A healthy answer counts
         for this run's health step too."""
-        if not self._healthy_from_host(target) and self.runtime.run_healthcheck(name) is not Health.HEALTHY:
+        if self._health(name, target) != Health.HEALTHY.value:
             return False
         self._found_healthy.add(name)
         return True
@@ -445,7 +446,8 @@ class Orchestrator:
             nonlocal probes, exec_due
             probes += 1
             now = self._clock.monotonic()
-            if target is not None and now < exec_due and not self._healthy_from_host(target):
+            # The first round follows the host's ask above at once: it waits HOST_POLL_S before asking again.
+            if target is not None and now < exec_due and (probes == 1 or not self._healthy_from_host(target)):
                 return None, "not answering on its published port yet"
             exec_due = now + EXEC_POLL_S
             self._require_running(name)

@@ -60,8 +60,3 @@ def host_probe(target: ProbeTarget) -> bool:
     healthy, detail = health.check(target.role, target.host, target.port, trust=trust, timeout_s=PROBE_TIMEOUT_S)
     log.debug("host probe of the %s on %s:%d: %s", target.role, target.host, target.port, detail)
     return healthy
-
-
-def no_probe(target: ProbeTarget) -> bool:
-    """Never healthy: every check runs in the container (tests, and runtimes where ports are not the host's)."""
-    return False
